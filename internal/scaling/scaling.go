@@ -1,0 +1,81 @@
+// Package scaling holds the arithmetic of "what does N workers buy": the lesson's linear scaling
+// math next to what was measured. Everything here is a pure function of measurements.
+package scaling
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// ErrNoBaseline is returned when no worker count has a positive capacity to scale from.
+var ErrNoBaseline = errors.New("scaling: no worker count with a measured capacity")
+
+// Point is one worker count and the capacity measured with it, in requests per second.
+type Point struct {
+	Workers  int
+	Capacity float64
+}
+
+// Row is one line of the scaling table: a measured capacity next to the naive scaling math.
+type Row struct {
+	Workers  int
+	Capacity float64 // measured requests/s at this worker count
+	// Linear is the lesson's scaling math: one worker's capacity × Workers. When one worker was not
+	// measured, the per-worker capacity of the smallest measured count stands in for it.
+	Linear     float64
+	Speedup    float64 // Capacity / capacity of one worker
+	Efficiency float64 // Speedup / Workers: 1 is perfectly linear
+	Note       string
+}
+
+// PerWorker returns the capacity of one worker: measured at N=1 when present, otherwise the
+// smallest measured worker count's capacity divided by that count.
+func PerWorker(points []Point) (float64, error) {
+	best := Point{}
+	for _, p := range points {
+		if p.Capacity <= 0 || p.Workers <= 0 {
+			continue
+		}
+		if best.Workers == 0 || p.Workers < best.Workers {
+			best = p
+		}
+	}
+	if best.Workers == 0 {
+		return 0, ErrNoBaseline
+	}
+	return best.Capacity / float64(best.Workers), nil
+}
+
+// Table computes the scaling table, sorted by worker count. cores is the machine's core count, used
+// for the notes ("N > cores: oversubscribed"). A point without capacity keeps zero derived values.
+func Table(points []Point, cores int) ([]Row, error) {
+	one, err := PerWorker(points)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, 0, len(points))
+	for _, p := range points {
+		r := Row{Workers: p.Workers, Capacity: p.Capacity, Note: Note(p.Workers, cores)}
+		r.Linear = one * float64(p.Workers)
+		if p.Capacity > 0 {
+			r.Speedup = p.Capacity / one
+			r.Efficiency = r.Speedup / float64(p.Workers)
+		}
+		rows = append(rows, r)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Workers < rows[j].Workers })
+	return rows, nil
+}
+
+// Note describes a worker count the way the lesson's table does.
+func Note(workers, cores int) string {
+	switch {
+	case workers == 1:
+		return "single process"
+	case cores > 0 && workers > cores:
+		return fmt.Sprintf("%d workers > %d cores: oversubscribed", workers, cores)
+	default:
+		return fmt.Sprintf("%d workers (1 machine)", workers)
+	}
+}

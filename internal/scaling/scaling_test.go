@@ -1,0 +1,55 @@
+package scaling
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestTable(t *testing.T) {
+	t.Parallel()
+	rows, err := Table([]Point{{4, 1600}, {1, 500}, {2, 900}}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{Workers: 1, Capacity: 500, Linear: 500, Speedup: 1, Efficiency: 1, Note: "single process"},
+		{Workers: 2, Capacity: 900, Linear: 1000, Speedup: 1.8, Efficiency: 0.9, Note: "2 workers (1 machine)"},
+		{Workers: 4, Capacity: 1600, Linear: 2000, Speedup: 3.2, Efficiency: 0.8, Note: "4 workers > 2 cores: oversubscribed"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(rows), len(want))
+	}
+	for i := range want {
+		got := rows[i]
+		if got.Workers != want[i].Workers || got.Note != want[i].Note ||
+			!near(got.Linear, want[i].Linear) || !near(got.Speedup, want[i].Speedup) ||
+			!near(got.Efficiency, want[i].Efficiency) {
+			t.Errorf("row %d = %+v, want %+v", i, got, want[i])
+		}
+	}
+}
+
+func TestTable_noSingleWorker(t *testing.T) {
+	t.Parallel()
+	// Without N=1 the smallest count's per-worker capacity is the baseline.
+	rows, err := Table([]Point{{2, 1000}, {4, 1500}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows[1].Linear, 2000.0; !near(got, want) {
+		t.Errorf("linear at 4 = %v, want %v", got, want)
+	}
+	if got, want := rows[1].Speedup, 3.0; !near(got, want) {
+		t.Errorf("speedup at 4 = %v, want %v", got, want)
+	}
+}
+
+func TestTable_noBaseline(t *testing.T) {
+	t.Parallel()
+	if _, err := Table([]Point{{1, 0}, {2, 0}}, 2); !errors.Is(err, ErrNoBaseline) {
+		t.Fatalf("err = %v, want ErrNoBaseline", err)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }

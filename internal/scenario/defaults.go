@@ -1,0 +1,96 @@
+package scenario
+
+import "time"
+
+// Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
+// they are written down; the README points here. An explicit value in the file always wins, and
+// Parse rejects explicit empty values instead of silently replacing them with a default.
+//
+//	name                  the file's base name without its extension ("cpu" for cpu.yaml)
+//	target.threads        DefaultThreads (built-in targets only)
+//	target.concurrency    DefaultConcurrency (built-in targets only)
+//	target.cost           DefaultCost[workload] (built-in targets only)
+//	target.port_env       DefaultPortEnv (command targets only)
+//	target.ready_path     DefaultBuiltinReadyPath or DefaultCommandReadyPath
+//	target.ready_timeout  DefaultReadyTimeout
+//	target.path           DefaultPath
+//	workers               DefaultWorkers
+//	balancer.strategy     DefaultStrategy
+//	load.duration         DefaultDuration
+//	load.warmup           DefaultWarmup
+//	load.timeout          DefaultTimeout
+//	load.search.success   DefaultSuccess
+//	load.search.max_steps DefaultMaxSteps
+const (
+	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
+	// loop, so that "one process vs a cluster" compares what the lesson compares.
+	DefaultThreads = 1
+	// DefaultConcurrency is the built-in worker's cap on requests in progress; 0 = unlimited.
+	DefaultConcurrency = 0
+	// DefaultPortEnv names the env var that tells a command worker its port.
+	DefaultPortEnv = "PORT"
+	// DefaultBuiltinReadyPath is polled on a built-in worker until it answers 2xx.
+	DefaultBuiltinReadyPath = "/healthz"
+	// DefaultCommandReadyPath is polled on a user's command worker: "/" is the one path any
+	// HTTP server is likely to answer.
+	DefaultCommandReadyPath = "/"
+	// DefaultReadyTimeout bounds how long a worker may take to become ready.
+	DefaultReadyTimeout = 10 * time.Second
+	// DefaultPath is the request path the load hits.
+	DefaultPath = "/"
+	// DefaultStrategy is the balancer's selection strategy.
+	DefaultStrategy = "round-robin"
+	// DefaultDuration is how long each measured load step lasts.
+	DefaultDuration = 10 * time.Second
+	// DefaultWarmup is the unmeasured load sent before each step (JIT, caches, connection pools).
+	DefaultWarmup = 2 * time.Second
+	// DefaultTimeout is the per-request timeout of the load generator.
+	DefaultTimeout = 10 * time.Second
+	// DefaultSuccess is the success ratio (a fraction) a capacity search step must keep.
+	DefaultSuccess = 0.999
+	// DefaultMaxSteps bounds the number of load steps of one capacity search.
+	DefaultMaxSteps = 12
+)
+
+// DefaultWorkers are the worker counts compared when a scenario names none: the smallest
+// cluster against a single process. Callers must not modify it.
+var DefaultWorkers = []int{1, 2}
+
+// DefaultCost is the per-request cost of each built-in workload when target.cost is unset:
+// CPU burned for cpu, time waited for sleep. A workload missing here needs an explicit cost.
+// Callers must not modify it.
+var DefaultCost = map[string]time.Duration{
+	"cpu":   1 * time.Millisecond,
+	"sleep": 10 * time.Millisecond,
+}
+
+// Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
+// implements. Add a name here (and to DefaultCost) when the worker learns a new one.
+var Workloads = []string{"cpu", "sleep"}
+
+// Strategies lists the balancer strategies balancer.strategy accepts. The balancer package
+// adds a name here when it implements a new strategy.
+var Strategies = []string{"round-robin"}
+
+// Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
+// thousand processes or an all-night run, not real hardware limits.
+const (
+	// MaxWorkers bounds a worker count.
+	MaxWorkers = 256
+	// MaxThreads bounds target.threads.
+	MaxThreads = 256
+	// MaxConcurrency bounds target.concurrency.
+	MaxConcurrency = 1_000_000
+	// MaxRate bounds an offered rate, in requests per second.
+	MaxRate = 1e6
+	// MaxDuration bounds every duration in a scenario.
+	MaxDuration = time.Hour
+	// MaxSteps bounds load.search.max_steps.
+	MaxSteps = 100
+	// MaxFileSize bounds the size of a scenario file; real ones are a few hundred bytes, and
+	// the bound keeps a runaway input from costing YAML parsing time and memory.
+	MaxFileSize = 1 << 20
+	// maxNodes bounds the YAML nodes the walker visits, aliases counted each time they are
+	// followed, so an alias bomb fails fast with a clear error.
+	maxNodes = 10_000
+)

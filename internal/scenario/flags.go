@@ -1,0 +1,92 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// numCPU is runtime.NumCPU, the "core" that "auto" and "Kx" count in.
+var numCPU = runtime.NumCPU
+
+// ParseWorkers parses worker counts as the --workers flag writes them: comma-separated items,
+// each a count ("4"), "auto" (one worker per core, runtime.NumCPU) or "Kx" (K workers per
+// core), mixable: "1,2,auto,2x". The result is ascending without duplicates. Errors carry no
+// file position; the caller prefixes the flag name.
+func ParseWorkers(s string) ([]int, error) {
+	items := strings.Split(s, ",")
+	ns := make([]int, 0, len(items))
+	for _, item := range items {
+		n, err := parseWorkerItem(strings.TrimSpace(item))
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, n)
+	}
+	return normalizeWorkers(ns), nil
+}
+
+// parseWorkerItem parses one worker count: "4", "auto" or "Kx".
+func parseWorkerItem(item string) (int, error) {
+	if item == "" {
+		return 0, errors.New(`empty worker count; want N, "auto" or "Kx", comma-separated`)
+	}
+	lower := strings.ToLower(item)
+	if lower == "auto" {
+		return numCPU(), nil
+	}
+	if k, ok := strings.CutSuffix(lower, "x"); ok {
+		mult, err := strconv.Atoi(k)
+		if err != nil || mult < 1 {
+			return 0, fmt.Errorf("%s is not a worker count: %q before x must be a positive integer (2x = 2 per core)", quote(item), k)
+		}
+		cores := numCPU()
+		if mult > MaxWorkers/cores {
+			return 0, fmt.Errorf("%s means %d × %d cores = more than %d workers", quote(item), mult, cores, MaxWorkers)
+		}
+		return mult * cores, nil
+	}
+	n, err := strconv.Atoi(item)
+	if err != nil {
+		return 0, fmt.Errorf("%s is not a worker count; want N, \"auto\" or \"Kx\"", quote(item))
+	}
+	if msg := checkWorkers(n); msg != "" {
+		return 0, errors.New(msg)
+	}
+	return n, nil
+}
+
+// normalizeWorkers sorts ns and drops duplicates ("auto" may equal an explicit count).
+func normalizeWorkers(ns []int) []int {
+	slices.Sort(ns)
+	return slices.Compact(ns)
+}
+
+// ParseRates parses offered rates as the --rates flag writes them: comma-separated requests/s,
+// like "100,200.5". Each must be positive, finite, at most MaxRate, and distinct; the order is
+// kept. Errors carry no file position; the caller prefixes the flag name.
+func ParseRates(s string) ([]float64, error) {
+	items := strings.Split(s, ",")
+	rates := make([]float64, 0, len(items))
+	for i, item := range items {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, errors.New("empty rate; want requests/s like 100,200")
+		}
+		r, err := strconv.ParseFloat(item, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a rate in requests/s like 200", quote(item))
+		}
+		if msg := checkRate(r); msg != "" {
+			return nil, fmt.Errorf("%s: %s", quote(item), msg)
+		}
+		if slices.Contains(rates, r) {
+			return nil, fmt.Errorf("rate %g given twice (item %d)", r, i+1)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
+}

@@ -1,0 +1,101 @@
+package scenario
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, that every error is one *Error on one line, and
+// that whatever it accepts, Validate accepts too.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		designExample,
+		"target: {builtin: cpu}\nload: {rates: [100]}\n",
+		"target: {command: [node, s.mjs], env: {A: 1}, port_env: P}\nworkers: [1, auto, 2x]\nload: {search: {p99: 50ms, success: 99.9%}}\n",
+		"target: {builtin: sleep, cost: &d 5ms}\nload: {search: {p99: *d}, timeout: *d}\n",
+		"",
+		"---\n---\n",
+		"[1, 2]\n",
+		"target:\n  <<: {builtin: cpu}\n",
+		// a billion laughs, where the schema looks and where it does not
+		"target: {builtin: cpu}\nload: {rates: [1]}\nworkers: " + billionLaughs("w", 9),
+		"lol: " + billionLaughs("l", 9),
+		// deeply nested input, flow and block
+		// (deep enough to exercise recursion, small enough that the fuzzer's minimizer, which
+		// re-runs an input many times, does not stall on it; TestParse_hugeInputs goes deeper)
+		strings.Repeat("[", 1000) + strings.Repeat("]", 1000),
+		"target: " + strings.Repeat("{a: ", 500) + "1" + strings.Repeat("}", 500),
+		nestedBlock(100),
+		// an anchor inside itself
+		"workers: &w [*w]\ntarget: &t {builtin: *t}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("f.yaml", data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T is not an *Error: %v", err, err)
+			}
+			if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || !strings.HasPrefix(msg, "f.yaml") {
+				t.Fatalf("error is not one line starting with the file: %q", msg)
+			}
+			if s != nil {
+				t.Fatalf("Parse returned a scenario with its error")
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("Parse accepted what Validate rejects: %v", err)
+		}
+	})
+}
+
+// nestedBlock returns depth levels of block mappings under the top-level key target.
+func nestedBlock(depth int) string {
+	var b strings.Builder
+	b.WriteString("target:\n")
+	for i := 1; i <= depth; i++ {
+		b.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	return b.String()
+}
+
+// TestParse_hugeInputs checks the inputs that could cost yaml.v3 stack or memory: nesting at
+// and past its depth limit, and files past MaxFileSize. Each must fail with one clear line.
+func TestParse_hugeInputs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"depth 9999", strings.Repeat("[", 9999) + strings.Repeat("]", 9999), "h.yaml:1:1: a scenario is a mapping"},
+		{"past yaml.v3's depth limit", strings.Repeat("[", MaxFileSize), "h.yaml: invalid YAML: exceeded max depth of 10000"},
+		{"deep block mappings", nestedBlock(1000), "h.yaml:2:2: target.a: unknown key"},
+		{"a long flat list", "workers: [" + strings.Repeat("1,", MaxFileSize/2-10) + "]", "h.yaml:1:20007: workers[9998]: more than 10000 YAML nodes"},
+		{"one byte too many", "name: x\n" + strings.Repeat("#", MaxFileSize-7), "h.yaml: file too large: more than 1048576 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("h.yaml", []byte(tc.in))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Parse = %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"design example", designExample},
+		{"1MiB of keys", strings.Repeat("a: 1\n", MaxFileSize/5)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.in)))
+			for b.Loop() {
+				Parse("b.yaml", []byte(bc.in))
+			}
+		})
+	}
+}

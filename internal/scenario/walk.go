@@ -1,0 +1,676 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The keys each mapping accepts, in the order DESIGN.md lists them (error messages list them
+// in this order too).
+var (
+	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load"}
+	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path"}
+	balancerKeys = []string{"strategy"}
+	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout"}
+	searchKeys   = []string{"p99", "success", "max_steps"}
+)
+
+// decodeRoot parses data into a YAML node tree and returns its root mapping. Parsing into a
+// yaml.Node does not expand aliases (an alias node points at its anchor), so its cost is
+// linear in the input, which Parse has already bounded to MaxFileSize.
+func decodeRoot(file string, data []byte) (root *yaml.Node, err error) {
+	defer func() {
+		// yaml.v3 turns its own failures into errors but re-panics anything else; a parser
+		// bug must still not take the CLI down with a stack trace.
+		if r := recover(); r != nil {
+			root, err = nil, &Error{File: file, Msg: oneLine(fmt.Sprintf("invalid YAML: parser failed: %v", r))}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, emptyFile(file)
+		}
+		return nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, yamlError(file, err)
+	default:
+		return nil, &Error{File: file, Line: extra.Line, Col: extra.Column, Msg: "a second YAML document (---); a scenario file holds one"}
+	}
+	root = &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, emptyFile(file)
+		}
+		root = root.Content[0]
+	}
+	if isNull(root) {
+		return nil, emptyFile(file)
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &Error{File: file, Line: root.Line, Col: root.Column,
+			Msg: fmt.Sprintf("a scenario is a mapping of keys (%s), got %s", strings.Join(scenarioKeys, ", "), got(root))}
+	}
+	return root, nil
+}
+
+func emptyFile(file string) error {
+	return &Error{File: file, Msg: "empty scenario; it needs at least target: and load:"}
+}
+
+// yamlLine matches yaml.v3's "yaml: line N: problem" messages. yaml.v3 keeps the column to
+// itself, so syntax errors carry a line only.
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &Error{File: file, Err: err}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	e.Msg = "invalid YAML: " + oneLine(msg)
+	return e
+}
+
+// walker turns a yaml.Node tree into a Scenario, checking each value where it stands so that
+// errors carry its line and column.
+type walker struct {
+	file string
+	// visits counts the nodes looked at, aliases once per use: the bound on the work an input
+	// can cause however its anchors are arranged.
+	visits int
+}
+
+func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) error {
+	return &Error{File: w.file, Line: n.Line, Col: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// visit resolves an alias to the node it names and counts the visit. The resolved node is a
+// shallow copy placed at the alias, so an error about it points where it is used.
+func (w *walker) visit(n *yaml.Node, field string) (*yaml.Node, error) {
+	w.visits++
+	if w.visits > maxNodes {
+		return nil, w.errAt(n, field, "more than %d YAML nodes, aliases expanded; a scenario is small (alias bomb?)", maxNodes)
+	}
+	if n.Kind != yaml.AliasNode {
+		return n, nil
+	}
+	if n.Alias == nil || n.Alias.Kind == yaml.AliasNode {
+		// yaml.v3 never builds these; refuse rather than loop.
+		return nil, w.errAt(n, field, "unresolvable alias *%s", oneLine(n.Value))
+	}
+	c := *n.Alias
+	c.Line, c.Column = n.Line, n.Column
+	return &c, nil
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
+// got describes a node for "expected X, got Y" messages.
+func got(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case isNull(n):
+		return "nothing"
+	case n.Kind == yaml.ScalarNode:
+		return quote(n.Value)
+	}
+	return "an alias"
+}
+
+func join(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// keyNodes maps the keys present in a mapping to their key nodes, for checks that span keys.
+type keyNodes map[string]*yaml.Node
+
+// first returns the earliest in the file of the named keys that are present, or "".
+func (ks keyNodes) first(names ...string) string {
+	best := ""
+	for _, name := range names {
+		if k := ks[name]; k != nil && (best == "" || before(k, ks[best])) {
+			best = name
+		}
+	}
+	return best
+}
+
+func before(a, b *yaml.Node) bool {
+	return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+}
+
+// mapping walks the mapping n at field, calling fn for each key/value in file order. allowed
+// lists the keys accepted; nil accepts any key (env). It rejects non-mappings, non-scalar and
+// merge keys, duplicates and unknown keys.
+func (w *walker) mapping(n *yaml.Node, field string, allowed []string, fn func(key string, k, v *yaml.Node) error) (keyNodes, error) {
+	if n.Kind != yaml.MappingNode {
+		want := "NAME: value pairs"
+		if allowed != nil {
+			want = "keys " + strings.Join(allowed, ", ")
+		}
+		if isNull(n) {
+			return nil, w.errAt(n, field, "empty; expected a mapping with %s", want)
+		}
+		return nil, w.errAt(n, field, "expected a mapping with %s, got %s", want, got(n))
+	}
+	keys := keyNodes{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, err := w.visit(n.Content[i], field)
+		if err != nil {
+			return nil, err
+		}
+		if k.Kind != yaml.ScalarNode {
+			return nil, w.errAt(k, field, "keys must be plain words, got %s", got(k))
+		}
+		if k.ShortTag() == "!!merge" {
+			return nil, w.errAt(k, join(field, "<<"), "merge keys are not supported; write the keys out")
+		}
+		key := k.Value
+		sub := join(field, fieldKey(key))
+		if prev := keys[key]; prev != nil {
+			return nil, w.errAt(k, sub, "duplicate key (first at line %d)", prev.Line)
+		}
+		keys[key] = k
+		if allowed != nil && !slices.Contains(allowed, key) {
+			hint := didYouMean(key, allowed)
+			if hint == "" {
+				hint = "; allowed: " + strings.Join(allowed, ", ")
+			}
+			return nil, w.errAt(k, sub, "unknown key%s", hint)
+		}
+		v, err := w.visit(n.Content[i+1], sub)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(key, k, v); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// str reads a scalar as text. Numbers and booleans are taken as written ("8000" stays "8000").
+func (w *walker) str(n *yaml.Node, field string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", w.errAt(n, field, "expected a string, got %s", got(n))
+	}
+	if isNull(n) {
+		return "", w.errAt(n, field, "empty; set a value or remove the key")
+	}
+	return n.Value, nil
+}
+
+// checked reads a string with str and applies check to it.
+func (w *walker) checked(n *yaml.Node, field string, check func(string) string) (string, error) {
+	s, err := w.str(n, field)
+	if err != nil {
+		return "", err
+	}
+	if msg := check(s); msg != "" {
+		return "", w.errAt(n, field, "%s", msg)
+	}
+	return s, nil
+}
+
+func (w *walker) int(n *yaml.Node, field string, check func(int) string) (int, error) {
+	if isNull(n) {
+		return 0, w.errAt(n, field, "empty; set a value or remove the key")
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		return 0, w.errAt(n, field, "expected an integer, got %s", got(n))
+	}
+	var i int
+	if err := n.Decode(&i); err != nil {
+		return 0, w.errAt(n, field, "%s is out of range", quote(n.Value))
+	}
+	if msg := check(i); msg != "" {
+		return 0, w.errAt(n, field, "%s", msg)
+	}
+	return i, nil
+}
+
+func (w *walker) float(n *yaml.Node, field, what string) (float64, error) {
+	if isNull(n) {
+		return 0, w.errAt(n, field, "empty; expected %s", what)
+	}
+	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || t != "!!int" && t != "!!float" {
+		return 0, w.errAt(n, field, "expected %s, got %s", what, got(n))
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		return 0, w.errAt(n, field, "%s is not %s", quote(n.Value), what)
+	}
+	return f, nil
+}
+
+func (w *walker) duration(n *yaml.Node, field string, zeroOK bool) (time.Duration, error) {
+	if isNull(n) {
+		return 0, w.errAt(n, field, "empty; set a duration like 2ms or remove the key")
+	}
+	if n.Kind != yaml.ScalarNode {
+		return 0, w.errAt(n, field, "expected a duration like 2ms, got %s", got(n))
+	}
+	// Any scalar, so that a bare 0 (an int to YAML) is zero; "2" fails for want of a unit.
+	d, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return 0, w.errAt(n, field, "%s is not a duration like 2ms (units: ns, us, ms, s, m, h)", quote(n.Value))
+	}
+	if msg := checkDuration(d, zeroOK); msg != "" {
+		return 0, w.errAt(n, field, "%s", msg)
+	}
+	return d, nil
+}
+
+func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
+	s := &Scenario{File: w.file}
+	keys, err := w.mapping(root, "", scenarioKeys, func(key string, k, v *yaml.Node) (err error) {
+		switch key {
+		case "name":
+			s.Name, err = w.checked(v, key, checkName)
+		case "description":
+			s.Description, err = w.checked(v, key, func(d string) string {
+				if d == "" {
+					return "empty; remove the key for no description"
+				}
+				return ""
+			})
+		case "target":
+			err = w.target(v, &s.Target)
+		case "workers":
+			s.Workers, err = w.workers(v)
+		case "balancer":
+			err = w.balancer(v, &s.Balancer)
+		case "load":
+			err = w.load(v, &s.Load)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if keys["target"] == nil {
+		return nil, w.errAt(root, "target", "missing; set target.builtin (%s) or target.command", strings.Join(Workloads, ", "))
+	}
+	if keys["load"] == nil {
+		return nil, w.errAt(root, "load", "missing; set load.rates (like [200, 400]) or load.search (like {p99: 50ms})")
+	}
+	if keys["name"] == nil {
+		s.Name = defaultName(w.file)
+	}
+	if keys["workers"] == nil {
+		s.Workers = slices.Clone(DefaultWorkers)
+	}
+	if keys["balancer"] == nil {
+		s.Balancer.Strategy = DefaultStrategy
+	}
+	return s, nil
+}
+
+func (w *walker) target(n *yaml.Node, t *Target) error {
+	const f = "target."
+	keys, err := w.mapping(n, "target", targetKeys, func(key string, k, v *yaml.Node) (err error) {
+		switch key {
+		case "builtin":
+			t.Builtin, err = w.checked(v, f+key, checkWorkload)
+		case "cost":
+			t.Cost, err = w.duration(v, f+key, false)
+		case "threads":
+			t.Threads, err = w.int(v, f+key, checkThreads)
+		case "concurrency":
+			t.Concurrency, err = w.int(v, f+key, checkConcurrency)
+		case "command":
+			t.Command, err = w.command(v)
+		case "port_env":
+			t.PortEnv, err = w.checked(v, f+key, checkEnvName)
+		case "env":
+			t.Env, err = w.env(v)
+		case "ready_path":
+			t.ReadyPath, err = w.checked(v, f+key, checkPath)
+		case "ready_timeout":
+			t.ReadyTimeout, err = w.duration(v, f+key, false)
+		case "path":
+			t.Path, err = w.checked(v, f+key, checkPath)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+
+	builtin, command := keys["builtin"], keys["command"]
+	switch {
+	case builtin != nil && command != nil:
+		first, second := "builtin", "command"
+		if before(command, builtin) {
+			first, second = second, first
+		}
+		return w.errAt(keys[second], f+second, "cannot be combined with target.%s (line %d): a target is a builtin workload or a command", first, keys[first].Line)
+	case builtin == nil && command == nil:
+		return w.errAt(n, "target", "set builtin (%s) or command", strings.Join(Workloads, ", "))
+	case builtin != nil:
+		if keys["port_env"] != nil {
+			return w.errAt(keys["port_env"], f+"port_env", notForBuiltin)
+		}
+	default:
+		if k := keys.first("cost", "threads", "concurrency"); k != "" {
+			return w.errAt(keys[k], f+k, notForCommand)
+		}
+	}
+
+	if builtin != nil {
+		if keys["cost"] == nil {
+			cost, ok := DefaultCost[t.Builtin]
+			if !ok {
+				return w.errAt(n, f+"cost", "required for workload %q, which has no default", t.Builtin)
+			}
+			t.Cost = cost
+		}
+		if keys["threads"] == nil {
+			t.Threads = DefaultThreads
+		}
+		if keys["concurrency"] == nil {
+			t.Concurrency = DefaultConcurrency
+		}
+	} else if keys["port_env"] == nil {
+		t.PortEnv = DefaultPortEnv
+	}
+
+	// Only now is it known which variables bench sets itself (port_env may follow env).
+	if keys["env"] != nil {
+		if err := w.envKeys(n, t); err != nil {
+			return err
+		}
+	}
+
+	if keys["ready_path"] == nil {
+		t.ReadyPath = DefaultCommandReadyPath
+		if builtin != nil {
+			t.ReadyPath = DefaultBuiltinReadyPath
+		}
+	}
+	if keys["ready_timeout"] == nil {
+		t.ReadyTimeout = DefaultReadyTimeout
+	}
+	if keys["path"] == nil {
+		t.Path = DefaultPath
+	}
+	return nil
+}
+
+// envKeys checks the env keys against the variables bench sets, pointing at the first
+// offending key in the file. n is the target mapping.
+func (w *walker) envKeys(n *yaml.Node, t *Target) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "env" {
+			continue
+		}
+		env, err := w.visit(n.Content[i+1], "target.env")
+		if err != nil {
+			return err
+		}
+		for j := 0; j+1 < len(env.Content); j += 2 {
+			k, err := w.visit(env.Content[j], "target.env")
+			if err != nil {
+				return err
+			}
+			if msg := t.checkEnvKey(k.Value); msg != "" {
+				return w.errAt(k, "target.env."+fieldKey(k.Value), "%s", msg)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *walker) command(n *yaml.Node) ([]string, error) {
+	const field = "target.command"
+	if n.Kind != yaml.SequenceNode {
+		if isNull(n) {
+			return nil, w.errAt(n, field, "empty; give the program and its arguments, like [node, server.mjs]")
+		}
+		return nil, w.errAt(n, field, "expected a list like [node, server.mjs] (run without a shell), got %s", got(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, w.errAt(n, field, "empty; give the program and its arguments, like [node, server.mjs]")
+	}
+	args := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		c, err := w.visit(c, sub)
+		if err != nil {
+			return nil, err
+		}
+		arg, err := w.str(c, sub)
+		if err != nil {
+			return nil, err
+		}
+		if arg == "" {
+			return nil, w.errAt(c, sub, "empty argument")
+		}
+		args = append(args, arg)
+	}
+	return args, nil
+}
+
+func (w *walker) env(n *yaml.Node) (map[string]string, error) {
+	env := map[string]string{}
+	_, err := w.mapping(n, "target.env", nil, func(key string, k, v *yaml.Node) error {
+		field := "target.env." + fieldKey(key)
+		if msg := checkEnvName(key); msg != "" {
+			return w.errAt(k, field, "%s", msg)
+		}
+		if isNull(v) {
+			return w.errAt(v, field, `empty; write "" for an empty value`)
+		}
+		val, err := w.str(v, field)
+		if err != nil {
+			return err
+		}
+		env[key] = val
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+func (w *walker) workers(n *yaml.Node) ([]int, error) {
+	const field = "workers"
+	items := []*yaml.Node{n}
+	switch {
+	case isNull(n):
+		return nil, w.errAt(n, field, "empty; list worker counts like [1, 2, 4] or \"auto\"")
+	case n.Kind == yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			return nil, w.errAt(n, field, "empty list; list worker counts like [1, 2, 4] or \"auto\"")
+		}
+		items = n.Content
+	case n.Kind != yaml.ScalarNode:
+		return nil, w.errAt(n, field, "expected a list of worker counts like [1, 2, \"auto\"], got %s", got(n))
+	}
+	ns := make([]int, 0, len(items))
+	for i, c := range items {
+		sub := field
+		if n.Kind == yaml.SequenceNode {
+			sub = fmt.Sprintf("%s[%d]", field, i)
+			var err error
+			if c, err = w.visit(c, sub); err != nil {
+				return nil, err
+			}
+		}
+		if t := c.ShortTag(); c.Kind != yaml.ScalarNode || t != "!!int" && t != "!!str" {
+			return nil, w.errAt(c, sub, "expected a worker count (N, \"auto\" or \"Kx\"), got %s", got(c))
+		}
+		count, err := parseWorkerItem(c.Value)
+		if err != nil {
+			return nil, w.errAt(c, sub, "%v", err)
+		}
+		ns = append(ns, count)
+	}
+	return normalizeWorkers(ns), nil
+}
+
+func (w *walker) balancer(n *yaml.Node, b *Balancer) error {
+	keys, err := w.mapping(n, "balancer", balancerKeys, func(key string, k, v *yaml.Node) (err error) {
+		b.Strategy, err = w.checked(v, "balancer.strategy", checkStrategy)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if keys["strategy"] == nil {
+		b.Strategy = DefaultStrategy
+	}
+	return nil
+}
+
+func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
+	const f = "load."
+	keys, err := w.mapping(n, "load", loadKeys, func(key string, k, v *yaml.Node) (err error) {
+		switch key {
+		case "rates":
+			l.Rates, err = w.rates(v)
+		case "search":
+			l.Search, err = w.search(v)
+		case "duration":
+			l.Duration, err = w.duration(v, f+key, false)
+		case "warmup":
+			l.Warmup, err = w.duration(v, f+key, true)
+		case "timeout":
+			l.Timeout, err = w.duration(v, f+key, false)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rates, search := keys["rates"], keys["search"]
+	switch {
+	case rates != nil && search != nil:
+		first, second := "rates", "search"
+		if before(search, rates) {
+			first, second = second, first
+		}
+		return w.errAt(keys[second], f+second, "cannot be combined with load.%s (line %d): offer fixed rates or search for capacity", first, keys[first].Line)
+	case rates == nil && search == nil:
+		return w.errAt(n, "load", "set rates (like [200, 400]) or search (like {p99: 50ms})")
+	}
+	if keys["duration"] == nil {
+		l.Duration = DefaultDuration
+	}
+	if keys["warmup"] == nil {
+		l.Warmup = DefaultWarmup
+	}
+	if keys["timeout"] == nil {
+		l.Timeout = DefaultTimeout
+	}
+	return nil
+}
+
+func (w *walker) rates(n *yaml.Node) ([]float64, error) {
+	const field = "load.rates"
+	const what = "a rate in requests/s like 200"
+	if n.Kind != yaml.SequenceNode {
+		if isNull(n) {
+			return nil, w.errAt(n, field, "empty; list offered rates like [200, 400]")
+		}
+		return nil, w.errAt(n, field, "expected a list of rates like [200, 400], got %s", got(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, w.errAt(n, field, "empty list; list offered rates like [200, 400]")
+	}
+	rates := make([]float64, 0, len(n.Content))
+	for i, c := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		c, err := w.visit(c, sub)
+		if err != nil {
+			return nil, err
+		}
+		r, err := w.float(c, sub, what)
+		if err != nil {
+			return nil, err
+		}
+		if msg := checkRate(r); msg != "" {
+			return nil, w.errAt(c, sub, "%s", msg)
+		}
+		if j := slices.Index(rates, r); j >= 0 {
+			return nil, w.errAt(c, sub, "duplicate rate %g (also load.rates[%d])", r, j)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
+}
+
+func (w *walker) search(n *yaml.Node) (*Search, error) {
+	const f = "load.search."
+	s := &Search{}
+	keys, err := w.mapping(n, "load.search", searchKeys, func(key string, k, v *yaml.Node) (err error) {
+		switch key {
+		case "p99":
+			s.P99, err = w.duration(v, f+key, false)
+		case "success":
+			s.Success, err = w.success(v)
+		case "max_steps":
+			s.MaxSteps, err = w.int(v, f+key, checkMaxSteps)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if keys["p99"] == nil {
+		return nil, w.errAt(n, f+"p99", "missing; the search needs a latency SLO like {p99: 50ms}")
+	}
+	if keys["success"] == nil {
+		s.Success = DefaultSuccess
+	}
+	if keys["max_steps"] == nil {
+		s.MaxSteps = DefaultMaxSteps
+	}
+	return s, nil
+}
+
+// success reads a success ratio written as a fraction (0.999) or a percentage ("99.9%").
+func (w *walker) success(n *yaml.Node) (float64, error) {
+	const field = "load.search.success"
+	const what = `a fraction like 0.999 or a percentage like "99.9%"`
+	var f float64
+	if pct, ok := strings.CutSuffix(n.Value, "%"); ok && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		p, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil {
+			return 0, w.errAt(n, field, "%s is not %s", quote(n.Value), what)
+		}
+		f = p / 100
+	} else {
+		var err error
+		if f, err = w.float(n, field, what); err != nil {
+			return 0, err
+		}
+	}
+	if msg := checkSuccess(f); msg != "" {
+		return 0, w.errAt(n, field, "%s", msg)
+	}
+	return f, nil
+}

@@ -1,0 +1,268 @@
+// Package target is the built-in worker that `bench worker` runs: a small HTTP
+// server whose every request costs a known amount of CPU (workload "cpu") or
+// waiting (workload "sleep"), optionally limited to a fixed number of requests
+// in progress at once, like a single-threaded event loop.
+//
+// The worker shares a 2-core machine with the load generator and the balancer,
+// so the request path is kept free of allocations and of work beyond the
+// workload itself: anything it wastes shows up as a bend in the scaling curve.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Workload names accepted in Config.Workload.
+const (
+	// WorkloadCPU burns Config.Cost of CPU per request with a calibrated
+	// compute loop (see Calibrate).
+	WorkloadCPU = "cpu"
+	// WorkloadSleep waits Config.Cost per request without using CPU.
+	WorkloadSleep = "sleep"
+)
+
+// Defaults applied by Run.
+const (
+	// DefaultThreads is the GOMAXPROCS Run uses when Config.Threads is 0: one
+	// thread running Go code, like Node's single event loop.
+	DefaultThreads = 1
+	// DefaultShutdownTimeout bounds the graceful shutdown after ctx is done;
+	// connections still busy after it are closed.
+	DefaultShutdownTimeout = 5 * time.Second
+	// DefaultReadHeaderTimeout bounds how long a connection may take to send
+	// request headers, so a stuck client cannot pin a connection forever.
+	DefaultReadHeaderTimeout = 10 * time.Second
+)
+
+// HealthPath answers GET and HEAD with 200 "ok" and does no work, whatever the
+// workload.
+const HealthPath = "/healthz"
+
+// WorkerHeader is set on every response to "<index>/<pid>", so a balancer test
+// or a person with curl can tell which worker answered.
+const WorkerHeader = "X-Worker"
+
+// ErrUnknownWorkload is wrapped by the error for a Config.Workload that is not
+// one of Workloads().
+var ErrUnknownWorkload = errors.New("unknown workload")
+
+// Workloads returns the names of the built-in workloads.
+func Workloads() []string { return []string{WorkloadCPU, WorkloadSleep} }
+
+// Config describes one built-in worker.
+type Config struct {
+	// Workload is WorkloadCPU or WorkloadSleep; empty means WorkloadCPU.
+	Workload string
+	// Cost is the CPU burned (cpu) or the time waited (sleep) per request;
+	// zero means no work at all, which measures the HTTP overhead alone.
+	Cost time.Duration
+	// Concurrency limits how many requests are worked on at once; the rest
+	// queue inside the worker in arrival order. Zero means no limit; 1 is a
+	// single busy event loop.
+	Concurrency int
+	// Threads is the GOMAXPROCS that Run sets for the process; zero means
+	// DefaultThreads. Handler ignores it.
+	Threads int
+	// Index is the worker's 1-based index, reported in the X-Worker header;
+	// zero means unknown and is reported as 0.
+	Index int
+	// Addr is the address Run listens on, e.g. "127.0.0.1:8080"; it must not
+	// be empty. Handler ignores it.
+	Addr string
+}
+
+// validate checks the fields Handler uses and fills in the default workload.
+func (c *Config) validate() error {
+	switch c.Workload {
+	case "":
+		c.Workload = WorkloadCPU
+	case WorkloadCPU, WorkloadSleep:
+	default:
+		return fmt.Errorf("target: workload: %w %q (want %s or %s)", ErrUnknownWorkload, c.Workload, WorkloadCPU, WorkloadSleep)
+	}
+	if c.Cost < 0 {
+		return fmt.Errorf("target: cost: must not be negative, got %s", c.Cost)
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("target: concurrency: must not be negative, got %d", c.Concurrency)
+	}
+	if c.Threads < 0 {
+		return fmt.Errorf("target: threads: must not be negative, got %d", c.Threads)
+	}
+	if c.Index < 0 {
+		return fmt.Errorf("target: index: must not be negative, got %d", c.Index)
+	}
+	return nil
+}
+
+// Run serves the worker described by cfg on cfg.Addr until ctx is done, then
+// shuts down gracefully, closing connections still busy after
+// DefaultShutdownTimeout. It sets GOMAXPROCS to cfg.Threads (DefaultThreads
+// when 0) for as long as it runs and restores the previous value on return.
+// A cancelled ctx is a normal stop and returns nil; failing to listen returns
+// an error naming the address.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Addr == "" {
+		return errors.New("target: addr: must not be empty")
+	}
+	threads := cfg.Threads
+	if threads == 0 {
+		threads = DefaultThreads
+	}
+	// Set before Handler, so that calibration runs under the same scheduler
+	// settings as the requests will.
+	if threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+	}
+	h, err := Handler(cfg) // validates cfg and calibrates before the port opens
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("target: listen on %s: %w", cfg.Addr, err)
+	}
+	return serve(ctx, ln, h)
+}
+
+// serve runs an http.Server for h on ln until ctx is done. It owns ln.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		// Keep-alives stay on (the default): the balancer and the load
+		// generator reuse connections, and a new TCP handshake per request
+		// would be measured as the worker's cost.
+		IdleTimeout: 2 * time.Minute,
+		// No BaseContext from ctx: on shutdown, requests already queued for
+		// a slot should still be served within the shutdown bound, not
+		// cancelled the moment the signal arrives.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("target: serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	// ctx is already done: the shutdown deadline needs a context of its own.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultShutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(sctx)
+	if shutdownErr != nil {
+		// Deadline passed with requests still running: cut them off rather
+		// than leave the process hanging past its supervisor's grace period.
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("target: serve on %s: %w", ln.Addr(), err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("target: shutdown on %s: %w", ln.Addr(), shutdownErr)
+	}
+	return nil
+}
+
+// Handler returns the worker's HTTP handler for cfg: HealthPath answers at
+// once, every other path does the workload (after waiting for a slot when
+// cfg.Concurrency > 0). For the cpu workload it calibrates first (see
+// Calibrate), which takes about 40 ms of CPU the first time in a process.
+func Handler(cfg Config) (http.Handler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	h := &handler{
+		workload: cfg.Workload,
+		cost:     cfg.Cost,
+		worker:   []string{strconv.Itoa(cfg.Index) + "/" + strconv.Itoa(os.Getpid())},
+	}
+	if cfg.Concurrency > 0 {
+		h.sem = make(chan struct{}, cfg.Concurrency)
+	}
+	if cfg.Workload == WorkloadCPU && cfg.Cost > 0 {
+		h.iters = Calibrate().Iters(cfg.Cost)
+	}
+	return h, nil
+}
+
+// Header values shared by every response. net/http only reads header value
+// slices, so assigning these saves an allocation per header per request.
+var (
+	okBody        = []byte("ok\n")
+	contentLength = []string{strconv.Itoa(len(okBody))}
+	// Setting the type spares net/http sniffing the body on every response.
+	contentType = []string{"text/plain; charset=utf-8"}
+	busyLength  = []string{"0"}
+)
+
+type handler struct {
+	workload string
+	cost     time.Duration
+	iters    uint64 // cpu: loop iterations per request
+	// sem holds one token per request being worked on; nil means unlimited.
+	// Blocked senders on a Go channel are woken in arrival order, which gives
+	// the FIFO queue of an event loop.
+	sem    chan struct{}
+	worker []string // X-Worker value, computed once
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr[WorkerHeader] = h.worker
+
+	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		h.reply(w, hdr)
+		return
+	}
+
+	if h.sem != nil {
+		select {
+		case h.sem <- struct{}{}:
+		default:
+			select {
+			case h.sem <- struct{}{}:
+			case <-r.Context().Done():
+				// The client (or the server's shutdown) gave up while this
+				// request queued: don't spend the work on nobody.
+				hdr["Content-Length"] = busyLength
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
+		defer func() { <-h.sem }()
+	}
+
+	switch h.workload {
+	case WorkloadCPU:
+		if h.iters > 0 {
+			burnSink(h.iters)
+		}
+	case WorkloadSleep:
+		if h.cost > 0 {
+			// time.Sleep reuses the goroutine's own timer: no allocation,
+			// unlike time.NewTimer with a select on the request context.
+			time.Sleep(h.cost)
+		}
+	}
+	h.reply(w, hdr)
+}
+
+func (h *handler) reply(w http.ResponseWriter, hdr http.Header) {
+	hdr["Content-Length"] = contentLength
+	hdr["Content-Type"] = contentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(okBody) //nolint:errcheck // the client went away; nothing to do
+}
+
+// Interface guards.
+var _ http.Handler = (*handler)(nil)
