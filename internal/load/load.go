@@ -1,0 +1,266 @@
+// Package load offers HTTP load at a fixed request rate with vegeta, records
+// latencies in HdrHistograms and searches for the highest rate a target
+// carries within a latency objective.
+//
+// Load is open loop: requests are sent on a constant schedule whether or not
+// earlier ones were answered, so a slow target shows up as latency, not as a
+// lower offered rate. When the generator itself cannot keep the schedule (it
+// shares the machine with the target), Result.Behind and Result.Lag say so.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+const (
+	// DefaultTimeout is the per-request timeout used when Step.Timeout is zero.
+	DefaultTimeout = vegeta.DefaultTimeout
+	// DefaultConnections is the number of idle keep-alive connections kept to
+	// the target. It is large so that an open-loop attack never waits for a
+	// free connection (which would turn it into a closed loop).
+	DefaultConnections = 10000
+	// BehindRatio is the fraction of the offered rate below which the
+	// achieved send rate marks a step as Behind.
+	BehindRatio = 0.99
+	// MaxErrorKinds bounds the number of distinct error strings kept in
+	// Result.Errors; further kinds are counted under OtherErrors.
+	MaxErrorKinds = 20
+	// OtherErrors is the Result.Errors key for errors beyond MaxErrorKinds.
+	OtherErrors = "other"
+
+	// Histogram range and precision, in microseconds: 1 µs to 60 s, 3
+	// significant digits.
+	histMin     = 1
+	histMax     = 60_000_000
+	histDigits  = 3
+	attackLabel = "" // an empty name saves vegeta a header per request
+)
+
+// ErrNotLoopback is returned by Attack for a URL whose host is not a loopback
+// address: bench only ever offers load to its own machine.
+var ErrNotLoopback = errors.New("host is not a loopback address")
+
+// Step is one fixed-rate attack.
+type Step struct {
+	// URL is requested with GET. Its host must be a loopback address
+	// (127.0.0.0/8, ::1) or "localhost".
+	URL string
+	// Rate is the offered rate in requests per second; it must be > 0.
+	// Fractional rates are honoured to 1/1000 request per second.
+	Rate float64
+	// Duration is the measured window; it must be > 0.
+	Duration time.Duration
+	// Warmup precedes the measured window at the same rate, with the schedule
+	// running on without a pause; requests scheduled during it are not
+	// counted. Zero means no warm-up.
+	Warmup time.Duration
+	// Timeout bounds each request. Zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Validate reports the first invalid field of s.
+func (s Step) Validate() error {
+	u, err := url.Parse(s.URL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("load: step url: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("load: step url %q: scheme must be http or https", s.URL)
+	case !isLoopback(u.Hostname()):
+		return fmt.Errorf("load: step url %q: %w", s.URL, ErrNotLoopback)
+	case !(s.Rate > 0) || math.IsInf(s.Rate, 0):
+		return fmt.Errorf("load: step rate: must be a finite number > 0, got %v", s.Rate)
+	case s.Rate < 0.001:
+		// The pacer keeps three decimals; below that it would round to
+		// zero, which vegeta reads as "as fast as possible".
+		return fmt.Errorf("load: step rate: must be >= 0.001, got %v", s.Rate)
+	case s.Rate*1000 > math.MaxInt32:
+		return fmt.Errorf("load: step rate: %v is beyond any generator", s.Rate)
+	case s.Duration <= 0:
+		return fmt.Errorf("load: step duration: must be > 0, got %v", s.Duration)
+	case s.Warmup < 0:
+		return fmt.Errorf("load: step warmup: must be >= 0, got %v", s.Warmup)
+	case s.Timeout < 0:
+		return fmt.Errorf("load: step timeout: must be >= 0, got %v", s.Timeout)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Result is what one Step measured. Only requests scheduled inside the
+// measured window (after the warm-up) are counted; while the generator keeps
+// its schedule that is the same as the requests sent inside it.
+type Result struct {
+	// Offered is the scheduled rate in requests per second (Step.Rate as the
+	// pacer realises it).
+	Offered float64
+	// Sent is the achieved send rate: measured requests divided by the time
+	// between the first and the last measured send (vegeta's Metrics.Rate).
+	// Zero with fewer than two measured requests.
+	Sent float64
+	// Throughput is successful responses per second: Successes divided by
+	// the time from the first measured send to the last measured completion
+	// (vegeta's Metrics.Throughput).
+	Throughput float64
+	// Requests counts the measured requests; Successes those answered with
+	// a 2xx or 3xx status and no error.
+	Requests, Successes uint64
+	// Success is Successes/Requests, zero when Requests is zero.
+	Success float64
+	// Latency holds every measured request's latency in microseconds, from
+	// the actual send to the end of the response body (failed requests
+	// included). Never nil in a Result returned by Attack.
+	Latency *hdrhistogram.Histogram
+	// Elapsed is the measured window as Throughput sees it: first measured
+	// send to last measured completion.
+	Elapsed time.Duration
+	// Errors counts failed requests by error text (an HTTP status such as
+	// "500 Internal Server Error", or a transport error). At most
+	// MaxErrorKinds keys plus OtherErrors. Nil when there were no errors.
+	Errors map[string]int
+	// Behind is true when the generator did not keep up with its schedule:
+	// Sent < BehindRatio × Offered, or fewer than two sends in a window
+	// whose schedule held more (and the attack was not cancelled). Such a
+	// step measures the generator, not the target.
+	Behind bool
+	// Lag and MaxLag are the 99th percentile and the maximum of how late the
+	// measured requests were sent relative to their schedule. A lag of the
+	// order of the request interval or more means the generator (or the
+	// machine it shares) could not keep pace, even when Sent looks right
+	// because vegeta catches up in bursts.
+	Lag, MaxLag time.Duration
+	// WarmupRequests counts requests scheduled during the warm-up (not
+	// measured).
+	WarmupRequests uint64
+}
+
+// Quantile returns the latency at quantile q, given in percent (0-100, so
+// 99 is the 99th percentile). Zero when nothing was recorded.
+func (r Result) Quantile(q float64) time.Duration {
+	if r.Latency == nil {
+		return 0
+	}
+	return time.Duration(r.Latency.ValueAtQuantile(q)) * time.Microsecond
+}
+
+// pacer returns the constant pacer closest to rate: whole requests per
+// second when rate is whole, otherwise per 1000 s so that fractional rates
+// (as a bisecting search produces) keep three decimals.
+func pacer(rate float64) vegeta.ConstantPacer {
+	if rate == math.Trunc(rate) {
+		return vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}
+	}
+	return vegeta.ConstantPacer{Freq: int(math.Round(rate * 1000)), Per: 1000 * time.Second}
+}
+
+// initialWorkers sizes vegeta's starting worker pool to cover 10 ms of
+// latency at rate; vegeta adds workers whenever all are busy (MaxWorkers is
+// left unbounded), so this only saves the ramp of goroutine spawns.
+func initialWorkers(rate float64) uint64 {
+	return uint64(min(max(math.Ceil(rate/100), vegeta.DefaultWorkers), 1000))
+}
+
+// Attack offers GET s.URL at s.Rate for s.Warmup+s.Duration and returns what
+// the measured window saw. It makes a fresh vegeta.Attacker (one runs a
+// single attack) with redirects not followed, bodies discarded, keep-alive
+// and no cap on workers: a capped worker pool would delay sends while
+// latency is still measured from the actual send, hiding the delay.
+//
+// When ctx is done the attack stops, requests in flight are cut (their
+// connections closed) and not counted, and Attack returns what was measured
+// so far together with ctx.Err(); the pacer notices within one request
+// interval. An invalid Step returns an error and sends nothing. Failed
+// requests are data in Result, not errors.
+//
+// Attack leaves the garbage collector's settings alone: they are process
+// wide (the balancer shares this process), and the garbage is vegeta's and
+// net/http's (about 60 allocations, 6 KB per request, none of them ours);
+// with a live heap this small, a higher GOGC did not lower the driver's CPU
+// per request measurably (see BenchmarkAttack), while GOGC=off grew the
+// heap until page faults stalled the schedule.
+func Attack(ctx context.Context, s Step) (Result, error) {
+	if err := s.Validate(); err != nil {
+		return Result{Latency: newHistogram()}, err
+	}
+	p := pacer(s.Rate)
+	rec := newRecorder(p)
+	if err := ctx.Err(); err != nil {
+		return rec.result(), err
+	}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+
+	// We bring our own transport, only so that we can close its
+	// connections: vegeta's own has no idle timeout and the Attacker does not
+	// expose it, so every step would leave its keep-alive connections (and
+	// two goroutines each) behind. The transport must be set before
+	// Connections and KeepAlive, which type-assert it.
+	conns := newConnTracker(&net.Dialer{KeepAlive: 30 * time.Second})
+	tr := &http.Transport{
+		Proxy:               nil, // loopback only; never route through a proxy
+		DialContext:         conns.DialContext,
+		MaxIdleConnsPerHost: DefaultConnections,
+		DisableCompression:  true, // bodies are discarded; don't ask for gzip
+	}
+	defer func() {
+		tr.CloseIdleConnections()
+		conns.closeAll()
+	}()
+	atk := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: tr}),
+		vegeta.Connections(DefaultConnections),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(timeout),
+		vegeta.Redirects(vegeta.NoFollow),
+		vegeta.MaxBody(0),
+		vegeta.Workers(initialWorkers(s.Rate)),
+		vegeta.MaxWorkers(vegeta.DefaultMaxWorkers),
+	)
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
+
+	// began is taken just before vegeta takes its own start time, so the
+	// schedule we compute lags from is at most a few hundred ns early.
+	began := time.Now()
+	rec.start(began, s.Warmup, s.Duration)
+	results := atk.Attack(targeter, p, s.Warmup+s.Duration, attackLabel)
+
+	done := ctx.Done()
+	var err error
+	for {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				return rec.result(), err
+			}
+			rec.add(r)
+		case <-done:
+			// Stop pacing, cut requests in flight, and keep reading until
+			// vegeta's workers have all returned (they block on the
+			// unbuffered results channel otherwise).
+			err = ctx.Err()
+			done = nil
+			rec.cutoff = time.Now()
+			atk.Stop()
+			conns.closeAll()
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package load
+
+import (
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// recorder folds vegeta results into a Result. add is the per-request path
+// and allocates nothing (bar the first sighting of an error string): it runs
+// on the goroutine that drains vegeta's unbuffered results channel, so any
+// time spent here delays the workers.
+type recorder struct {
+	offered  float64
+	interval time.Duration // between scheduled sends, as the pacer computes it
+
+	began    time.Time     // start of the schedule; send i is due at began+(i+1)*interval
+	warmup   time.Duration // sends due before began+warmup are warm-up
+	duration time.Duration // the measured window that follows
+	cutoff   time.Time     // if set, results ending after it were cut short by us
+
+	lat, lag *hdrhistogram.Histogram
+
+	requests, successes, warmupRequests uint64
+	earliest, latest, end               time.Time
+	errors                              map[string]int
+}
+
+func newRecorder(p vegeta.ConstantPacer) *recorder {
+	return &recorder{
+		offered:  p.Rate(0),
+		interval: time.Duration(p.Per.Nanoseconds() / int64(p.Freq)),
+		lat:      newHistogram(),
+		lag:      newHistogram(),
+	}
+}
+
+// newHistogram holds 1 µs to 60 s in microseconds to 3 significant digits.
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMin, histMax, histDigits)
+}
+
+func (rc *recorder) start(began time.Time, warmup, duration time.Duration) {
+	rc.began = began
+	rc.warmup = warmup
+	rc.duration = duration
+}
+
+// micros converts d to whole microseconds within the histograms' range.
+func micros(d time.Duration) int64 {
+	return min(max(d.Microseconds(), 0), histMax)
+}
+
+func (rc *recorder) add(r *vegeta.Result) {
+	// The window is cut on the schedule, not on the actual send time:
+	// vegeta numbers requests in send order, so Seq is the schedule slot.
+	// The two agree while the generator keeps up; when it stalls, a cut on
+	// send time would move late warm-up requests (sent in a catch-up burst)
+	// into the window and inflate both the count and the send rate.
+	due := time.Duration(r.Seq+1) * rc.interval
+	if due < rc.warmup {
+		rc.warmupRequests++
+		return
+	}
+	end := r.Timestamp.Add(r.Latency)
+	if !rc.cutoff.IsZero() && end.After(rc.cutoff) {
+		return
+	}
+
+	rc.requests++
+	rc.lat.RecordValue(micros(r.Latency))
+	rc.lag.RecordValue(micros(r.Timestamp.Sub(rc.began) - due))
+
+	if rc.earliest.IsZero() || r.Timestamp.Before(rc.earliest) {
+		rc.earliest = r.Timestamp
+	}
+	if r.Timestamp.After(rc.latest) {
+		rc.latest = r.Timestamp
+	}
+	if end.After(rc.end) {
+		rc.end = end
+	}
+
+	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
+		rc.successes++
+		return
+	}
+	rc.addError(r.Error)
+}
+
+func (rc *recorder) addError(e string) {
+	if e == "" {
+		e = "no error and no 2xx/3xx status"
+	}
+	if rc.errors == nil {
+		rc.errors = make(map[string]int, MaxErrorKinds+1)
+	}
+	if _, ok := rc.errors[e]; !ok && len(rc.errors) >= MaxErrorKinds {
+		e = OtherErrors
+	}
+	rc.errors[e]++
+}
+
+// result computes the summary the way vegeta's Metrics.Close does.
+func (rc *recorder) result() Result {
+	res := Result{
+		Offered:        rc.offered,
+		Requests:       rc.requests,
+		Successes:      rc.successes,
+		Latency:        rc.lat,
+		Errors:         rc.errors,
+		WarmupRequests: rc.warmupRequests,
+		Lag:            time.Duration(rc.lag.ValueAtQuantile(99)) * time.Microsecond,
+		MaxLag:         time.Duration(rc.lag.Max()) * time.Microsecond,
+	}
+	if rc.requests > 0 {
+		res.Success = float64(rc.successes) / float64(rc.requests)
+		res.Elapsed = rc.end.Sub(rc.earliest)
+	}
+	if window := rc.latest.Sub(rc.earliest); window > 0 {
+		res.Sent = float64(rc.requests) / window.Seconds()
+		res.Throughput = float64(rc.successes) / res.Elapsed.Seconds()
+		res.Behind = res.Sent < BehindRatio*res.Offered
+	} else {
+		// Too few sends to measure a rate. If the schedule called for
+		// more and nobody stopped the attack, the generator never got
+		// going: a starved generator, not an idle target.
+		due := rc.duration / rc.interval
+		res.Behind = rc.cutoff.IsZero() && due >= 2
+	}
+	return res
+}
