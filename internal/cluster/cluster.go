@@ -1,0 +1,267 @@
+// Package cluster runs N copies of a worker command on loopback ports: it spawns them, waits
+// until each answers its readiness probe, reports their CPU time, notices when one dies, and
+// stops them — also when the harness itself dies, through the kernel's parent-death signal.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults used for the zero values of Spec's fields.
+const (
+	DefaultPortEnv      = "PORT"
+	DefaultReadyPath    = "/"
+	DefaultReadyTimeout = 10 * time.Second
+	DefaultGrace        = 3 * time.Second
+)
+
+// IndexEnv is the environment variable carrying a worker's 1-based index.
+const IndexEnv = "BENCH_WORKER_INDEX"
+
+// Spec describes the worker processes of a cluster.
+type Spec struct {
+	// Command is the worker's argv. Command[0] is looked up in PATH unless it contains a
+	// slash. Required.
+	Command []string
+	// Env holds extra "KEY=VALUE" entries appended to os.Environ(); a later entry for the same
+	// key wins, and the port and index variables are appended last. Nil adds nothing.
+	Env []string
+	// PortEnv names the variable that tells a worker the port it must listen on at
+	// 127.0.0.1. Empty means DefaultPortEnv ("PORT").
+	PortEnv string
+	// ReadyPath is the path polled with GET until it answers 2xx. Empty means "/"; a missing
+	// leading slash is added.
+	ReadyPath string
+	// ReadyTimeout bounds how long Start waits for every worker to become ready. Zero or
+	// negative means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// Grace is how long Stop waits after SIGTERM before it sends SIGKILL. Zero or negative
+	// means DefaultGrace.
+	Grace time.Duration
+}
+
+func (s Spec) withDefaults() Spec {
+	if s.PortEnv == "" {
+		s.PortEnv = DefaultPortEnv
+	}
+	if s.ReadyPath == "" {
+		s.ReadyPath = DefaultReadyPath
+	}
+	if !strings.HasPrefix(s.ReadyPath, "/") {
+		s.ReadyPath = "/" + s.ReadyPath
+	}
+	if s.ReadyTimeout <= 0 {
+		s.ReadyTimeout = DefaultReadyTimeout
+	}
+	if s.Grace <= 0 {
+		s.Grace = DefaultGrace
+	}
+	return s
+}
+
+// Worker identifies one worker process.
+type Worker struct {
+	Index int    // 1-based, as told to the worker in IndexEnv
+	PID   int    // process id (also its process group id)
+	Addr  string // "127.0.0.1:port" the worker listens on
+}
+
+// ErrNotReady is wrapped by the error Start returns when a worker kept running but never
+// answered its readiness probe with 2xx in time.
+var ErrNotReady = errors.New("not ready")
+
+// Cluster is a set of running worker processes. Its methods are safe for concurrent use.
+type Cluster struct {
+	spec    Spec
+	command string // Command joined by spaces, for messages
+	procs   []*proc
+	ports   []int // reserved in this process until Stop
+
+	exits    chan *ExitError
+	done     chan struct{}
+	stopping atomic.Bool
+	wg       sync.WaitGroup // one per started child: its locked starter/waiter goroutine
+
+	mu      sync.Mutex
+	unwatch func() bool // unregisters the ctx watcher; nil until registered
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start spawns n workers of spec.Command, each told a free loopback port and its index, and
+// waits until every one answers GET spec.ReadyPath with 2xx. On any failure it stops what it
+// started and returns a one-line error naming the command. The cluster is stopped when ctx is
+// cancelled; call Stop to stop it earlier.
+func Start(ctx context.Context, spec Spec, n int) (*Cluster, error) {
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		return nil, errors.New("cluster: spec.Command is empty")
+	}
+	command := strings.Join(spec.Command, " ")
+	if n < 1 {
+		return nil, fmt.Errorf("cluster: %d workers of %q requested, want at least 1", n, command)
+	}
+	spec = spec.withDefaults()
+	path, err := exec.LookPath(spec.Command[0])
+	if err != nil {
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = ee.Err // exec's own prefix would repeat the name
+		}
+		return nil, fmt.Errorf("worker command %q: %w", spec.Command[0], err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cluster: starting %d workers of %q: %w", n, command, err)
+	}
+	// All ports are chosen before any worker starts, so no worker can take another's port.
+	ports, err := reservePorts(n)
+	if err != nil {
+		return nil, err
+	}
+
+	c := &Cluster{
+		ports:   ports,
+		spec:    spec,
+		command: command,
+		exits:   make(chan *ExitError, n),
+		done:    make(chan struct{}),
+	}
+	for i := range n {
+		p := c.newProc(path, i+1, ports[i])
+		if err := c.spawn(p); err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.procs = append(c.procs, p)
+	}
+	// Registered only once procs is complete, so Stop never races with the loop above.
+	unwatch := context.AfterFunc(ctx, func() { c.Stop() })
+	c.mu.Lock()
+	c.unwatch = unwatch
+	c.mu.Unlock()
+
+	if err := c.waitReady(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Workers returns the workers in index order, including any that have exited since.
+func (c *Cluster) Workers() []Worker {
+	ws := make([]Worker, len(c.procs))
+	for i, p := range c.procs {
+		ws[i] = p.w
+	}
+	return ws
+}
+
+// CPU returns the user+system CPU time the workers have used so far, read from /proc. A worker
+// that has exited counts with its final reading, so the difference of two calls is the CPU
+// used in between. Time of a worker's own child processes is not included.
+func (c *Cluster) CPU() time.Duration {
+	var sum time.Duration
+	for _, p := range c.procs {
+		sum += p.cpu()
+	}
+	return sum
+}
+
+// Exited delivers one *ExitError for each worker that exits on its own, that is, before Stop
+// was called. It is closed once Stop has reaped every worker. Nothing needs to read it: it is
+// buffered for every worker.
+func (c *Cluster) Exited() <-chan *ExitError { return c.exits }
+
+// Done is closed when Stop has finished and every worker has been reaped.
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Stop sends SIGTERM to every worker's process group, SIGKILL after spec.Grace to those still
+// running, and returns once every worker has been reaped. It is idempotent and safe to call
+// concurrently; every call returns the first call's result. Stop runs by itself when the
+// context given to Start is cancelled.
+func (c *Cluster) Stop() error {
+	c.stopOnce.Do(func() { c.stopErr = c.stop() })
+	return c.stopErr
+}
+
+func (c *Cluster) stop() error {
+	c.stopping.Store(true)
+	c.mu.Lock()
+	if c.unwatch != nil {
+		c.unwatch()
+	}
+	c.mu.Unlock()
+
+	var errs []error
+	for _, p := range c.procs {
+		if err := p.signal(syscall.SIGTERM); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	reaped := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(reaped)
+	}()
+	grace := time.NewTimer(c.spec.Grace)
+	defer grace.Stop()
+	select {
+	case <-reaped:
+	case <-grace.C:
+		for _, p := range c.procs {
+			if err := p.signal(syscall.SIGKILL); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		<-reaped
+	}
+	releasePorts(c.ports)
+	close(c.exits)
+	close(c.done)
+	return errors.Join(errs...)
+}
+
+// ExitError describes a worker that exited: on its own while running (delivered on Exited), or
+// before it became ready (returned by Start).
+type ExitError struct {
+	Worker      Worker
+	Command     string           // the worker's argv joined by spaces
+	State       *os.ProcessState // how it ended; nil if unknown
+	Stderr      string           // last lines of its stderr joined by " | "; empty if none
+	BeforeReady bool             // it exited before answering its readiness probe
+}
+
+// Error returns one line, e.g.
+// `worker 2 ("node server.mjs") exited with status 1 before it was ready; stderr: ...`.
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "worker %d (%q) %s", e.Worker.Index, e.Command, describeState(e.State))
+	if e.BeforeReady {
+		b.WriteString(" before it was ready")
+	}
+	if e.Stderr != "" {
+		b.WriteString("; stderr: ")
+		b.WriteString(e.Stderr)
+	}
+	return b.String()
+}
+
+func describeState(s *os.ProcessState) string {
+	if s == nil {
+		return "exited"
+	}
+	if ws, ok := s.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "was killed by signal " + strconv.Itoa(int(ws.Signal())) + " (" + ws.Signal().String() + ")"
+	}
+	return "exited with status " + strconv.Itoa(s.ExitCode())
+}

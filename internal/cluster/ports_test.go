@@ -1,0 +1,48 @@
+package cluster
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+func TestReservePorts(t *testing.T) {
+	t.Parallel()
+	lo, hi := ephemeralRange()
+	first, err := reservePorts(50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := reservePorts(50)
+	if err != nil {
+		releasePorts(first)
+		t.Fatal(err)
+	}
+	defer releasePorts(second)
+	releasePorts(first)
+
+	seen := map[int]bool{}
+	for _, p := range append(first, second...) {
+		if seen[p] {
+			t.Errorf("port %d handed out twice while reserved", p)
+		}
+		seen[p] = true
+		// Outside the ephemeral range, where no outgoing connection can take it meanwhile.
+		if p >= lo && p <= hi || p < lowestPort {
+			t.Errorf("port %d inside the ephemeral range %d-%d or below %d", p, lo, hi, lowestPort)
+		}
+	}
+	// A reserved port is free to listen on: nothing holds it in between.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(second[0]))
+	if err != nil {
+		t.Errorf("listening on reserved port %d: %v", second[0], err)
+	} else {
+		ln.Close()
+	}
+	reservedMu.Lock()
+	got := len(reserved)
+	reservedMu.Unlock()
+	if got < 50 {
+		t.Errorf("%d ports reserved, want at least the 50 of the second call", got)
+	}
+}
