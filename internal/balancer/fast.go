@@ -1,0 +1,465 @@
+package balancer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// This file is the fast engine: an HTTP/1.1 forwarder that moves request
+// and response bytes verbatim between a client connection and a pooled
+// keep-alive backend connection. Per request it parses the two heads once,
+// makes one write system call each way for small messages, and allocates
+// nothing. What it does not handle goes to net/http (see parseRequest).
+
+// fastServer is one Serve of the fast engine.
+type fastServer struct {
+	b       *Balancer
+	ln      net.Listener
+	std     *http.Server  // serves the connections handed off
+	handoff *connListener // feeds std
+
+	mu      sync.Mutex
+	conns   map[*clientConn]struct{}
+	closing atomic.Bool
+	active  sync.WaitGroup // client connection goroutines
+}
+
+func newFastServer(b *Balancer, ln net.Listener, std *http.Server) *fastServer {
+	return &fastServer{
+		b:       b,
+		ln:      ln,
+		std:     std,
+		handoff: newConnListener(ln.Addr()),
+		conns:   make(map[*clientConn]struct{}),
+	}
+}
+
+// serve accepts connections until the listener is closed.
+func (s *fastServer) serve() {
+	stdDone := make(chan struct{})
+	go func() {
+		defer close(stdDone)
+		_ = s.std.Serve(s.handoff) // returns once std is shut down
+	}()
+	defer func() { <-stdDone }()
+
+	var backoff time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http
+			// does rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := s.track(conn)
+		if c == nil {
+			_ = conn.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// track registers a new client connection, or returns nil when shutting
+// down.
+func (s *fastServer) track(conn net.Conn) *clientConn {
+	c := &clientConn{s: s, side: side{conn: conn}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.active.Add(1)
+	return c
+}
+
+func (s *fastServer) forget(c *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.active.Done()
+}
+
+// shutdown closes idle connections, lets active ones finish their request
+// until ctx is done, then closes them with their backend connections. The
+// listener is already closed.
+func (s *fastServer) shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for c := range s.conns {
+		// A connection waiting for its next request is idle; one that
+		// goes idle after this sees closing and closes itself.
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			_ = c.conn.Close()
+		}
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.conn.Close()
+		if uc := c.up.Load(); uc != nil {
+			_ = uc.conn.Close()
+		}
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// Client connection states, for shutdown.
+const (
+	connIdle   int32 = iota // waiting for a request
+	connActive              // reading or answering a request
+	connClosed              // closed by shutdown
+)
+
+// clientConn is one client connection of the fast engine.
+type clientConn struct {
+	s *fastServer
+	side
+	state atomic.Int32
+	up    atomic.Pointer[upConn] // backend connection in use, for shutdown
+	busy  *Backend               // backend of the request in flight, if any
+
+	// Per-request scratch, reused so a request allocates nothing.
+	h   reqHead
+	rh  respHead
+	req Request
+	raw rawHead
+}
+
+// serve answers requests on c until either side closes, the request is one
+// for net/http, or the server shuts down.
+func (c *clientConn) serve() {
+	rw := newRawIO(c.conn)
+	c.br = getReader(&clientReaders, rw)
+	c.bw = getWriter(rw)
+	c.req.RemoteAddr = c.conn.RemoteAddr().String()
+	c.req.header = &c.raw
+	handedOff := false
+	defer func() {
+		putWriter(c.bw)
+		if !handedOff {
+			_ = c.conn.Close()
+			putReader(&clientReaders, c.br)
+		}
+		c.s.forget(c)
+	}()
+	for {
+		c.state.Store(connIdle)
+		if c.s.closing.Load() {
+			return
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		if !c.state.CompareAndSwap(connIdle, connActive) {
+			return // shutdown closed it
+		}
+		head, err := c.readHead()
+		if err != nil {
+			return
+		}
+		if head == nil {
+			handedOff = c.s.handoff.push(&bufConn{Conn: c.conn, r: c.br})
+			return
+		}
+		if !c.proxy(head) {
+			return
+		}
+	}
+}
+
+// readHead waits for a complete request head and parses it into c.h. It
+// returns the buffered bytes starting with the head, or nil for a request
+// that net/http should answer.
+func (c *clientConn) readHead() ([]byte, error) {
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		switch parseRequest(buf, &c.h) {
+		case parseOK:
+			return buf, nil
+		case parseUnsupported:
+			return nil, nil
+		}
+		if len(buf) >= c.br.Size() {
+			return nil, nil // net/http takes heads up to 1 MiB
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// proxy answers the request whose head starts buf, and reports whether the
+// connection can carry another request.
+func (c *clientConn) proxy(buf []byte) bool {
+	h := &c.h
+	c.req.Method = methodString(h.method)
+	c.req.Target = bytesString(h.target)
+	c.raw.lines = h.headers
+	be := c.s.b.sel.Select(c.s.b.pool, &c.req)
+	// The views point into the read buffer; drop them before it moves.
+	c.req.Method, c.req.Target, c.raw.lines = "", "", nil
+	if be == nil {
+		_, _ = c.br.Discard(h.n)
+		return c.reply(http.StatusServiceUnavailable, errNoBackend.Error())
+	}
+	be.begin()
+	c.busy = be
+	keep := c.forward(be, buf)
+	c.done()
+	return keep
+}
+
+// done ends the in-flight count of the current request, once. It runs
+// before the last flush to the client, as the std engine's count ends
+// when the handler returns, before net/http flushes: a client that has
+// its response never sees the request still in flight.
+func (c *clientConn) done() {
+	if c.busy != nil {
+		c.busy.end()
+		c.busy = nil
+	}
+}
+
+// maxAttempts bounds how often a request is sent again after a reused
+// backend connection turned out to be closed.
+const maxAttempts = 3
+
+// forward sends the request whose head starts buf to be and copies the
+// response back, and reports whether the client connection can carry
+// another request.
+func (c *clientConn) forward(be *Backend, buf []byte) bool {
+	h := &c.h
+	// A request without a body can be sent again on another connection if
+	// a reused one fails before any response byte, as net/http's
+	// Transport does: the backend closed it while idle. Only for methods
+	// that are safe to repeat, in case it did get the request.
+	replayable := !h.hasBody() && idempotent(h.method)
+	consumed := false // the head was discarded from the read buffer
+	for attempt := 1; ; attempt++ {
+		uc, reused, err := be.pool.get(context.Background())
+		if err != nil {
+			return c.fail(err, consumed)
+		}
+		c.up.Store(uc)
+		err = c.send(uc, buf, &consumed)
+		var resp []byte
+		if err == nil {
+			resp, err = c.readResponseHead(uc)
+		}
+		if err != nil {
+			c.up.Store(nil)
+			received := uc.br.Buffered() > 0
+			uc.close()
+			if reused && replayable && !received && attempt < maxAttempts {
+				continue
+			}
+			return c.fail(err, consumed)
+		}
+		if !consumed {
+			_, _ = c.br.Discard(h.n)
+		}
+		return c.respond(be, uc, resp)
+	}
+}
+
+// send writes the request to uc: the head verbatim and, if any, the body.
+func (c *clientConn) send(uc *upConn, buf []byte, consumed *bool) error {
+	h := &c.h
+	if _, err := uc.bw.Write(buf[:h.n]); err != nil {
+		return err
+	}
+	if h.hasBody() {
+		// The body follows the head in the read buffer.
+		_, _ = c.br.Discard(h.n)
+		*consumed = true
+		var err error
+		if h.chunked {
+			err = copyChunked(&uc.side, &c.side)
+		} else {
+			err = copyBody(&uc.side, &c.side, h.contentLength)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return uc.bw.Flush()
+}
+
+// readResponseHead reads the final response head from uc into c.rh,
+// passing interim (1xx) responses to the client as they come.
+func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
+	for {
+		resp, err := readResponseHead(uc.br, c.h.head, &c.rh)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case c.rh.status == http.StatusSwitchingProtocols:
+			return nil, errUnexpected101 // Upgrade requests go to net/http
+		case c.rh.status < 200:
+			if _, err := c.bw.Write(resp[:c.rh.n]); err != nil {
+				return nil, err
+			}
+			_, _ = uc.br.Discard(c.rh.n)
+			if err := c.bw.Flush(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// respond copies the response whose head starts resp from uc to the client,
+// returns uc to its pool if it can be reused, and reports whether the
+// client connection can carry another request.
+func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte) bool {
+	rh := &c.rh
+	_, err := c.bw.Write(resp[:rh.n])
+	_, _ = uc.br.Discard(rh.n)
+	if err == nil {
+		switch {
+		case rh.chunked:
+			err = copyChunked(&c.side, &uc.side)
+		case rh.untilClose:
+			err = copyUntilEOF(&c.side, &uc.side)
+		case rh.contentLength > 0:
+			err = copyBody(&c.side, &uc.side, rh.contentLength)
+		}
+	}
+	c.done()
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	// Bytes the backend sent past the response would be read as the next
+	// request's response: such a connection is not reused.
+	c.up.Store(nil) // before the pool may hand it to another client
+	if err != nil || rh.close || uc.br.Buffered() > 0 {
+		uc.close()
+	} else {
+		be.pool.put(uc)
+	}
+	// The client saw the backend's Connection header verbatim: if the
+	// backend closes, so does the client.
+	return err == nil && !rh.close && !c.h.close
+}
+
+// fail answers 502 for a request that got no response bytes yet.
+func (c *clientConn) fail(err error, consumed bool) bool {
+	if !consumed {
+		_, _ = c.br.Discard(c.h.n)
+	}
+	return c.reply(http.StatusBadGateway, "bad gateway: "+err.Error())
+}
+
+// reply answers the current request with a one-line plain text error, as
+// http.Error does, and reports whether the connection can carry another
+// request: not if the request's body is still unread.
+func (c *clientConn) reply(code int, msg string) bool {
+	keep := !c.h.hasBody() && !c.h.close
+	bw := c.bw
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(strconv.Itoa(code))
+	bw.WriteByte(' ')
+	bw.WriteString(http.StatusText(code))
+	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(msg) + 1))
+	if !keep {
+		bw.WriteString("\r\nConnection: close")
+	}
+	bw.WriteString("\r\n\r\n")
+	bw.WriteString(msg)
+	bw.WriteByte('\n')
+	c.done()
+	return bw.Flush() == nil && keep
+}
+
+// idempotent reports whether a request with this method may be sent twice.
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// connListener is a net.Listener whose connections are pushed by the fast
+// engine: the ones it hands to net/http.
+type connListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// push hands c to whoever Accepts, and reports false if the listener is
+// closed.
+func (l *connListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
+
+// bufConn is a connection whose first bytes were already read into r.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Interface guards.
+var (
+	_ net.Listener = (*connListener)(nil)
+	_ net.Conn     = (*bufConn)(nil)
+)

@@ -1,0 +1,648 @@
+package balancer
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"unsafe"
+)
+
+// This file holds the fast engine's HTTP/1.1 framing: parsing just enough of
+// a message head to know where the message ends and whether the connection
+// stays open, and copying bodies verbatim. Anything the parser is unsure
+// about is reported as unsupported, and the connection is handed to net/http
+// (the std engine) instead of guessed at: a proxy and a backend that disagree
+// on where a request ends is how request smuggling happens.
+
+// parseResult says what a head parser made of the bytes it was given.
+type parseResult int
+
+const (
+	parseNeedMore    parseResult = iota // no complete head yet
+	parseOK                             // a complete head the fast engine handles
+	parseUnsupported                    // valid or not, leave it to net/http
+)
+
+// Framing errors. They end the connection they happened on.
+var (
+	errHeadTooLarge   = errors.New("response head larger than the read buffer")
+	errBadResponse    = errors.New("malformed response head")
+	errBadChunk       = errors.New("malformed chunked body")
+	errUnexpected101  = errors.New("unexpected 101 Switching Protocols")
+	errBackendClosed  = errors.New("backend closed the connection before responding")
+	maxContentLength  = int64(1) << 62
+	crlf              = []byte("\r\n")
+	http11            = []byte("HTTP/1.1")
+	http10            = []byte("HTTP/1.0")
+	chunkedToken      = []byte("chunked")
+	closeToken        = []byte("close")
+	keepAliveToken    = []byte("keep-alive")
+	headerHost        = []byte("host")
+	headerExpect      = []byte("expect")
+	headerUpgrade     = []byte("upgrade")
+	headerConnection  = []byte("connection")
+	headerContentLen  = []byte("content-length")
+	headerTransferEnc = []byte("transfer-encoding")
+)
+
+// reqHead is what the fast engine needs from a request head.
+type reqHead struct {
+	n             int    // bytes in the head, blank line included
+	method        []byte // e.g. "GET"
+	target        []byte // origin-form: "/path?query"
+	headers       []byte // the header lines, each ending in CRLF
+	contentLength int64  // -1: no Content-Length
+	chunked       bool   // Transfer-Encoding: chunked
+	close         bool   // Connection: close
+	head          bool   // method HEAD: the response has no body
+}
+
+// hasBody reports whether a body follows the head.
+func (h *reqHead) hasBody() bool { return h.chunked || h.contentLength > 0 }
+
+// parseRequest parses the request head at the start of buf into h. Only
+// origin-form HTTP/1.1 requests with strict CRLF line endings and
+// unambiguous framing are parseOK; HTTP/1.0, Upgrade, Expect, Connection
+// options naming other headers, conflicting or invalid Content-Length,
+// Transfer-Encoding other than exactly "chunked" (or together with
+// Content-Length), folded or malformed header lines and a missing Host are
+// parseUnsupported.
+func parseRequest(buf []byte, h *reqHead) parseResult {
+	*h = reqHead{contentLength: -1}
+	line, next, res := nextLine(buf, 0)
+	if res != parseOK {
+		return res
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || !isToken(line[:sp]) {
+		return parseUnsupported
+	}
+	h.method = line[:sp]
+	rest := line[sp+1:]
+	sp = bytes.IndexByte(rest, ' ')
+	if sp <= 0 || rest[0] != '/' {
+		return parseUnsupported // absolute-form, authority-form, "*", or no version
+	}
+	h.target = rest[:sp]
+	if !bytes.Equal(rest[sp+1:], http11) {
+		return parseUnsupported
+	}
+	h.head = string(h.method) == "HEAD"
+
+	start := next
+	host := false
+	for {
+		line, n, res := nextLine(buf, next)
+		if res != parseOK {
+			return res
+		}
+		next = n
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := splitHeader(line)
+		if !ok {
+			return parseUnsupported
+		}
+		switch len(name) {
+		case len(headerHost):
+			host = host || bytes.EqualFold(name, headerHost)
+		case len(headerExpect): // also 6: other headers of that length pass
+			if bytes.EqualFold(name, headerExpect) {
+				return parseUnsupported
+			}
+		case len(headerUpgrade):
+			if bytes.EqualFold(name, headerUpgrade) {
+				return parseUnsupported
+			}
+		case len(headerConnection):
+			if bytes.EqualFold(name, headerConnection) {
+				close, ok := connectionOptions(value)
+				if !ok {
+					return parseUnsupported
+				}
+				h.close = h.close || close
+			}
+		case len(headerContentLen):
+			if bytes.EqualFold(name, headerContentLen) {
+				n, ok := parseContentLength(value)
+				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
+					return parseUnsupported
+				}
+				h.contentLength = n
+			}
+		case len(headerTransferEnc):
+			if bytes.EqualFold(name, headerTransferEnc) {
+				if h.chunked || !bytes.EqualFold(value, chunkedToken) {
+					return parseUnsupported
+				}
+				h.chunked = true
+			}
+		}
+	}
+	if !host || (h.chunked && h.contentLength >= 0) {
+		return parseUnsupported
+	}
+	h.headers = buf[start:next]
+	h.n = next
+	return parseOK
+}
+
+// nextLine returns the CRLF-terminated line starting at buf[off] without its
+// CRLF, and the offset after it. A bare LF or CR is parseUnsupported.
+func nextLine(buf []byte, off int) (line []byte, next int, res parseResult) {
+	i := bytes.IndexByte(buf[off:], '\n')
+	if i < 0 {
+		return nil, 0, parseNeedMore
+	}
+	if i == 0 || buf[off+i-1] != '\r' {
+		return nil, 0, parseUnsupported
+	}
+	line = buf[off : off+i-1]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return nil, 0, parseUnsupported
+	}
+	return line, off + i + 1, parseOK
+}
+
+// splitHeader splits "Name: value" into its name and its value without
+// surrounding whitespace. A name that is not a token (empty, containing
+// whitespace, or a folded continuation line) is not ok.
+func splitHeader(line []byte) (name, value []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return nil, nil, false
+	}
+	return line[:colon], trimOWS(line[colon+1:]), true
+}
+
+// connectionOptions reads a Connection header value. close reports the
+// "close" option; ok is false for any option other than close and
+// keep-alive, because those name hop-by-hop headers that a verbatim copy
+// would forward.
+func connectionOptions(v []byte) (close, ok bool) {
+	for len(v) > 0 {
+		var opt []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			opt, v = trimOWS(v[:i]), v[i+1:]
+		} else {
+			opt, v = trimOWS(v), nil
+		}
+		switch {
+		case len(opt) == 0:
+		case bytes.EqualFold(opt, closeToken):
+			close = true
+		case bytes.EqualFold(opt, keepAliveToken):
+		default:
+			return false, false
+		}
+	}
+	return close, true
+}
+
+// parseContentLength parses a Content-Length value: decimal digits only.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n > maxContentLength {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// trimOWS trims the optional whitespace (spaces and tabs) HTTP allows around
+// header values and list elements.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// respHead is what the fast engine needs from a response head.
+type respHead struct {
+	n             int   // bytes in the head, blank line included
+	status        int   // e.g. 200
+	contentLength int64 // -1: no Content-Length
+	chunked       bool  // the final transfer coding is chunked
+	untilClose    bool  // the body runs until the backend closes
+	close         bool  // the connection is not reusable after this response
+}
+
+// parseResponse parses the response head at the start of buf into h, for a
+// request whose method was HEAD if head is set. Backends are trusted more
+// than clients: bare LF line endings are accepted, as net/http's client
+// does, and the head goes to the client verbatim either way.
+func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
+	*h = respHead{contentLength: -1}
+	line, next, ok := nextLooseLine(buf, 0)
+	if !ok {
+		return parseNeedMore, nil
+	}
+	// "HTTP/1.1 200 OK": version, space, three digits, then space or end.
+	if len(line) < 12 || (len(line) > 12 && line[12] != ' ') || line[8] != ' ' {
+		return 0, errBadResponse
+	}
+	var keepAlive bool
+	switch {
+	case bytes.Equal(line[:8], http11):
+		keepAlive = true
+	case bytes.Equal(line[:8], http10):
+	default:
+		return 0, errBadResponse
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, errBadResponse
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 100 {
+		return 0, errBadResponse
+	}
+	var otherCoding bool
+	for {
+		line, n, ok := nextLooseLine(buf, next)
+		if !ok {
+			return parseNeedMore, nil
+		}
+		next = n
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := splitHeader(line)
+		if !ok {
+			return 0, errBadResponse
+		}
+		switch len(name) {
+		case len(headerConnection):
+			if bytes.EqualFold(name, headerConnection) {
+				close, ka := responseConnection(value)
+				h.close = h.close || close
+				keepAlive = keepAlive || ka
+			}
+		case len(headerContentLen):
+			if bytes.EqualFold(name, headerContentLen) {
+				n, ok := parseContentLength(value)
+				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
+					return 0, errBadResponse
+				}
+				h.contentLength = n
+			}
+		case len(headerTransferEnc):
+			if bytes.EqualFold(name, headerTransferEnc) {
+				// Only the final coding frames the body.
+				last := value
+				if i := bytes.LastIndexByte(value, ','); i >= 0 {
+					last = trimOWS(value[i+1:])
+				}
+				h.chunked = bytes.EqualFold(last, chunkedToken)
+				otherCoding = !h.chunked
+			}
+		}
+	}
+	h.n = next
+	h.close = h.close || !keepAlive
+	switch {
+	case h.status < 200 || h.status == 204 || h.status == 304 || head:
+		h.chunked, h.contentLength = false, 0
+	case h.chunked:
+		h.contentLength = -1
+	case otherCoding || h.contentLength < 0:
+		h.untilClose, h.close = true, true
+	}
+	return parseOK, nil
+}
+
+// responseConnection reads a response's Connection header: close and
+// keep-alive options, anything else ignored (the client gets the head
+// verbatim and deals with them).
+func responseConnection(v []byte) (close, keepAlive bool) {
+	for len(v) > 0 {
+		var opt []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			opt, v = trimOWS(v[:i]), v[i+1:]
+		} else {
+			opt, v = trimOWS(v), nil
+		}
+		close = close || bytes.EqualFold(opt, closeToken)
+		keepAlive = keepAlive || bytes.EqualFold(opt, keepAliveToken)
+	}
+	return close, keepAlive
+}
+
+// nextLooseLine is nextLine accepting LF as well as CRLF line endings.
+func nextLooseLine(buf []byte, off int) (line []byte, next int, ok bool) {
+	i := bytes.IndexByte(buf[off:], '\n')
+	if i < 0 {
+		return nil, 0, false
+	}
+	line = buf[off : off+i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, off + i + 1, true
+}
+
+// rawHead serves Request.Header from the header lines of a request head
+// still in the connection's read buffer.
+type rawHead struct {
+	lines []byte // header lines, each ending in CRLF, validated by parseRequest
+}
+
+// get returns the first value of the named header, pointing into the read
+// buffer (see Request).
+func (h *rawHead) get(name string) string {
+	b := h.lines
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		line := b[:i-1]
+		b = b[i+1:]
+		colon := bytes.IndexByte(line, ':')
+		if colon == len(name) && equalFoldString(line[:colon], name) {
+			return bytesString(trimOWS(line[colon+1:]))
+		}
+	}
+	return ""
+}
+
+// equalFoldString is bytes.EqualFold for ASCII against a string, without
+// converting either.
+func equalFoldString(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// bytesString views b as a string without copying; the string is valid only
+// while b is not overwritten.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// methodString returns method as a string, without allocating for the
+// common methods: a Selector may keep those.
+func methodString(m []byte) string {
+	switch string(m) { // compiled without a conversion
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "HEAD":
+		return "HEAD"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	case "PATCH":
+		return "PATCH"
+	case "OPTIONS":
+		return "OPTIONS"
+	}
+	return bytesString(m)
+}
+
+// side is one end of a proxied exchange: a connection and its buffers.
+type side struct {
+	conn net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+}
+
+// spliceMin is the remaining body size above which copyBody hands the copy
+// to the kernel (splice(2) between the two TCP sockets) instead of moving it
+// through user-space buffers.
+const spliceMin = 64 << 10
+
+// copyBody copies exactly n body bytes from src to dst. It flushes dst
+// before every read that may block, so bytes a slow sender trickles out
+// reach the receiver as they come rather than when a buffer fills.
+func copyBody(dst, src *side, n int64) error {
+	for n > 0 {
+		if src.br.Buffered() == 0 {
+			if err := dst.bw.Flush(); err != nil {
+				return err
+			}
+			if n >= spliceMin {
+				// Both buffers are empty: let the kernel move the rest.
+				_, err := io.CopyN(dst.conn, src.conn, n)
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			if _, err := src.br.Peek(1); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		k := min(int64(src.br.Buffered()), n)
+		b, _ := src.br.Peek(int(k))
+		if _, err := dst.bw.Write(b); err != nil {
+			return err
+		}
+		_, _ = src.br.Discard(int(k))
+		n -= k
+	}
+	return nil
+}
+
+// copyChunked copies a chunked body, trailers included, from src to dst
+// verbatim, parsing the chunk sizes to find where it ends.
+func copyChunked(dst, src *side) error {
+	for {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		size, ok := parseChunkSize(line)
+		if !ok {
+			return errBadChunk
+		}
+		if _, err := dst.bw.Write(line); err != nil {
+			return err
+		}
+		if size == 0 {
+			break
+		}
+		if err := copyBody(dst, src, size); err != nil {
+			return err
+		}
+		end, err := src.br.Peek(2)
+		if err != nil || !bytes.Equal(end, crlf) {
+			return errBadChunk
+		}
+		if _, err := dst.bw.Write(end); err != nil {
+			return err
+		}
+		_, _ = src.br.Discard(2)
+	}
+	// Trailer section: header lines up to an empty line.
+	for {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		if _, err := dst.bw.Write(line); err != nil {
+			return err
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return nil
+		}
+	}
+}
+
+// readLine reads one line, LF included, from src, flushing dst first if the
+// read may block. The line is valid until the next read from src.
+func readLine(dst, src *side) ([]byte, error) {
+	if src.br.Buffered() == 0 {
+		if err := dst.bw.Flush(); err != nil {
+			return nil, err
+		}
+	}
+	line, err := src.br.ReadSlice('\n')
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err == bufio.ErrBufferFull {
+			err = errBadChunk
+		}
+		return nil, err
+	}
+	return line, nil
+}
+
+// parseChunkSize parses a chunk-size line, "1a2b;ext=v\r\n".
+func parseChunkSize(line []byte) (int64, bool) {
+	var n int64
+	digits := 0
+	for _, c := range line {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			if digits == 0 || (c != ';' && c != '\r' && c != '\n' && c != ' ' && c != '\t') {
+				return 0, false
+			}
+			return n, true
+		}
+		digits++
+		if digits > 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return 0, false
+}
+
+// copyUntilEOF copies a body delimited by the sender closing the connection.
+func copyUntilEOF(dst, src *side) error {
+	for {
+		if src.br.Buffered() == 0 {
+			if err := dst.bw.Flush(); err != nil {
+				return err
+			}
+			if _, err := src.br.Peek(1); err != nil {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+		}
+		b, _ := src.br.Peek(src.br.Buffered())
+		if _, err := dst.bw.Write(b); err != nil {
+			return err
+		}
+		_, _ = src.br.Discard(len(b))
+	}
+}
+
+// readResponseHead reads a response head from br into h and returns the
+// buffered bytes, head first; they are valid until the next read from br.
+func readResponseHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if len(buf) > 0 {
+			res, err := parseResponse(buf, head, h)
+			if err != nil {
+				return nil, err
+			}
+			if res == parseOK {
+				return buf, nil
+			}
+			if len(buf) >= br.Size() {
+				return nil, errHeadTooLarge
+			}
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+				if len(buf) == 0 {
+					err = errBackendClosed
+				}
+			}
+			return nil, err
+		}
+	}
+}
