@@ -1,0 +1,364 @@
+// Package experiment runs one scenario: for each worker count it starts a cluster and a balancer in
+// front of it, offers load step by step, and collects what each step measured. It formats nothing.
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/cluster"
+	"github.com/bench-dev/bench/internal/load"
+	"github.com/bench-dev/bench/internal/scaling"
+	"github.com/bench-dev/bench/internal/scenario"
+)
+
+// Thresholds below which a step is flagged instead of silently reported as the cluster's capacity.
+const (
+	// MinSentRatio: a step whose achieved send rate is below this share of the offered rate measured
+	// the generator, not the cluster.
+	MinSentRatio = 0.99
+	// MinSuccess: a step with fewer successful responses than this is flagged.
+	MinSuccess = 0.99
+)
+
+// Flags a step can carry.
+const (
+	FlagBehind  = "generator-behind" // the generator did not keep the schedule
+	FlagErrors  = "errors"           // success below MinSuccess
+	FlagOverSLO = "p99>slo"          // a search step whose p99 missed the SLO
+)
+
+// Options tune a run. The zero value works.
+type Options struct {
+	// WorkerCommand is the argv that starts a built-in worker; nil means this executable followed by
+	// "worker" (what `bench run` wants). Tests point it at a freshly built bench binary.
+	WorkerCommand []string
+	// Listen is the balancer's address; empty means a free loopback port.
+	Listen string
+	// Cores is the machine's core count for notes and CPU shares; 0 means runtime.NumCPU().
+	Cores int
+	// OnStep, when set, is called after every finished step (to print it and save it at once).
+	OnStep func(Step)
+	// OnEvent, when set, receives one-line progress messages ("starting 2 workers").
+	OnEvent func(string)
+}
+
+// Step is what one load step measured.
+type Step struct {
+	Workers  int
+	Strategy string
+	Search   bool // part of a capacity search
+
+	Offered    float64 // requests/s asked of the generator
+	Sent       float64 // requests/s the generator achieved
+	Throughput float64 // successful responses/s
+	Success    float64 // fraction of requests that succeeded
+	Requests   uint64
+
+	P50, P90, P99, P999, Max time.Duration
+	Lag                      time.Duration // p99 of how late requests were sent versus the schedule
+
+	Share []uint64 // requests served per worker during the measured window, worker 1 first
+
+	Elapsed   time.Duration // the measured window
+	WorkerCPU time.Duration // CPU used by all workers in the window
+	BenchCPU  time.Duration // CPU used by bench itself (generator and balancer) in the window
+	Cores     int
+
+	Errors map[string]int
+	Flags  []string
+}
+
+// WorkerCPUShare is the workers' CPU as a fraction of the machine (all cores) over the window.
+func (s Step) WorkerCPUShare() float64 { return cpuShare(s.WorkerCPU, s.Elapsed, s.Cores) }
+
+// BenchCPUShare is bench's own CPU (generator and balancer) as a fraction of the machine.
+func (s Step) BenchCPUShare() float64 { return cpuShare(s.BenchCPU, s.Elapsed, s.Cores) }
+
+func cpuShare(cpu, elapsed time.Duration, cores int) float64 {
+	if elapsed <= 0 || cores <= 0 {
+		return 0
+	}
+	return cpu.Seconds() / (elapsed.Seconds() * float64(cores))
+}
+
+// Flagged reports whether the step must not count as a measure of the cluster's capacity.
+func (s Step) Flagged() bool {
+	for _, f := range s.Flags {
+		if f == FlagBehind || f == FlagErrors {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is a whole run.
+type Result struct {
+	Scenario *scenario.Scenario
+	Started  time.Time
+	Cores    int
+	Steps    []Step
+	// Capacity per worker count: the search's answer, or the best unflagged throughput over the
+	// offered rates.
+	Capacity []scaling.Point
+	Scaling  []scaling.Row
+}
+
+// CapacityAt returns the capacity measured at n workers, 0 if none.
+func (r *Result) CapacityAt(n int) float64 {
+	for _, p := range r.Capacity {
+		if p.Workers == n {
+			return p.Capacity
+		}
+	}
+	return 0
+}
+
+// ScalingAt returns the scaling row for n workers.
+func (r *Result) ScalingAt(n int) (scaling.Row, bool) {
+	for _, row := range r.Scaling {
+		if row.Workers == n {
+			return row, true
+		}
+	}
+	return scaling.Row{}, false
+}
+
+// StartError wraps a failure to start the workers or the balancer: bad input rather than a failed
+// measurement (a command that does not exist, a port in use).
+type StartError struct{ Err error }
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Run executes the scenario. On error (including cancellation) the returned Result still holds
+// every step finished before it.
+func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
+	if opts.Cores == 0 {
+		opts.Cores = runtime.NumCPU()
+	}
+	res := &Result{Scenario: sc, Started: time.Now().UTC(), Cores: opts.Cores}
+	spec, err := workerSpec(sc, opts)
+	if err != nil {
+		return res, &StartError{err}
+	}
+	var runErr error
+	var prev float64
+	for _, n := range sc.Workers {
+		capacity, err := runWorkers(ctx, sc, spec, n, prev, opts, res)
+		prev = capacity
+		if capacity > 0 {
+			res.Capacity = append(res.Capacity, scaling.Point{Workers: n, Capacity: capacity})
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if len(res.Capacity) > 0 {
+		res.Scaling, _ = scaling.Table(res.Capacity, opts.Cores)
+	}
+	return res, runErr
+}
+
+// runWorkers measures one worker count and returns its capacity. prev is the capacity of the
+// previous worker count, from which a capacity search starts (0: from the search's default).
+func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n int, prev float64, opts Options, res *Result) (float64, error) {
+	event(opts, "starting %d worker(s)", n)
+	cl, err := cluster.Start(ctx, spec, n)
+	if err != nil {
+		return 0, &StartError{err}
+	}
+	defer cl.Stop()
+
+	workers := cl.Workers()
+	addrs := make([]string, len(workers))
+	for i, w := range workers {
+		addrs[i] = w.Addr
+	}
+	sel, err := balancer.NewSelector(sc.Balancer.Strategy)
+	if err != nil {
+		return 0, &StartError{err}
+	}
+	bal := balancer.New(addrs, sel)
+	bctx, stopBalancer := context.WithCancel(ctx)
+	defer stopBalancer()
+	listen := opts.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	laddr, err := bal.Serve(bctx, listen)
+	if err != nil {
+		return 0, &StartError{fmt.Errorf("balancer: %w", err)}
+	}
+	url := "http://" + laddr + sc.Target.Path
+
+	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores}
+	record := func(st Step) {
+		res.Steps = append(res.Steps, st)
+		if opts.OnStep != nil {
+			opts.OnStep(st)
+		}
+	}
+
+	if s := sc.Load.Search; s != nil {
+		// More workers rarely carry less than fewer did: starting just below the previous capacity
+		// saves the ramp's first steps; the search ramps down if that is still too high.
+		cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: 0.8 * prev}
+		var capacity float64
+		found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
+			st, lr, err := m.step(ctx, rate)
+			st.Search = true
+			if st.P99 > s.P99 {
+				st.Flags = append(st.Flags, FlagOverSLO)
+			}
+			if err == nil || lr.Requests > 0 {
+				record(st)
+			}
+			if cfg.Passes(lr) && lr.Throughput > capacity {
+				capacity = lr.Throughput
+			}
+			return lr, err
+		})
+		if found.GeneratorLimited {
+			event(opts, "%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", n, found.Limit)
+		}
+		return capacity, err
+	}
+
+	var capacity float64
+	for _, rate := range sc.Load.Rates {
+		st, _, err := m.step(ctx, rate)
+		if err != nil && st.Requests == 0 {
+			return capacity, err
+		}
+		record(st)
+		if !st.Flagged() && st.Throughput > capacity {
+			capacity = st.Throughput
+		}
+		if err != nil {
+			return capacity, err
+		}
+	}
+	return capacity, nil
+}
+
+// meter runs load steps against one started cluster and accounts CPU and shares for each.
+type meter struct {
+	sc      *scenario.Scenario
+	cl      *cluster.Cluster
+	bal     *balancer.Balancer
+	url     string
+	workers int
+	cores   int
+}
+
+type cpuMark struct {
+	at             time.Time
+	workers, bench time.Duration
+}
+
+func (m *meter) mark() cpuMark {
+	self, _ := cluster.SelfCPU()
+	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self}
+}
+
+func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
+	l := m.sc.Load
+	// The measured window starts after the warm-up: reset the per-worker counters and take the CPU
+	// readings then, so that shares and CPU cover the same requests as the latencies.
+	var start cpuMark
+	started := make(chan struct{})
+	timer := time.AfterFunc(l.Warmup, func() {
+		m.bal.ResetCounts()
+		start = m.mark()
+		close(started)
+	})
+	lr, err := load.Attack(ctx, load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout})
+	if !timer.Stop() {
+		<-started
+	} else {
+		start = m.mark() // cancelled during warm-up: an empty window
+	}
+	end := m.mark()
+
+	st := Step{
+		Workers:    m.workers,
+		Strategy:   m.sc.Balancer.Strategy,
+		Offered:    rate,
+		Sent:       lr.Sent,
+		Throughput: lr.Throughput,
+		Success:    lr.Success,
+		Requests:   lr.Requests,
+		Lag:        lr.Lag,
+		Share:      m.bal.Counts(),
+		Elapsed:    end.at.Sub(start.at),
+		WorkerCPU:  end.workers - start.workers,
+		BenchCPU:   end.bench - start.bench,
+		Cores:      m.cores,
+		Errors:     lr.Errors,
+	}
+	if lr.Latency != nil && lr.Requests > 0 {
+		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
+		st.Max = time.Duration(lr.Latency.Max()) * time.Microsecond
+	}
+	if lr.Behind {
+		st.Flags = append(st.Flags, FlagBehind)
+	}
+	if lr.Requests > 0 && lr.Success < MinSuccess {
+		st.Flags = append(st.Flags, FlagErrors)
+	}
+	return st, lr, err
+}
+
+// workerSpec turns the scenario's target into the command the cluster starts.
+func workerSpec(sc *scenario.Scenario, opts Options) (cluster.Spec, error) {
+	t := sc.Target
+	spec := cluster.Spec{
+		PortEnv:      t.PortEnv,
+		ReadyPath:    t.ReadyPath,
+		ReadyTimeout: t.ReadyTimeout,
+	}
+	for k, v := range t.Env {
+		spec.Env = append(spec.Env, k+"="+v)
+	}
+	if len(t.Command) > 0 {
+		spec.Command = t.Command
+		return spec, nil
+	}
+	cmd := opts.WorkerCommand
+	if cmd == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return spec, fmt.Errorf("cannot find the bench executable to start built-in workers: %w", err)
+		}
+		cmd = []string{exe, "worker"}
+	}
+	spec.Command = append(append([]string(nil), cmd...),
+		"--workload", t.Builtin,
+		"--cost", t.Cost.String(),
+		"--concurrency", strconv.Itoa(t.Concurrency),
+		"--threads", strconv.Itoa(t.Threads),
+	)
+	// GOMAXPROCS in the environment makes the runtime start with it, before any flag is parsed.
+	spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(t.Threads))
+	return spec, nil
+}
+
+func event(opts Options, format string, args ...any) {
+	if opts.OnEvent != nil {
+		opts.OnEvent(fmt.Sprintf(format, args...))
+	}
+}
+
+// IsStartError reports whether err is a failure to start workers or the balancer.
+func IsStartError(err error) bool {
+	var se *StartError
+	return errors.As(err, &se)
+}

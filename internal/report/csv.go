@@ -1,0 +1,103 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bench-dev/bench/internal/experiment"
+)
+
+// Columns of summary.csv, one row per (workers, offered rate) step. Units are in the names.
+var Columns = []string{
+	"workers", "strategy", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
+	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
+	"capacity_rps", "linear_rps", "speedup", "efficiency",
+	"share", "share_min", "share_max", "share_stddev",
+	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s",
+	"flags", "note",
+}
+
+// WriteCSV writes the summary of res to w.
+func WriteCSV(w io.Writer, res *experiment.Result) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(Columns); err != nil {
+		return err
+	}
+	for _, st := range res.Steps {
+		row, _ := res.ScalingAt(st.Workers)
+		sh := Shares(st.Share)
+		rec := []string{
+			strconv.Itoa(st.Workers), st.Strategy, strconv.FormatBool(st.Search),
+			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
+			ms(st.P50), ms(st.P90), ms(st.P99), ms(st.P999), ms(st.Max), ms(st.Lag),
+			f1(row.Capacity), f1(row.Linear), f3(row.Speedup), f3(row.Efficiency),
+			joinCounts(st.Share), f4(sh.Min), f4(sh.Max), f4(sh.Stddev),
+			f3(st.WorkerCPU.Seconds()), f3(st.BenchCPU.Seconds()),
+			f1(100 * st.WorkerCPUShare()), f1(100 * st.BenchCPUShare()), f3(st.Elapsed.Seconds()),
+			strings.Join(st.Flags, " "), row.Note,
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// SaveCSV writes summary.csv into dir through a temporary file and a rename, so that an interrupted
+// run never leaves a half-written summary behind.
+func SaveCSV(dir string, res *experiment.Result) (string, error) {
+	path := filepath.Join(dir, "summary.csv")
+	return path, writeAtomic(path, func(w io.Writer) error { return WriteCSV(w, res) })
+}
+
+func writeAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+func joinCounts(counts []uint64) string {
+	parts := make([]string, len(counts))
+	for i, c := range counts {
+		parts[i] = strconv.FormatUint(c, 10)
+	}
+	return strings.Join(parts, " ")
+}
+
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+func f4(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// fmtMS formats a duration for the terminal with a precision that fits its size.
+func fmtMS(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}

@@ -1,0 +1,113 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/scaling"
+)
+
+func testResult() *experiment.Result {
+	res := &experiment.Result{
+		Cores: 2,
+		Steps: []experiment.Step{
+			{Workers: 1, Strategy: "round-robin", Offered: 500, Sent: 500, Throughput: 498, Success: 1, Requests: 1000,
+				P50: 2 * time.Millisecond, P99: 9500 * time.Microsecond, Share: []uint64{1000},
+				Elapsed: 2 * time.Second, WorkerCPU: 2 * time.Second, BenchCPU: time.Second, Cores: 2},
+			{Workers: 2, Strategy: "round-robin", Offered: 900, Sent: 880, Throughput: 870, Success: 0.98, Requests: 1760,
+				P99: 40 * time.Millisecond, Share: []uint64{900, 860}, Flags: []string{experiment.FlagBehind, experiment.FlagErrors}},
+		},
+		Capacity: []scaling.Point{{Workers: 1, Capacity: 498}, {Workers: 2, Capacity: 870}},
+	}
+	res.Scaling, _ = scaling.Table(res.Capacity, 2)
+	return res
+}
+
+func TestWriteCSV(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, testResult()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(recs), 3; got != want {
+		t.Fatalf("%d records, want %d", got, want)
+	}
+	row := map[string]string{}
+	for i, name := range recs[0] {
+		row[name] = recs[2][i]
+	}
+	for name, want := range map[string]string{
+		"workers": "2", "offered_rps": "900.0", "p99_ms": "40.000", "capacity_rps": "870.0",
+		"linear_rps": "996.0", "speedup": "1.747", "efficiency": "0.873", "share": "900 860",
+		"flags": "generator-behind errors", "note": "2 workers (1 machine)",
+	} {
+		if got := row[name]; got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	first := map[string]string{}
+	for i, name := range recs[0] {
+		first[name] = recs[1][i]
+	}
+	// 2 s of worker CPU over a 2 s window on 2 cores is half the machine.
+	if got, want := first["worker_cpu_pct"], "50.0"; got != want {
+		t.Errorf("worker_cpu_pct = %q, want %q", got, want)
+	}
+}
+
+func TestSaveCSV_atomic(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, err := SaveCSV(dir, testResult())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "summary.csv" {
+		t.Errorf("folder holds %v, want only summary.csv (no temporary file left)", entries)
+	}
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "workers,strategy,") {
+		t.Errorf("summary.csv starts %.40q", b)
+	}
+}
+
+func TestShares(t *testing.T) {
+	t.Parallel()
+	s := Shares([]uint64{30, 10, 10, 50})
+	if s.Min != 0.1 || s.Max != 0.5 {
+		t.Errorf("min, max = %v, %v; want 0.1, 0.5", s.Min, s.Max)
+	}
+	// fractions 0.3 0.1 0.1 0.5: mean 0.25, population stddev sqrt(0.0275).
+	if want := math.Sqrt(0.0275); math.Abs(s.Stddev-want) > 1e-12 {
+		t.Errorf("stddev = %v, want %v", s.Stddev, want)
+	}
+	if z := Shares(nil); z.Min != 0 || z.Max != 0 || len(z.Fractions) != 0 {
+		t.Errorf("Shares(nil) = %+v", z)
+	}
+}
+
+func TestWriteTables(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := WriteSteps(&buf, testResult()); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteScaling(&buf, testResult()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"p99 ms", "9.50", "51 49", "generator-behind", "1.75×", "87%", "single process"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("tables lack %q:\n%s", want, buf.String())
+		}
+	}
+}
