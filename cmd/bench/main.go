@@ -1,0 +1,160 @@
+// Command bench measures what running N copies of a service behind a load balancer buys:
+// throughput, tail latency and where the scaling bends, on this machine.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the run failed or was interrupted
+	exitBadArgs = 2 // bad scenario, flags, worker command or address
+)
+
+type command struct {
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"run":     {"measure a scenario: workers × load steps → table and summary.csv", runCmd},
+	"worker":  {"run the built-in worker (what `bench run` starts for builtin targets)", workerCmd},
+	"version": {"print the version", versionCmd},
+}
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs bench with args and returns the exit code; it is main without the process around it.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitBadArgs
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				return exitCode(c.run([]string{"-h"}, stdout, stderr), stderr)
+			}
+		}
+		usage(stdout)
+		return exitOK
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "bench: unknown command %q (try `bench help`)\n", name)
+		return exitBadArgs
+	}
+	return exitCode(c.run(args[1:], stdout, stderr), stderr)
+}
+
+// badInput marks an error caused by what the user gave bench: exit code 2.
+type badInput struct{ err error }
+
+func (b badInput) Error() string { return b.err.Error() }
+func (b badInput) Unwrap() error { return b.err }
+
+// exitError carries an exit code for an error already reported.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func exitCode(err error, stderr io.Writer) int {
+	var ee exitError
+	var bad badInput
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &bad):
+		fmt.Fprintf(stderr, "bench: %v\n", oneLine(err))
+		return exitBadArgs
+	default:
+		fmt.Fprintf(stderr, "bench: %v\n", oneLine(err))
+		return exitFailed
+	}
+}
+
+// oneLine keeps an error on one line, whatever a child process printed into it.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " | ")), " ")
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "bench measures what N copies of a service behind a load balancer buy.\n\nUsage:\n  bench <command> [arguments]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nExamples:\n  bench run scenarios/cpu.yaml\n  bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s\n\nRun `bench help <command>` for a command's flags.\n")
+}
+
+// flagSet is a command's flags with its usage text.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis, help string
+	out            io.Writer
+}
+
+// newFlagSet returns a flag set that returns errors instead of printing them: bench prints one line
+// for a bad flag, and the full usage only when asked with -h.
+func newFlagSet(name, synopsis, help string, out io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, synopsis: synopsis, help: help, out: out}
+}
+
+// parse parses args; -h prints the usage and returns flag.ErrHelp; any other problem is bad input.
+func (fs *flagSet) parse(args []string) error {
+	err := fs.FlagSet.Parse(args)
+	return fs.check(err)
+}
+
+func (fs *flagSet) check(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(fs.out, "Usage: bench %s %s\n\n%s\nFlags:\n", fs.Name(), fs.synopsis, fs.help)
+		fs.SetOutput(fs.out)
+		fs.PrintDefaults()
+		return err
+	default:
+		return badInput{fmt.Errorf("%s: %w (see `bench help %s`)", fs.Name(), err, fs.Name())}
+	}
+}
+
+// parseInterspersed parses flags that may come before or after the positional arguments
+// (`bench run scenario.yaml --workers 1,2`), which the flag package alone does not allow.
+func (fs *flagSet) parseInterspersed(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

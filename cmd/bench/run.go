@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/report"
+	"github.com/bench-dev/bench/internal/scenario"
+)
+
+const runHelp = `Starts 1..N worker processes for each worker count of the scenario, puts bench's load balancer
+in front of them on 127.0.0.1, offers load with vegeta at fixed rates (or searches the highest rate
+that keeps p99 under the SLO), and prints throughput and tail latency next to the naive scaling
+math "one worker's capacity × N". Flags override the scenario.
+
+Examples:
+  bench run scenarios/cpu.yaml
+  bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s --warmup 1s
+  bench run scenarios/sleep.yaml --workers auto,2x --out /tmp/sleep
+
+Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, flags or worker command.
+`
+
+type runFlags struct {
+	workers, rates, out, listen string
+	duration, warmup            time.Duration
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "SCENARIO.yaml [flags]", runHelp, stdout)
+	var f runFlags
+	fs.StringVar(&f.workers, "workers", "", "worker counts, e.g. 1,2,4 or auto (one per core) or 2x (two per core)")
+	fs.StringVar(&f.rates, "rates", "", "offered request rates per second, e.g. 200,400 (replaces a capacity search)")
+	fs.DurationVar(&f.duration, "duration", 0, "measured duration of each step")
+	fs.DurationVar(&f.warmup, "warmup", -1, "warm-up before each step, not counted")
+	fs.StringVar(&f.out, "out", "", "results folder (default results/<scenario>-<UTC time>)")
+	fs.StringVar(&f.listen, "listen", "", "balancer address (default a free 127.0.0.1 port)")
+	pos, err := fs.parseInterspersed(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return badInput{fmt.Errorf("run: want exactly one scenario file, got %d arguments (see `bench help run`)", len(pos))}
+	}
+	sc, err := scenario.Load(pos[0])
+	if err != nil {
+		return badInput{err}
+	}
+	if err := f.apply(sc); err != nil {
+		return badInput{err}
+	}
+
+	dir := f.out
+	if dir == "" {
+		dir = filepath.Join("results", sc.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return badInput{fmt.Errorf("--out: %w", err)}
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := interruptible(context.Background(), sigs, stderr)
+	defer stop()
+
+	fmt.Fprintf(stderr, "bench: %s: %s\n", sc.Name, describe(sc))
+	var saveErr error
+	var res *experiment.Result
+	opts := experiment.Options{
+		Listen:  f.listen,
+		OnEvent: func(msg string) { fmt.Fprintf(stderr, "bench: %s\n", msg) },
+	}
+	opts.OnStep = func(st experiment.Step) {
+		fmt.Fprintln(stderr, progressLine(st))
+	}
+	res, runErr := experiment.Run(ctx, sc, opts)
+
+	if len(res.Steps) > 0 {
+		_, saveErr = report.SaveCSV(dir, res)
+		fmt.Fprintln(stdout)
+		report.WriteSteps(stdout, res)
+		if len(res.Scaling) > 0 {
+			fmt.Fprintln(stdout)
+			report.WriteScaling(stdout, res)
+		}
+		fmt.Fprintln(stdout)
+	} else if f.out == "" {
+		os.Remove(dir) // nothing measured: leave no empty folder behind
+	}
+
+	switch {
+	case saveErr != nil:
+		return fmt.Errorf("saving results: %w", saveErr)
+	case runErr != nil && ctx.Err() != nil:
+		if len(res.Steps) > 0 {
+			fmt.Fprintf(stderr, "bench: interrupted; %d finished step(s) saved\n", len(res.Steps))
+			fmt.Fprintln(stdout, dir)
+		}
+		return exitError{130}
+	case runErr != nil:
+		if len(res.Steps) > 0 {
+			fmt.Fprintf(stderr, "bench: %d finished step(s) saved in %s\n", len(res.Steps), dir)
+		}
+		if experiment.IsStartError(runErr) {
+			return badInput{runErr}
+		}
+		return runErr
+	}
+	fmt.Fprintln(stdout, dir)
+	return nil
+}
+
+// apply overrides the scenario with the flags that were set, then validates the result.
+func (f runFlags) apply(sc *scenario.Scenario) error {
+	if f.workers != "" {
+		w, err := scenario.ParseWorkers(f.workers)
+		if err != nil {
+			return fmt.Errorf("--workers: %w", err)
+		}
+		sc.Workers = w
+	}
+	if f.rates != "" {
+		r, err := scenario.ParseRates(f.rates)
+		if err != nil {
+			return fmt.Errorf("--rates: %w", err)
+		}
+		sc.Load.Rates, sc.Load.Search = r, nil
+	}
+	if f.duration != 0 {
+		sc.Load.Duration = f.duration
+	}
+	if f.warmup >= 0 {
+		sc.Load.Warmup = f.warmup
+	}
+	return sc.Validate()
+}
+
+// describe says in one line what the scenario will do.
+func describe(sc *scenario.Scenario) string {
+	var b strings.Builder
+	t := sc.Target
+	if len(t.Command) > 0 {
+		fmt.Fprintf(&b, "command %q", strings.Join(t.Command, " "))
+	} else {
+		fmt.Fprintf(&b, "built-in %s workload, %v per request, %d thread(s) per worker", t.Builtin, t.Cost, t.Threads)
+		if t.Concurrency > 0 {
+			fmt.Fprintf(&b, ", concurrency %d", t.Concurrency)
+		}
+	}
+	fmt.Fprintf(&b, "; workers %v; %s", sc.Workers, sc.Balancer.Strategy)
+	if s := sc.Load.Search; s != nil {
+		fmt.Fprintf(&b, "; capacity search p99 ≤ %v", s.P99)
+	} else {
+		fmt.Fprintf(&b, "; rates %v rps", sc.Load.Rates)
+	}
+	fmt.Fprintf(&b, "; %v per step after %v warm-up", sc.Load.Duration, sc.Load.Warmup)
+	return b.String()
+}
+
+func progressLine(st experiment.Step) string {
+	flags := ""
+	if len(st.Flags) > 0 {
+		flags = "  [" + strings.Join(st.Flags, " ") + "]"
+	}
+	return fmt.Sprintf("  %2d worker(s)  offered %6.0f rps  sent %6.0f  throughput %6.0f  p99 %8v  success %.2f%%  cpu workers %.0f%% bench %.0f%%%s",
+		st.Workers, st.Offered, st.Sent, st.Throughput, st.P99.Round(10*time.Microsecond), 100*st.Success,
+		100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), flags)
+}
+
+// interruptible returns a context cancelled by the first signal on sigs; a second signal exits at
+// once (the workers die with bench through their parent-death signal). stop releases the watcher.
+func interruptible(parent context.Context, sigs <-chan os.Signal, stderr io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "bench: %v: stopping the load and the workers (again to force)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "bench: forced exit")
+			os.Exit(exitFailed)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(done); cancel() }) }
+}

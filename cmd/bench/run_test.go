@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchBin is a bench binary built once for the tests that run it as a user would.
+var benchBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bench-test-")
+	if err != nil {
+		panic(err)
+	}
+	benchBin = filepath.Join(dir, "bench")
+	out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		panic("go build: " + err.Error() + ": " + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// bench runs the built binary and returns stdout, stderr and the exit code.
+func bench(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd, mark := benchCommand(t, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	assertNoProcesses(t, mark)
+	return stdout.String(), stderr.String(), code
+}
+
+var marks atomic.Int64
+
+// benchCommand returns a command running the built binary with a mark in its environment, which
+// every process it starts inherits: how a test finds what bench left behind.
+func benchCommand(t *testing.T, args ...string) (*exec.Cmd, string) {
+	cmd := exec.Command(benchBin, args...)
+	mark := fmt.Sprintf("BENCH_TEST_MARK=%d-%d", os.Getpid(), marks.Add(1))
+	cmd.Env = append(os.Environ(), mark)
+	return cmd, mark
+}
+
+// assertNoProcesses fails when a process carrying mark is still alive after a grace period.
+func assertNoProcesses(t *testing.T, mark string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := markedProcesses(mark)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Errorf("bench processes left behind: %v", pids)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func markedProcesses(mark string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		environ, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(environ, []byte("\x00"+mark+"\x00")) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && strings.Contains(string(stat), ") Z ") {
+			continue // a zombie is dead already
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+func writeScenario(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tiny.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const tinyScenario = `name: tiny
+target:
+  builtin: cpu
+  cost: 200us
+workers: [1, 2]
+load:
+  rates: [100, 200]
+  duration: 1s
+  warmup: 200ms
+`
+
+func TestRun_endToEnd(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := bench(t, "run", writeScenario(t, tinyScenario), "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if got, want := lines[len(lines)-1], out; got != want {
+		t.Errorf("last line = %q, want the results folder %q", got, want)
+	}
+	for _, want := range []string{"throughput rps", "p99 ms", "linear rps", "single process", "2 workers (1 machine)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	f, err := os.Open(filepath.Join(out, "summary.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(recs), 1+4; got != want {
+		t.Fatalf("summary.csv has %d records, want %d (header + 2 workers × 2 rates)", got, want)
+	}
+	col := map[string]int{}
+	for i, name := range recs[0] {
+		col[name] = i
+	}
+	for _, name := range []string{"workers", "strategy", "offered_rps", "throughput_rps", "success_ratio",
+		"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "linear_rps", "speedup", "efficiency"} {
+		if _, ok := col[name]; !ok {
+			t.Errorf("summary.csv lacks column %q", name)
+		}
+	}
+	num := func(rec []string, name string) float64 {
+		v, err := strconv.ParseFloat(rec[col[name]], 64)
+		if err != nil {
+			t.Fatalf("%s = %q: %v", name, rec[col[name]], err)
+		}
+		return v
+	}
+	wantWorkers := []float64{1, 1, 2, 2}
+	wantRates := []float64{100, 200, 100, 200}
+	var capacity1 float64
+	for i, rec := range recs[1:] {
+		if got := num(rec, "workers"); got != wantWorkers[i] {
+			t.Errorf("row %d workers = %v, want %v", i, got, wantWorkers[i])
+		}
+		if got := num(rec, "offered_rps"); got != wantRates[i] {
+			t.Errorf("row %d offered_rps = %v, want %v", i, got, wantRates[i])
+		}
+		if got := num(rec, "success_ratio"); got < 0.99 {
+			t.Errorf("row %d success_ratio = %v, want ≥ 0.99", i, got)
+		}
+		// 200 µs of CPU per request: these rates are far below capacity, so all is served.
+		if got, offered := num(rec, "throughput_rps"), num(rec, "offered_rps"); got < 0.9*offered || got > 1.1*offered {
+			t.Errorf("row %d throughput_rps = %v, want ≈ %v", i, got, offered)
+		}
+		if p50, p99 := num(rec, "p50_ms"), num(rec, "p99_ms"); p50 <= 0 || p99 < p50 {
+			t.Errorf("row %d p50 = %v ms, p99 = %v ms", i, p50, p99)
+		}
+		shares := strings.Fields(rec[col["share"]])
+		if got, want := len(shares), int(wantWorkers[i]); got != want {
+			t.Errorf("row %d share %q has %d workers, want %d", i, rec[col["share"]], got, want)
+		}
+		if wantWorkers[i] == 1 {
+			capacity1 = num(rec, "capacity_rps")
+		} else if got, want := num(rec, "linear_rps"), 2*capacity1; got != want {
+			t.Errorf("row %d linear_rps = %v, want 2 × %v", i, got, capacity1)
+		}
+	}
+}
+
+func TestRun_badInput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		scenario string
+		args     []string
+		want     string
+	}{
+		{"unknown key", "target:\n  builtin: cpu\n  costt: 1ms\nload:\n  rates: [10]\n", nil, "tiny.yaml:3:3: target.costt"},
+		{"bad duration", "target:\n  builtin: cpu\n  cost: fast\nload:\n  rates: [10]\n", nil, "tiny.yaml:3:9: target.cost"},
+		{"bad flag value", tinyScenario, []string{"--workers", "0"}, "--workers"},
+		{"unknown flag", tinyScenario, []string{"--wrokers", "2"}, "wrokers"},
+		{"missing command", "target:\n  command: [\"no-such-server-command\"]\nworkers: [1]\nload:\n  rates: [10]\n  duration: 1s\n", nil, "no-such-server-command"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"run", writeScenario(t, tc.scenario), "--out", t.TempDir()}, tc.args...)
+			stdout, stderr, code := bench(t, args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			last := strings.TrimSpace(stderr)
+			if i := strings.LastIndex(last, "\n"); i >= 0 {
+				last = last[i+1:]
+			}
+			if !strings.Contains(last, tc.want) {
+				t.Errorf("last stderr line %q does not name %q", last, tc.want)
+			}
+		})
+	}
+}
+
+func TestRun_interrupt(t *testing.T) {
+	out := t.TempDir()
+	sc := writeScenario(t, strings.Replace(tinyScenario, "duration: 1s", "duration: 30s", 1))
+	cmd, mark := benchCommand(t, "run", sc, "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); assertNoProcesses(t, mark) })
+	// Interrupt once the worker is up: bench and one worker carry the mark.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(markedProcesses(mark)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Errorf("exit = %v, want non-zero after SIGINT\nstderr:\n%s", err, stderr.String())
+	}
+	assertNoProcesses(t, mark)
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"help", "run"}, {"run", "-h"}, {"worker", "-h"}, {"version"}} {
+		stdout, stderr, code := bench(t, args...)
+		if code != 0 || stdout == "" {
+			t.Errorf("bench %v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	if _, _, code := bench(t, "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/bench-dev/bench/internal/target"
+)
+
+func workerCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("worker", "[flags]",
+		"Runs the built-in worker: an HTTP server on 127.0.0.1 whose every request costs the given CPU\n"+
+			"or wait. `bench run` starts it once per worker; it reads PORT and BENCH_WORKER_INDEX.\n", stdout)
+	var cfg target.Config
+	fs.StringVar(&cfg.Workload, "workload", "cpu", "workload: cpu (burn CPU) or sleep (wait)")
+	fs.DurationVar(&cfg.Cost, "cost", time.Millisecond, "CPU burned (cpu) or time waited (sleep) per request")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
+	fs.IntVar(&cfg.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
+	port := fs.Int("port", envInt("PORT", 0), "port on 127.0.0.1 (default $PORT)")
+	fs.IntVar(&cfg.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *port <= 0 || *port > 65535 {
+		return badInput{fmt.Errorf("worker: --port or $PORT must name a port in 1-65535, got %d", *port)}
+	}
+	cfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return target.Run(ctx, cfg)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
