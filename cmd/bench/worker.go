@@ -17,13 +17,17 @@ import (
 func workerCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("worker", "[flags]",
 		"Runs the built-in worker: an HTTP server on 127.0.0.1 whose every request costs the given CPU\n"+
-			"or wait. `bench run` starts it once per worker; it reads PORT and BENCH_WORKER_INDEX.\n", stdout)
+			"or wait. `bench run` starts it once per worker; it reads PORT and BENCH_WORKER_INDEX.\n"+
+			"The session workload answers X-Session: new|hit|miss and keeps sessions in --store;\n"+
+			"every workload echoes WebSocket messages on /ws.\n", stdout)
 	var cfg target.Config
-	fs.StringVar(&cfg.Workload, "workload", "cpu", "workload: cpu (burn CPU) or sleep (wait)")
+	fs.StringVar(&cfg.Workload, "workload", "cpu", "workload: cpu (burn CPU), sleep (wait) or session (session lookup, then CPU)")
 	fs.DurationVar(&cfg.Cost, "cost", time.Millisecond, "CPU burned (cpu) or time waited (sleep) per request")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
 	fs.IntVar(&cfg.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
 	port := fs.Int("port", envInt("PORT", 0), "port on 127.0.0.1 (default $PORT)")
+	fs.StringVar(&cfg.Store, "store", target.StoreMemory, "session store: memory (per worker) or redis (shared)")
+	fs.StringVar(&cfg.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", target.DefaultRedisAddr), "Redis host:port on loopback for --store redis (default $BENCH_REDIS_ADDR)")
 	fs.IntVar(&cfg.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX)")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -35,6 +39,13 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return target.Run(ctx, cfg)
+}
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envInt(name string, def int) int {

@@ -1,7 +1,9 @@
 // Package target is the built-in worker that `bench worker` runs: a small HTTP
 // server whose every request costs a known amount of CPU (workload "cpu") or
 // waiting (workload "sleep"), optionally limited to a fixed number of requests
-// in progress at once, like a single-threaded event loop.
+// in progress at once, like a single-threaded event loop. Workload "session"
+// adds a login session kept in the worker's memory or in Redis, and every
+// workload serves a WebSocket echo on WebSocketPath.
 //
 // The worker shares a 2-core machine with the load generator and the balancer,
 // so the request path is kept free of allocations and of work beyond the
@@ -12,11 +14,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +32,10 @@ const (
 	WorkloadCPU = "cpu"
 	// WorkloadSleep waits Config.Cost per request without using CPU.
 	WorkloadSleep = "sleep"
+	// WorkloadSession looks up or creates the client's session in
+	// Config.Store (see SessionHeader), then burns Config.Cost of CPU like
+	// WorkloadCPU.
+	WorkloadSession = "session"
 )
 
 // Defaults applied by Run.
@@ -55,7 +64,7 @@ const WorkerHeader = "X-Worker"
 var ErrUnknownWorkload = errors.New("unknown workload")
 
 // Workloads returns the names of the built-in workloads.
-func Workloads() []string { return []string{WorkloadCPU, WorkloadSleep} }
+func Workloads() []string { return []string{WorkloadCPU, WorkloadSleep, WorkloadSession} }
 
 // Config describes one built-in worker.
 type Config struct {
@@ -77,6 +86,15 @@ type Config struct {
 	// Addr is the address Run listens on, e.g. "127.0.0.1:8080"; it must not
 	// be empty. Handler ignores it.
 	Addr string
+	// Store is where the session workload keeps sessions: StoreMemory or
+	// StoreRedis; empty means StoreMemory. Other workloads ignore it.
+	Store string
+	// RedisAddr is the loopback host:port of the Redis server for
+	// StoreRedis; empty means DefaultRedisAddr.
+	RedisAddr string
+	// SessionTTL is how long a session lives in the store; zero means
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
 }
 
 // validate checks the fields Handler uses and fills in the default workload.
@@ -84,9 +102,9 @@ func (c *Config) validate() error {
 	switch c.Workload {
 	case "":
 		c.Workload = WorkloadCPU
-	case WorkloadCPU, WorkloadSleep:
+	case WorkloadCPU, WorkloadSleep, WorkloadSession:
 	default:
-		return fmt.Errorf("target: workload: %w %q (want %s or %s)", ErrUnknownWorkload, c.Workload, WorkloadCPU, WorkloadSleep)
+		return fmt.Errorf("target: workload: %w %q (want one of %s)", ErrUnknownWorkload, c.Workload, strings.Join(Workloads(), ", "))
 	}
 	if c.Cost < 0 {
 		return fmt.Errorf("target: cost: must not be negative, got %s", c.Cost)
@@ -99,6 +117,27 @@ func (c *Config) validate() error {
 	}
 	if c.Index < 0 {
 		return fmt.Errorf("target: index: must not be negative, got %d", c.Index)
+	}
+	switch c.Store {
+	case "":
+		c.Store = StoreMemory
+	case StoreMemory, StoreRedis:
+	default:
+		return fmt.Errorf("target: store: %w %q (want %s or %s)", ErrUnknownStore, c.Store, StoreMemory, StoreRedis)
+	}
+	if c.RedisAddr == "" {
+		c.RedisAddr = DefaultRedisAddr
+	}
+	if c.Workload == WorkloadSession && c.Store == StoreRedis {
+		if err := validateRedisAddr(c.RedisAddr); err != nil {
+			return err
+		}
+	}
+	if c.SessionTTL < 0 {
+		return fmt.Errorf("target: session ttl: must not be negative, got %s", c.SessionTTL)
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
 	}
 	return nil
 }
@@ -122,15 +161,22 @@ func Run(ctx context.Context, cfg Config) error {
 	if threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
 	}
-	h, err := Handler(cfg) // validates cfg and calibrates before the port opens
+	// Validates cfg, calibrates and checks the session store before the
+	// port opens, so the worker is never ready with a store it cannot use.
+	h, err := newHandler(cfg)
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		h.Close()
 		return fmt.Errorf("target: listen on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, ln, h)
+	err = serve(ctx, ln, h)
+	if cerr := h.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // serve runs an http.Server for h on ln until ctx is done. It owns ln.
@@ -174,10 +220,24 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 // Handler returns the worker's HTTP handler for cfg: HealthPath answers at
-// once, every other path does the workload (after waiting for a slot when
-// cfg.Concurrency > 0). For the cpu workload it calibrates first (see
-// Calibrate), which takes about 40 ms of CPU the first time in a process.
+// once, WebSocketPath serves the WebSocket echo, every other path does the
+// workload (after waiting for a slot when cfg.Concurrency > 0). For the cpu
+// and session workloads it calibrates first (see Calibrate), which takes
+// about 40 ms of CPU the first time in a process. For the session workload
+// with StoreRedis it fails unless the server at cfg.RedisAddr answers PING.
+//
+// The handler also implements io.Closer: Close ends open WebSocket
+// connections, waits for them, and closes the Redis connections. Run calls
+// it on return; a test that builds a handler should too.
 func Handler(cfg Config) (http.Handler, error) {
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func newHandler(cfg Config) (*handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -189,9 +249,17 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Concurrency > 0 {
 		h.sem = make(chan struct{}, cfg.Concurrency)
 	}
-	if cfg.Workload == WorkloadCPU && cfg.Cost > 0 {
+	if (cfg.Workload == WorkloadCPU || cfg.Workload == WorkloadSession) && cfg.Cost > 0 {
 		h.iters = Calibrate().Iters(cfg.Cost)
 	}
+	if cfg.Workload == WorkloadSession {
+		s, err := newSessionStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		h.sessions = s
+	}
+	h.closing, h.close = context.WithCancel(context.Background())
 	return h, nil
 }
 
@@ -214,6 +282,16 @@ type handler struct {
 	// the FIFO queue of an event loop.
 	sem    chan struct{}
 	worker []string // X-Worker value, computed once
+	// sessions is the session workload's store; nil for other workloads.
+	sessions sessionStore
+
+	// closing is cancelled by Close, which then waits for conns: the
+	// WebSocket connections still open.
+	closing  context.Context
+	close    context.CancelFunc
+	conns    sync.WaitGroup
+	mu       sync.Mutex // guards isClosed against conns.Add racing Close
+	isClosed bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +300,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if r.URL.Path == HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		h.reply(w, hdr)
+		return
+	}
+	if r.URL.Path == WebSocketPath {
+		h.serveWebSocket(w, r)
+		return
+	}
+	// The store is consulted before taking a slot: a Node worker awaiting
+	// Redis leaves its event loop free for other requests meanwhile.
+	if h.sessions != nil && !h.session(w, r, hdr) {
 		return
 	}
 
@@ -243,7 +330,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch h.workload {
-	case WorkloadCPU:
+	case WorkloadCPU, WorkloadSession:
 		if h.iters > 0 {
 			burnSink(h.iters)
 		}
@@ -264,5 +351,27 @@ func (h *handler) reply(w http.ResponseWriter, hdr http.Header) {
 	w.Write(okBody) //nolint:errcheck // the client went away; nothing to do
 }
 
+// Close ends the open WebSocket connections with 1001 Going Away, waits for
+// their handlers to return, and closes the session store. Later WebSocket
+// upgrades get 503. It is idempotent.
+func (h *handler) Close() error {
+	h.mu.Lock()
+	already := h.isClosed
+	h.isClosed = true
+	h.mu.Unlock()
+	if already {
+		return nil
+	}
+	h.close()
+	h.conns.Wait()
+	if h.sessions != nil {
+		return h.sessions.Close()
+	}
+	return nil
+}
+
 // Interface guards.
-var _ http.Handler = (*handler)(nil)
+var (
+	_ http.Handler = (*handler)(nil)
+	_ io.Closer    = (*handler)(nil)
+)

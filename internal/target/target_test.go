@@ -217,7 +217,12 @@ func TestHandler_Config(t *testing.T) {
 		{"zero value is cpu, no cost", Config{}, ""},
 		{"sleep", Config{Workload: "sleep", Cost: time.Millisecond, Concurrency: 4}, ""},
 		// sad
-		{"unknown workload", Config{Workload: "session"}, `workload: unknown workload "session"`},
+		{"session, memory store", Config{Workload: "session"}, ""},
+		{"unknown workload", Config{Workload: "nope"}, `workload: unknown workload "nope"`},
+		{"unknown store", Config{Workload: "session", Store: "disk"}, `store: unknown store "disk"`},
+		{"redis not on loopback", Config{Workload: "session", Store: "redis", RedisAddr: "10.1.2.3:6379"}, "redis addr: \"10.1.2.3:6379\" is not a loopback address"},
+		{"redis addr without port", Config{Workload: "session", Store: "redis", RedisAddr: "127.0.0.1"}, "redis addr: address 127.0.0.1: missing port"},
+		{"negative session ttl", Config{Workload: "session", SessionTTL: -time.Second}, "session ttl: must not be negative"},
 		{"negative cost", Config{Cost: -time.Millisecond}, "cost: must not be negative"},
 		{"negative concurrency", Config{Concurrency: -1}, "concurrency: must not be negative"},
 		{"negative threads", Config{Threads: -1}, "threads: must not be negative"},
