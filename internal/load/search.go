@@ -15,12 +15,11 @@ const (
 	// SearchConfig.Success is zero.
 	DefaultSearchSuccess = 0.999
 	// DefaultSearchMaxSteps bounds a search when SearchConfig.MaxSteps is
-	// zero. Twelve steps find a capacity of 1000 rps from 50 rps to within
-	// 5 %.
+	// zero.
 	DefaultSearchMaxSteps = 12
 	// SearchPrecision ends the bisection once the failing rate is within
 	// this factor of the passing one.
-	SearchPrecision = 1.05
+	SearchPrecision = 1.03
 )
 
 // SearchConfig is the service level a capacity search holds a target to.
