@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -76,16 +77,61 @@ func NewRequest(r *http.Request) *Request {
 	return &Request{Method: r.Method, Target: r.RequestURI, RemoteAddr: r.RemoteAddr, header: stdHeader(r.Header)}
 }
 
-// Strategy names accepted by NewSelector.
+// Strategy names accepted by NewSelector and SelectorConfig.Strategy.
 const (
 	// StrategyRoundRobin hands requests to the available backends in turn.
 	StrategyRoundRobin = "round-robin"
+	// StrategyLeastConnections picks the backend with the fewest requests
+	// in flight, breaking ties at random.
+	StrategyLeastConnections = "least-connections"
+	// StrategyRandom picks an available backend uniformly at random.
+	StrategyRandom = "random"
+	// StrategyP2C picks two distinct available backends at random and
+	// takes the one with fewer requests in flight ("power of two choices").
+	StrategyP2C = "p2c"
+	// StrategyCookieHash sends every request carrying the same session
+	// cookie to the same backend, with rendezvous hashing; see CookieHash.
+	StrategyCookieHash = "cookie-hash"
 )
+
+// SelectorConfig names a strategy and its options, as NewSelectorConfig
+// takes them. Its zero value is round-robin.
+type SelectorConfig struct {
+	// Strategy is one of Strategies(); "" means StrategyRoundRobin.
+	Strategy string
+	// Cookie is the name of the cookie StrategyCookieHash hashes; ""
+	// means DefaultCookie. Other strategies take no cookie.
+	Cookie string
+	// BoundedLoad is StrategyCookieHash's load bound c: a backend is
+	// skipped for the next one in hash order while its requests in flight
+	// would exceed c × the average. Zero means unbounded; otherwise it
+	// must be at least 1 (1.25 is a common choice). Other strategies take
+	// no bound.
+	BoundedLoad float64
+}
 
 // selectors maps each strategy name to its constructor. It is the one place
 // a new strategy is registered.
-var selectors = map[string]func() Selector{
-	StrategyRoundRobin: func() Selector { return new(RoundRobin) },
+var selectors = map[string]func(SelectorConfig) (Selector, error){
+	StrategyRoundRobin:       plain(func() Selector { return new(RoundRobin) }),
+	StrategyLeastConnections: plain(func() Selector { return new(LeastConnections) }),
+	StrategyRandom:           plain(func() Selector { return new(Random) }),
+	StrategyP2C:              plain(func() Selector { return new(P2C) }),
+	StrategyCookieHash:       newCookieHash,
+}
+
+// plain adapts the constructor of a strategy that takes no options: an
+// option it would ignore is an error, so a typo in a scenario shows.
+func plain(newSel func() Selector) func(SelectorConfig) (Selector, error) {
+	return func(cfg SelectorConfig) (Selector, error) {
+		switch {
+		case cfg.Cookie != "":
+			return nil, fmt.Errorf("cookie: strategy %s takes none (only %s does)", cfg.Strategy, StrategyCookieHash)
+		case cfg.BoundedLoad != 0:
+			return nil, fmt.Errorf("bounded_load: strategy %s takes none (only %s does)", cfg.Strategy, StrategyCookieHash)
+		}
+		return newSel(), nil
+	}
 }
 
 // Strategies returns the strategy names NewSelector accepts, sorted.
@@ -98,17 +144,29 @@ func Strategies() []string {
 	return names
 }
 
-// NewSelector returns a new Selector for the named strategy; "" means
-// StrategyRoundRobin. An unknown name is an error listing the known ones.
+// NewSelector returns a new Selector for the named strategy with its
+// default options; "" means StrategyRoundRobin. An unknown name is an error
+// listing the known ones.
 func NewSelector(strategy string) (Selector, error) {
-	if strategy == "" {
-		strategy = StrategyRoundRobin
+	return NewSelectorConfig(SelectorConfig{Strategy: strategy})
+}
+
+// NewSelectorConfig returns a new Selector for cfg. An unknown strategy, or
+// an option the strategy does not take or cannot use, is an error naming
+// the field.
+func NewSelectorConfig(cfg SelectorConfig) (Selector, error) {
+	if cfg.Strategy == "" {
+		cfg.Strategy = StrategyRoundRobin
 	}
-	newSel, ok := selectors[strategy]
+	newSel, ok := selectors[cfg.Strategy]
 	if !ok {
-		return nil, fmt.Errorf("balancer: strategy: unknown %q (known: %s)", strategy, strings.Join(Strategies(), ", "))
+		return nil, fmt.Errorf("balancer: strategy: unknown %q (known: %s)", cfg.Strategy, strings.Join(Strategies(), ", "))
 	}
-	return newSel(), nil
+	sel, err := newSel(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("balancer: %w", err)
+	}
+	return sel, nil
 }
 
 // RoundRobin hands requests to the available backends in turn, skipping the
@@ -137,9 +195,170 @@ func (rr *RoundRobin) Select(pool []*Backend, _ *Request) *Backend {
 	return nil
 }
 
+// LeastConnections picks the available backend with the fewest requests in
+// flight (Backend.InFlight), choosing uniformly at random among the ones
+// tied for fewest. It has no state; its zero value is ready to use.
+//
+// The random tie-break matters more than it looks. When requests finish
+// before the next one arrives, every backend is at zero in flight and all
+// are tied: breaking ties by position would send everything to the first
+// backend (what a simulation with synchronous work shows), while random
+// ties degrade gracefully to random selection. Concurrent Selects may also
+// see the same minimum before either request is counted and pick the same
+// backend; the counts correct that on the next requests.
+type LeastConnections struct{}
+
+// Select returns a least loaded available backend, or nil when none is
+// available.
+func (*LeastConnections) Select(pool []*Backend, _ *Request) *Backend {
+	var best *Backend
+	var least int64
+	ties := 0
+	for _, b := range pool {
+		if !b.Available() {
+			continue
+		}
+		switch n := b.InFlight(); {
+		case best == nil || n < least:
+			best, least, ties = b, n, 1
+		case n == least:
+			// Reservoir sampling: the k-th tied backend replaces the
+			// choice with probability 1/k, so each of them ends up chosen
+			// with probability 1/ties, in one pass and without a buffer.
+			ties++
+			if rand.IntN(ties) == 0 {
+				best = b
+			}
+		}
+	}
+	return best
+}
+
+// Random picks an available backend uniformly at random. It has no state;
+// its zero value is ready to use.
+type Random struct{}
+
+// Select returns a random available backend, or nil when none is
+// available.
+func (*Random) Select(pool []*Backend, _ *Request) *Backend {
+	n := len(pool)
+	if n == 0 {
+		return nil
+	}
+	if b := pool[rand.IntN(n)]; b.Available() {
+		return b
+	}
+	// Drawing again among the available ones keeps the choice uniform:
+	// each of them had the same chance on the first draw too.
+	k := countAvailable(pool)
+	if k == 0 {
+		return nil
+	}
+	return nthAvailable(pool, rand.IntN(k))
+}
+
+// P2C is the "power of two random choices": it draws two distinct
+// available backends at random and picks the one with fewer requests in
+// flight (the first drawn on a tie). It has no state; its zero value is
+// ready to use.
+//
+// Unlike LeastConnections it never sends every concurrent Select to the one
+// least loaded backend, yet it never picks the most loaded of the two it
+// drew: with two or more backends available, a backend whose in-flight
+// count is strictly the highest is never chosen.
+type P2C struct{}
+
+// Select returns the less loaded of two random available backends, the
+// only one when just one is available, or nil when none is.
+func (*P2C) Select(pool []*Backend, _ *Request) *Backend {
+	n := len(pool)
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		if pool[0].Available() {
+			return pool[0]
+		}
+		return nil
+	}
+	i, j := twoDistinct(n)
+	a, b := pool[i], pool[j]
+	if !a.Available() || !b.Available() {
+		// Drawing again among the available ones keeps every pair of them
+		// equally likely, as it is on the first draw.
+		k := countAvailable(pool)
+		switch k {
+		case 0:
+			return nil
+		case 1:
+			return nthAvailable(pool, 0)
+		}
+		i, j = twoDistinct(k)
+		a, b = nthAvailable(pool, i), nthAvailable(pool, j)
+		if a == nil || b == nil || a == b { // health changed meanwhile
+			return firstNonNil(a, b)
+		}
+	}
+	if b.InFlight() < a.InFlight() {
+		return b
+	}
+	return a
+}
+
+// twoDistinct returns two distinct random integers in [0, n), n ≥ 2, in
+// random order.
+func twoDistinct(n int) (int, int) {
+	i := rand.IntN(n)
+	j := rand.IntN(n - 1)
+	if j >= i {
+		j++
+	}
+	return i, j
+}
+
+// countAvailable returns how many backends of pool are available.
+func countAvailable(pool []*Backend) int {
+	k := 0
+	for _, b := range pool {
+		if b.Available() {
+			k++
+		}
+	}
+	return k
+}
+
+// nthAvailable returns the k-th (0-based) available backend of pool. If
+// fewer are available now than when k was drawn, it returns the last
+// available one, or nil if none is.
+func nthAvailable(pool []*Backend, k int) *Backend {
+	var last *Backend
+	for _, b := range pool {
+		if !b.Available() {
+			continue
+		}
+		if k == 0 {
+			return b
+		}
+		k--
+		last = b
+	}
+	return last
+}
+
+func firstNonNil(a, b *Backend) *Backend {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
 // Interface guards.
 var (
 	_ Selector     = (*RoundRobin)(nil)
+	_ Selector     = (*LeastConnections)(nil)
+	_ Selector     = (*Random)(nil)
+	_ Selector     = (*P2C)(nil)
+	_ Selector     = (*CookieHash)(nil)
 	_ headerSource = stdHeader(nil)
 	_ headerSource = (*rawHead)(nil)
 )
