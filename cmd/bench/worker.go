@@ -29,8 +29,13 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Store, "store", target.StoreMemory, "session store: memory (per worker) or redis (shared)")
 	fs.StringVar(&cfg.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", target.DefaultRedisAddr), "Redis host:port on loopback for --store redis (default $BENCH_REDIS_ADDR)")
 	fs.IntVar(&cfg.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX)")
+	slowdown := fs.String("slowdown", "", "make some workers slower: index=factor pairs, e.g. 1=3 (worker 1 is 3× slower)")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	var err error
+	if cfg.Slowdown, err = target.SlowdownFor(*slowdown, cfg.Index); err != nil {
+		return badInput{fmt.Errorf("worker: --slowdown: %w", err)}
 	}
 	if *port <= 0 || *port > 65535 {
 		return badInput{fmt.Errorf("worker: --port or $PORT must name a port in 1-65535, got %d", *port)}

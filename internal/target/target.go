@@ -95,6 +95,9 @@ type Config struct {
 	// SessionTTL is how long a session lives in the store; zero means
 	// DefaultSessionTTL.
 	SessionTTL time.Duration
+	// Slowdown multiplies Cost for this worker, to make workers purposely
+	// uneven (a worker on a slower core, a noisy neighbour); zero means 1.
+	Slowdown float64
 }
 
 // validate checks the fields Handler uses and fills in the default workload.
@@ -132,6 +135,12 @@ func (c *Config) validate() error {
 		if err := validateRedisAddr(c.RedisAddr); err != nil {
 			return err
 		}
+	}
+	if c.Slowdown < 0 {
+		return fmt.Errorf("target: slowdown: must not be negative, got %g", c.Slowdown)
+	}
+	if c.Slowdown > 0 {
+		c.Cost = time.Duration(float64(c.Cost) * c.Slowdown)
 	}
 	if c.SessionTTL < 0 {
 		return fmt.Errorf("target: session ttl: must not be negative, got %s", c.SessionTTL)
@@ -375,3 +384,25 @@ var (
 	_ http.Handler = (*handler)(nil)
 	_ io.Closer    = (*handler)(nil)
 )
+
+// SlowdownFor returns the factor spec gives worker index: spec lists
+// "index=factor" pairs separated by commas ("1=3,4=1.5"); workers it does
+// not name get 1.
+func SlowdownFor(spec string, index int) (float64, error) {
+	if spec == "" {
+		return 1, nil
+	}
+	factor := 1.0
+	for _, pair := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		i, err1 := strconv.Atoi(k)
+		f, err2 := strconv.ParseFloat(v, 64)
+		if !ok || err1 != nil || err2 != nil || i < 1 || !(f > 0) {
+			return 0, fmt.Errorf("target: slowdown: %q is not index=factor (like 1=3)", pair)
+		}
+		if i == index {
+			factor = f
+		}
+	}
+	return factor, nil
+}

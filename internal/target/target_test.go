@@ -339,3 +339,38 @@ func TestRun_Errors(t *testing.T) {
 		t.Errorf("Run with unknown workload = %v, want ErrUnknownWorkload", err)
 	}
 }
+
+func TestSlowdownFor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		spec  string
+		index int
+		want  float64
+		bad   bool
+	}{
+		{"", 1, 1, false},
+		{"1=3", 1, 3, false},
+		{"1=3", 2, 1, false},
+		{"1=3, 4=1.5", 4, 1.5, false},
+		{"1=0", 1, 0, true}, // sad: a factor must be > 0
+		{"x=2", 1, 0, true}, // sad: not an index
+		{"1:3", 1, 0, true}, // sad: not index=factor
+		{"0=2", 1, 0, true}, // sad: indexes start at 1
+	} {
+		got, err := SlowdownFor(tc.spec, tc.index)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("SlowdownFor(%q, %d) = %v, %v; want %v (error %v)", tc.spec, tc.index, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+func TestHandler_slowdownMultipliesCost(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Workload: WorkloadSleep, Cost: 10 * time.Millisecond, Slowdown: 3}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Cost, 30*time.Millisecond; got != want {
+		t.Errorf("cost = %v, want %v", got, want)
+	}
+}
