@@ -26,6 +26,7 @@ type command struct {
 
 var commands = map[string]command{
 	"run":     {"measure a scenario: workers × load steps → table and summary.csv", runCmd},
+	"report":  {"print the tables and redraw the charts of a results folder", reportCmd},
 	"worker":  {"run the built-in worker (what `bench run` starts for builtin targets)", workerCmd},
 	"version": {"print the version", versionCmd},
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
-	"github.com/bench-dev/bench/internal/report"
 	"github.com/bench-dev/bench/internal/scenario"
 )
 
@@ -86,14 +85,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	res, runErr := experiment.Run(ctx, sc, opts)
 
 	if len(res.Steps) > 0 {
-		_, saveErr = report.SaveCSV(dir, res)
-		fmt.Fprintln(stdout)
-		report.WriteSteps(stdout, res)
-		if len(res.Scaling) > 0 {
-			fmt.Fprintln(stdout)
-			report.WriteScaling(stdout, res)
-		}
-		fmt.Fprintln(stdout)
+		// summary.csv, then the tables and charts from what it holds (see saveResults).
+		var shown *experiment.Result
+		shown, saveErr = saveResults(dir, res)
+		printTables(stdout, shown)
 	} else if f.out == "" {
 		os.Remove(dir) // nothing measured: leave no empty folder behind
 	}

@@ -19,7 +19,7 @@ var Columns = []string{
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
 	"capacity_rps", "linear_rps", "speedup", "efficiency",
 	"share", "share_min", "share_max", "share_stddev",
-	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s",
+	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s", "cores",
 	"flags", "note",
 }
 
@@ -32,6 +32,10 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 	for _, st := range res.Steps {
 		row, _ := res.ScalingAt(st.Workers)
 		sh := Shares(st.Share)
+		// The CPU percentages are computed from the seconds as written, so that a row agrees with
+		// itself and ReadCSV gives back a step that writes the same row.
+		cpu := st
+		cpu.WorkerCPU, cpu.BenchCPU, cpu.Elapsed = asWritten(st.WorkerCPU), asWritten(st.BenchCPU), asWritten(st.Elapsed)
 		rec := []string{
 			strconv.Itoa(st.Workers), st.Strategy, strconv.FormatBool(st.Search),
 			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
@@ -39,7 +43,8 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			f1(row.Capacity), f1(row.Linear), f3(row.Speedup), f3(row.Efficiency),
 			joinCounts(st.Share), f4(sh.Min), f4(sh.Max), f4(sh.Stddev),
 			f3(st.WorkerCPU.Seconds()), f3(st.BenchCPU.Seconds()),
-			f1(100 * st.WorkerCPUShare()), f1(100 * st.BenchCPUShare()), f3(st.Elapsed.Seconds()),
+			f1(100 * cpu.WorkerCPUShare()), f1(100 * cpu.BenchCPUShare()), f3(st.Elapsed.Seconds()),
+			strconv.Itoa(st.Cores),
 			strings.Join(st.Flags, " "), row.Note,
 		}
 		if err := cw.Write(rec); err != nil {
@@ -63,6 +68,11 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
+	// CreateTemp makes the file private (0600); results are meant to be shared like any written file.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
 	if err := write(f); err != nil {
 		f.Close()
 		return err
@@ -84,6 +94,12 @@ func joinCounts(counts []uint64) string {
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 func f4(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
+// asWritten returns d at the precision of a _s column: what ReadCSV gets back from f3(d.Seconds()).
+func asWritten(d time.Duration) time.Duration {
+	v, _ := strconv.ParseFloat(f3(d.Seconds()), 64)
+	return seconds(v)
+}
 
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)

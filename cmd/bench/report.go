@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/report"
+)
+
+const reportHelp = `Reads summary.csv from a results folder written by ` + "`bench run`" + `, prints its tables again and
+redraws its charts (throughput.png, latency.png, share.png and their .svg) in the folder. Nothing is
+measured.
+
+With --format table the folder's path is printed last, as ` + "`bench run`" + ` does. With --format csv the
+summary is printed as CSV and the path goes to stderr, so that the output can be redirected to a file.
+
+Examples:
+  bench report results/cpu-20260101T120000Z
+  bench report results/cpu-20260101T120000Z --format csv > cpu.csv
+
+Exit status: 0 success, 1 the charts could not be written, 2 no such folder, no summary.csv in it, or
+a summary.csv that cannot be read (the message names the line and column).
+`
+
+func reportCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", "DIR [flags]", reportHelp, stdout)
+	format := fs.String("format", "table", "what to print: table or csv")
+	pos, err := fs.parseInterspersed(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return badInput{fmt.Errorf("report: want exactly one results folder, got %d arguments (see `bench help report`)", len(pos))}
+	}
+	if *format != "table" && *format != "csv" {
+		return badInput{fmt.Errorf("report: --format %q: want table or csv", *format)}
+	}
+	dir := pos[0]
+	res, err := loadResults(dir)
+	if err != nil {
+		return err
+	}
+	if *format == "csv" {
+		if err := report.WriteCSV(stdout, res); err != nil {
+			return err
+		}
+	} else if err := printTables(stdout, res); err != nil {
+		return err
+	}
+	files, err := report.WriteCharts(dir, res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: %d chart files written\n", len(files))
+	if *format == "csv" {
+		fmt.Fprintln(stderr, dir)
+		return nil
+	}
+	fmt.Fprintln(stdout, dir)
+	return nil
+}
+
+// loadResults reads a results folder; every way it can be unreadable is bad input, in one line.
+func loadResults(dir string) (*experiment.Result, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, badInput{fmt.Errorf("report: %s: no such results folder", dir)}
+	}
+	res, err := report.Load(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, badInput{fmt.Errorf("report: %s: no summary.csv in this folder (is it a `bench run` results folder?)", dir)}
+	case err != nil:
+		return nil, badInput{fmt.Errorf("report: %w", err)}
+	}
+	return res, nil
+}
+
+// printTables prints the steps table and, when there is one, the scaling table, each followed by a
+// blank line: the same layout for `bench run` and `bench report`.
+func printTables(w io.Writer, res *experiment.Result) error {
+	fmt.Fprintln(w)
+	if err := report.WriteSteps(w, res); err != nil {
+		return err
+	}
+	if len(res.Scaling) > 0 {
+		fmt.Fprintln(w)
+		if err := report.WriteScaling(w, res); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// saveResults writes summary.csv into dir, reads it back and draws the charts from what was read:
+// the tables and charts `bench run` shows are then exactly those `bench report DIR` shows later
+// (the values rounded as summary.csv stores them), and a summary.csv that does not read back is
+// found at once. It returns the result to print.
+func saveResults(dir string, res *experiment.Result) (*experiment.Result, error) {
+	if _, err := report.SaveCSV(dir, res); err != nil {
+		return res, err
+	}
+	saved, err := report.Load(dir)
+	if err != nil {
+		return res, fmt.Errorf("reading back %s: %w", filepath.Join(dir, "summary.csv"), err)
+	}
+	if _, err := report.WriteCharts(dir, saved); err != nil {
+		return saved, fmt.Errorf("charts: %w", err)
+	}
+	return saved, nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Three worker counts, so that the throughput chart has a USL fit to draw; short steps, since
+// nothing here asserts a measurement.
+const reportScenario = `name: tiny-report
+target:
+  builtin: cpu
+  cost: 200us
+workers: [1, 2, 3]
+load:
+  rates: [100, 200]
+  duration: 300ms
+  warmup: 100ms
+`
+
+func TestReport_endToEnd(t *testing.T) {
+	out := t.TempDir()
+	runOut, stderr, code := bench(t, "run", writeScenario(t, reportScenario), "--out", out)
+	if code != 0 {
+		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", code, runOut, stderr)
+	}
+	charts := []string{"throughput.png", "throughput.svg", "latency.png", "latency.svg", "share.png", "share.svg"}
+	for _, name := range charts {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("run wrote no %s: %v", name, err)
+		}
+		// Remove them: report must draw them again.
+		os.Remove(filepath.Join(out, name))
+	}
+	summary, err := os.ReadFile(filepath.Join(out, "summary.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reportOut, stderr, code := bench(t, "report", out)
+	if code != 0 {
+		t.Fatalf("report: exit %d\nstdout:\n%s\nstderr:\n%s", code, reportOut, stderr)
+	}
+	// The same tables, blank lines and folder path on the last line, byte for byte.
+	if reportOut != runOut {
+		t.Errorf("report printed\n%s\nrun printed\n%s", reportOut, runOut)
+	}
+	for _, want := range []string{"p99 ms", "linear rps", "single process"} {
+		if !strings.Contains(reportOut, want) {
+			t.Errorf("report output lacks %q", want)
+		}
+	}
+	for _, name := range charts {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("report wrote no %s: %v", name, err)
+		}
+	}
+	if svg, _ := os.ReadFile(filepath.Join(out, "throughput.svg")); !strings.Contains(string(svg), "USL fit") {
+		t.Error("throughput.svg of three worker counts has no USL fit")
+	}
+
+	// --format csv prints summary.csv as it is; the folder goes to stderr, not into the CSV.
+	csvOut, stderr, code := bench(t, "report", "--format", "csv", out)
+	if code != 0 {
+		t.Fatalf("report --format csv: exit %d\nstderr:\n%s", code, stderr)
+	}
+	if csvOut != string(summary) {
+		t.Errorf("report --format csv printed\n%s\nsummary.csv holds\n%s", csvOut, summary)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(stderr), out) {
+		t.Errorf("stderr %q does not end with the folder", stderr)
+	}
+}
+
+func TestReport_badInput(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	corrupt := t.TempDir()
+	if err := os.WriteFile(filepath.Join(corrupt, "summary.csv"), []byte("workers,strategy\n1,round-robin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no folder", []string{"report", filepath.Join(empty, "nope")}, "no such results folder"},
+		{"no summary", []string{"report", empty}, "no summary.csv"},
+		{"corrupt summary", []string{"report", corrupt}, "line 1, column search: missing"},
+		{"no argument", []string{"report"}, "exactly one results folder"},
+		{"bad format", []string{"report", empty, "--format", "json"}, "--format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := bench(t, tc.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("stderr %q, want one line naming %q", stderr, tc.want)
+			}
+		})
+	}
+}
