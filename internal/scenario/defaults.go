@@ -14,13 +14,27 @@ import "time"
 //	target.ready_path     DefaultBuiltinReadyPath or DefaultCommandReadyPath
 //	target.ready_timeout  DefaultReadyTimeout
 //	target.path           DefaultPath
+//	target.store          DefaultStore (session workload only)
+//	target.slowdown       none: every worker at factor 1
 //	workers               DefaultWorkers
 //	balancer.strategy     DefaultStrategy
+//	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
+//	balancer.bounded_load 0: no bound
+//	balancer.engine       DefaultEngine
 //	load.duration         DefaultDuration
 //	load.warmup           DefaultWarmup
 //	load.timeout          DefaultTimeout
+//	load.clients          DefaultSessionClients for the session workload, 0 (none) otherwise
+//	load.repeat           DefaultRepeat
 //	load.search.success   DefaultSuccess
 //	load.search.max_steps DefaultMaxSteps
+//	redis                 none; with target.store redis: {start: false, addr: DefaultRedisAddr}
+//	redis.start           false
+//	redis.addr            DefaultRedisAddr, or "" (a free port) when start is true
+//	restart               enabled, max DefaultRestartMax, within DefaultRestartWithin
+//	restart.enabled       true (restart: false disables)
+//	faults                none
+//	slo                   none
 const (
 	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
 	// loop, so that "one process vs a cluster" compares what the lesson compares.
@@ -50,7 +64,32 @@ const (
 	DefaultSuccess = 0.999
 	// DefaultMaxSteps bounds the number of load steps of one capacity search.
 	DefaultMaxSteps = 12
+	// DefaultStore keeps the session workload's sessions in each worker's memory: the
+	// lesson's "in-memory sessions break across workers", measured.
+	DefaultStore = "memory"
+	// DefaultCookie is the cookie the cookie-hash strategy hashes: the one the built-in session
+	// workload sets.
+	DefaultCookie = sessionCookie
+	// DefaultEngine is the balancer's proxy implementation: bench's own HTTP/1.1 engine, whose
+	// CPU per request is the smallest (see DESIGN.md, "The balancer hop bends the curve").
+	DefaultEngine = "fast"
+	// DefaultSessionClients is load.clients for the session workload: enough clients that a
+	// session is rarely reused back to back, few enough to stay well within one process.
+	DefaultSessionClients = 1000
+	// DefaultRepeat runs each load step once.
+	DefaultRepeat = 1
+	// DefaultRedisAddr is where an already-running Redis is looked for: its standard port.
+	DefaultRedisAddr = "127.0.0.1:6379"
+	// DefaultRestartMax is how many times a worker is restarted within DefaultRestartWithin
+	// before the cluster gives up on it (a crash loop, not a crash).
+	DefaultRestartMax = 10
+	// DefaultRestartWithin is the window DefaultRestartMax counts restarts in.
+	DefaultRestartWithin = time.Minute
 )
+
+// sessionCookie is the cookie the built-in session workload sets (target.SessionCookie; the
+// scenario package does not import the worker).
+const sessionCookie = "session"
 
 // DefaultWorkers are the worker counts compared when a scenario names none: the smallest
 // cluster against a single process. Callers must not modify it.
@@ -60,17 +99,40 @@ var DefaultWorkers = []int{1, 2}
 // CPU burned for cpu, time waited for sleep. A workload missing here needs an explicit cost.
 // Callers must not modify it.
 var DefaultCost = map[string]time.Duration{
-	"cpu":   1 * time.Millisecond,
-	"sleep": 10 * time.Millisecond,
+	"cpu":     1 * time.Millisecond,
+	"sleep":   10 * time.Millisecond,
+	"session": 1 * time.Millisecond,
 }
 
 // Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
 // implements. Add a name here (and to DefaultCost) when the worker learns a new one.
-var Workloads = []string{"cpu", "sleep"}
+// Callers must not modify it.
+var Workloads = []string{"cpu", "sleep", "session"}
 
-// Strategies lists the balancer strategies balancer.strategy accepts. The balancer package
-// adds a name here when it implements a new strategy.
-var Strategies = []string{"round-robin"}
+// sessionWorkload is the workload that keeps per-client state, the only one with a store.
+const sessionWorkload = "session"
+
+// Strategies lists the balancer strategies balancer.strategy accepts. Add a name here when
+// the balancer implements a new strategy. Callers must not modify it.
+var Strategies = []string{"round-robin", "least-connections", "random", "p2c", "cookie-hash", "reuseport"}
+
+// The strategies the schema treats specially.
+const (
+	// cookieHash is the one strategy that takes balancer.cookie and balancer.bounded_load.
+	cookieHash = "cookie-hash"
+)
+
+// Stores lists the session stores target.store accepts: in each worker's memory, or in a
+// Redis shared by all workers. Callers must not modify it.
+var Stores = []string{"memory", "redis"}
+
+// storeRedis is the store that needs a Redis server.
+const storeRedis = "redis"
+
+// Engines lists the balancer engines balancer.engine accepts: bench's own HTTP/1.1 proxy
+// (fast), net/http/httputil's ReverseProxy (std), or an HAProxy process (haproxy).
+// Callers must not modify it.
+var Engines = []string{"fast", "std", "haproxy"}
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
 // thousand processes or an all-night run, not real hardware limits.
@@ -87,6 +149,14 @@ const (
 	MaxDuration = time.Hour
 	// MaxSteps bounds load.search.max_steps.
 	MaxSteps = 100
+	// MaxSlowdown bounds a target.slowdown factor.
+	MaxSlowdown = 100
+	// MaxClients bounds load.clients.
+	MaxClients = 100_000
+	// MaxRepeat bounds load.repeat.
+	MaxRepeat = 20
+	// MaxRestarts bounds restart.max.
+	MaxRestarts = 1000
 	// MaxFileSize bounds the size of a scenario file; real ones are a few hundred bytes, and
 	// the bound keeps a runaway input from costing YAML parsing time and memory.
 	MaxFileSize = 1 << 20

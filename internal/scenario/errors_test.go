@@ -26,7 +26,7 @@ func TestParse_errors(t *testing.T) {
 		{"empty file", "", "", "", "empty scenario"},
 		{"only comments", "# nothing\n", "", "", "empty scenario"},
 		{"null document", "~\n", "", "", "empty scenario"},
-		{"list document", "- a\n- b\n", "1:1", "", "a scenario is a mapping of keys (name, description, target, workers, balancer, load), got a list"},
+		{"list document", "- a\n- b\n", "1:1", "", "a scenario is a mapping of keys (name, description, target, workers, balancer, load, redis, restart, faults, slo), got a list"},
 		{"scalar document", "hello\n", "1:1", "", `got "hello"`},
 		{"two documents", target + load + "---\n" + target + load, "5:1", "", "a second YAML document"},
 		{"syntax error", target + "load: [\n", "3", "", "invalid YAML: did not find expected node content"},
@@ -35,7 +35,7 @@ func TestParse_errors(t *testing.T) {
 
 		// keys
 		{"unknown top key suggests", target + load + "worker: [1]\n", "5:1", "worker", `unknown key; did you mean "workers"?`},
-		{"unknown top key lists", target + load + "color: red\n", "5:1", "color", "unknown key; allowed: name, description, target, workers, balancer, load"},
+		{"unknown top key lists", target + load + "color: red\n", "5:1", "color", "unknown key; allowed: name, description, target, workers, balancer, load, redis, restart, faults, slo"},
 		{"unknown nested key", "target:\n  builtin: cpu\n  thread: 2\n" + load, "3:3", "target.thread", `did you mean "threads"?`},
 		{"key case slip", "target:\n  Builtin: cpu\n" + load, "2:3", "target.Builtin", `did you mean "builtin"?`},
 		{"odd key quoted", target + load + "\"a.b\\nc\": 1\n", "5:1", `"a.b\nc"`, "unknown key"},
@@ -44,7 +44,7 @@ func TestParse_errors(t *testing.T) {
 		{"list key", target + load + "? [a]\n: 1\n", "5:3", "", "keys must be plain words, got a list"},
 		{"merge key", "base: &b {builtin: cpu}\n", "1:1", "base", "unknown key"},
 		{"merge key in target", "target:\n  <<: {builtin: cpu}\n" + load, "2:3", "target.<<", "merge keys are not supported"},
-		{"missing target", load, "1:1", "target", "missing; set target.builtin (cpu, sleep) or target.command"},
+		{"missing target", load, "1:1", "target", "missing; set target.builtin (cpu, sleep, session) or target.command"},
 		{"missing load", target, "1:1", "load", "missing; set load.rates"},
 
 		// name, description
@@ -58,9 +58,9 @@ func TestParse_errors(t *testing.T) {
 		// target
 		{"target not a mapping", "target: cpu\n" + load, "1:9", "target", `expected a mapping with keys builtin, cost, threads`},
 		{"target null", "target:\n" + load, "1:8", "target", "empty; expected a mapping"},
-		{"target empty", "target: {}\n" + load, "1:9", "target", "set builtin (cpu, sleep) or command"},
-		{"unknown workload suggests", "target:\n  builtin: cpus\n" + load, "2:12", "target.builtin", `unknown workload "cpus"; did you mean "cpu"? (built-ins: cpu, sleep)`},
-		{"unknown workload", "target:\n  builtin: redis\n" + load, "2:12", "target.builtin", `unknown workload "redis" (built-ins: cpu, sleep)`},
+		{"target empty", "target: {}\n" + load, "1:9", "target", "set builtin (cpu, sleep, session) or command"},
+		{"unknown workload suggests", "target:\n  builtin: cpus\n" + load, "2:12", "target.builtin", `unknown workload "cpus"; did you mean "cpu"? (built-ins: cpu, sleep, session)`},
+		{"unknown workload", "target:\n  builtin: redis\n" + load, "2:12", "target.builtin", `unknown workload "redis" (built-ins: cpu, sleep, session)`},
 		{"builtin and command", "target:\n  builtin: cpu\n  command: [node]\n" + load, "3:3", "target.command", "cannot be combined with target.builtin (line 2)"},
 		{"command and builtin", "target:\n  command: [node]\n  builtin: cpu\n" + load, "3:3", "target.builtin", "cannot be combined with target.command (line 2)"},
 		{"cost not a duration", "target:\n  builtin: cpu\n  cost: fast\n" + load, "3:9", "target.cost", `"fast" is not a duration like 2ms`},
@@ -110,9 +110,9 @@ func TestParse_errors(t *testing.T) {
 		{"workers mapping", target + "workers: {a: 1}\n" + load, "3:10", "workers", "got a mapping"},
 
 		// balancer
-		{"strategy unknown suggests", target + "balancer: {strategy: round_robin}\n" + load, "3:22", "balancer.strategy", `unknown strategy "round_robin"; did you mean "round-robin"? (known: round-robin)`},
-		{"strategy unknown", target + "balancer:\n  strategy: least-connections-ish\n" + load, "4:13", "balancer.strategy", `unknown strategy "least-connections-ish" (known: round-robin)`},
-		{"balancer unknown key", target + "balancer: {algorithm: x}\n" + load, "3:12", "balancer.algorithm", "unknown key; allowed: strategy"},
+		{"strategy unknown suggests", target + "balancer: {strategy: round_robin}\n" + load, "3:22", "balancer.strategy", `unknown strategy "round_robin"; did you mean "round-robin"? (known: round-robin, least-connections, random, p2c, cookie-hash, reuseport)`},
+		{"strategy unknown", target + "balancer:\n  strategy: least-connections-ish\n" + load, "4:13", "balancer.strategy", `unknown strategy "least-connections-ish" (known: round-robin, least-connections`},
+		{"balancer unknown key", target + "balancer: {algorithm: x}\n" + load, "3:12", "balancer.algorithm", "unknown key; allowed: strategy, cookie, bounded_load, engine"},
 
 		// load
 		{"load null", target + "load:\n", "3:6", "load", "empty; expected a mapping"},

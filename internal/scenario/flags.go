@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // numCPU is runtime.NumCPU, the "core" that "auto" and "Kx" count in.
@@ -89,4 +90,54 @@ func ParseRates(s string) ([]float64, error) {
 		rates = append(rates, r)
 	}
 	return rates, nil
+}
+
+// ParseSLO parses an SLO as the --slo flag writes it: comma-separated key=value items,
+// "p99=50ms,success=99.9%", either key optional but not both. success is a fraction (0.999) or
+// a percentage (99.9%). Errors carry no file position; the caller prefixes the flag name.
+func ParseSLO(s string) (SLO, error) {
+	var o SLO
+	seen := map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return SLO{}, errors.New("empty item; want p99=DURATION and/or success=RATIO, like p99=50ms,success=99.9%")
+		}
+		key, val, ok := strings.Cut(item, "=")
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		if !ok {
+			return SLO{}, fmt.Errorf("%s is not key=value; want p99=50ms or success=99.9%%", quote(item))
+		}
+		if !slices.Contains(sloKeys, key) {
+			return SLO{}, fmt.Errorf("unknown key %s%s (keys: %s)", quote(key), didYouMean(key, sloKeys), strings.Join(sloKeys, ", "))
+		}
+		if seen[key] {
+			return SLO{}, fmt.Errorf("%s given twice", key)
+		}
+		seen[key] = true
+		switch key {
+		case "p99":
+			d, err := time.ParseDuration(val)
+			if err != nil {
+				return SLO{}, fmt.Errorf("p99: %s is not a duration like 50ms", quote(val))
+			}
+			if msg := checkDuration(d, false); msg != "" {
+				return SLO{}, fmt.Errorf("p99: %s", msg)
+			}
+			o.P99 = d
+		case "success":
+			f, ok := parsePercent(val)
+			if !ok {
+				var err error
+				if f, err = strconv.ParseFloat(val, 64); err != nil || strings.HasSuffix(val, "%") {
+					return SLO{}, fmt.Errorf("success: %s is not %s", quote(val), successWhat)
+				}
+			}
+			if msg := checkSuccess(f); msg != "" {
+				return SLO{}, fmt.Errorf("success: %s", msg)
+			}
+			o.Success = f
+		}
+	}
+	return o, nil
 }

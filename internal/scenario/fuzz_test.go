@@ -27,6 +27,10 @@ func FuzzParse(f *testing.F) {
 		strings.Repeat("[", 1000) + strings.Repeat("]", 1000),
 		"target: " + strings.Repeat("{a: ", 500) + "1" + strings.Repeat("}", 500),
 		nestedBlock(100),
+		// the keys that shape a run: sessions, strategies, faults, SLO
+		runExample,
+		"target: {builtin: session, store: redis, slowdown: {1: 2}}\nredis: {addr: \"[::1]:6380\"}\nrestart: false\nload: {rates: [1], clients: 5, repeat: 2}\n",
+		"target: {command: [x]}\nbalancer: {strategy: cookie-hash, cookie: sid, bounded_load: 1.5, engine: haproxy}\nredis: {start: true}\nload: {search: {p99: 1s}}\nfaults: [{at: 1s, stop: 1, for: 1s}]\nslo: {success: 99%}\n",
 		// an anchor inside itself
 		"workers: &w [*w]\ntarget: &t {builtin: *t}\n",
 	} {

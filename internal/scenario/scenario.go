@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,6 +35,18 @@ type Scenario struct {
 	Workers  []int
 	Balancer Balancer
 	Load     LoadSpec
+	// Redis is the Redis server the target keeps state in; nil when it uses none. Parse sets it
+	// for target.store redis (DefaultRedisAddr when the file has no redis section). A command
+	// target may also ask for one, e.g. a server that keeps its sessions in Redis.
+	Redis *Redis
+	// Restart is how the cluster restarts a worker that exits during a run. Parse defaults it
+	// to enabled, DefaultRestartMax within DefaultRestartWithin; the zero value never restarts.
+	Restart Restart
+	// Faults are injected into every load step, in file order; nil means none.
+	Faults []Fault
+	// SLO, when not nil, is the latency and success objective each step is judged against in
+	// the report; nil means no verdict. (load.search has its own SLO: the one it searches under.)
+	SLO *SLO
 }
 
 // Target is the service under test: a built-in workload of `bench worker` (Builtin set) or the
@@ -62,12 +75,57 @@ type Target struct {
 	ReadyTimeout time.Duration
 	// Path is the request path (and query) the load hits; it starts with "/".
 	Path string
+	// Store is where the session workload keeps its sessions, one of Stores; Parse defaults it
+	// to DefaultStore. Empty for every other target.
+	Store string
+	// Slowdown makes some built-in workers purposely slower: worker index (1-based, at most the
+	// largest of Workers) → factor in (0, MaxSlowdown] multiplying Cost, so {1: 3} makes worker
+	// 1 three times slower. A worker not listed runs at factor 1; at a worker count below an
+	// index, that entry does not apply. Nil means all workers alike, and always for a command
+	// target.
+	Slowdown map[int]float64
 }
 
 // Balancer configures the in-process load balancer.
 type Balancer struct {
-	// Strategy is one of Strategies; Parse defaults it to DefaultStrategy.
+	// Strategy is the first of Strategies, kept for callers that run one strategy. Whoever
+	// changes Strategies must set Strategy to Strategies[0] (SetStrategies does both);
+	// Validate rejects the two disagreeing.
 	Strategy string
+	// Strategies are the strategies to compare, each at the same worker counts and rates, in
+	// file order, without duplicates; each is one of the package's Strategies. Parse defaults
+	// it to [DefaultStrategy]. Nil is only valid in a scenario built in code, where it means
+	// [Strategy].
+	Strategies []string
+	// Cookie names the cookie the cookie-hash strategy hashes; Parse defaults it to
+	// DefaultCookie when a strategy is cookie-hash. Empty when none is.
+	Cookie string
+	// BoundedLoad caps, for cookie-hash, a backend's requests in flight at this factor of the
+	// average (HAProxy's hash-balance-factor); 0 = no cap, otherwise at least 1. Zero when no
+	// strategy is cookie-hash.
+	BoundedLoad float64
+	// Engine is the proxy implementation, one of Engines; Parse defaults it to DefaultEngine.
+	// Strategy reuseport has no proxy hop: the kernel spreads connections, and Engine does not
+	// apply to it.
+	Engine string
+}
+
+// SetStrategies sets Strategies to names and Strategy to the first of them (empty for none),
+// as a CLI flag overriding the scenario's strategies should. Validate checks the names.
+func (b *Balancer) SetStrategies(names []string) {
+	b.Strategies = slices.Clone(names)
+	b.Strategy = ""
+	if len(names) > 0 {
+		b.Strategy = names[0]
+	}
+}
+
+// strategies returns Strategies, or [Strategy] for a scenario built in code without them.
+func (b *Balancer) strategies() []string {
+	if b.Strategies == nil {
+		return []string{b.Strategy}
+	}
+	return b.Strategies
 }
 
 // LoadSpec describes the load offered at each worker count: either fixed Rates or a Search for the
@@ -85,6 +143,13 @@ type LoadSpec struct {
 	Warmup time.Duration
 	// Timeout is the per-request timeout.
 	Timeout time.Duration
+	// Clients is the number of simulated clients the load is spread over, each keeping its own
+	// cookies (its session), 0..MaxClients. 0 = none: every request is anonymous. Parse
+	// defaults it to DefaultSessionClients for the session workload, 0 otherwise.
+	Clients int
+	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat, to see
+	// the spread between runs; Parse defaults it to DefaultRepeat. Zero is invalid.
+	Repeat int
 }
 
 // Search is a capacity search: the highest rate whose p99 latency stays under P99 while at
@@ -96,6 +161,55 @@ type Search struct {
 	Success float64
 	// MaxSteps bounds the number of steps of the search, 1..MaxSteps; DefaultMaxSteps.
 	MaxSteps int
+}
+
+// Redis is a Redis server on loopback, for targets that keep state in one.
+type Redis struct {
+	// Start asks bench to start its own redis-server for the run (and stop it after); false
+	// means one is already running at Addr.
+	Start bool
+	// Addr is the server's host:port, the host on loopback (127.0.0.0/8, ::1 or localhost).
+	// Parse defaults it to DefaultRedisAddr when Start is false; with Start, empty means "pick
+	// a free port".
+	Addr string
+}
+
+// Restart is the cluster's policy for a worker that exits during a run, like a process
+// manager's: restart it, up to Max times within any window of Within, then give up.
+type Restart struct {
+	// Enabled turns restarts on; false means a worker that exits stays down (Max and Within
+	// are then zero).
+	Enabled bool
+	// Max is the number of restarts allowed within Within, 1..MaxRestarts when Enabled.
+	Max int
+	// Within is the sliding window Max counts restarts in, (0, MaxDuration] when Enabled.
+	Within time.Duration
+}
+
+// Fault is a failure injected into a worker during every load step: a SIGKILL (Kill) or a
+// SIGSTOP followed by a SIGCONT For later (Stop). Exactly one of Kill and Stop is set. A worker
+// index above the worker count being measured does not apply at that count.
+type Fault struct {
+	// At is when the fault strikes, measured from the start of the step, warmup included;
+	// it is before the step ends (load.warmup + load.duration).
+	At time.Duration
+	// Kill is the 1-based index of the worker to SIGKILL; 0 when the fault is a Stop.
+	Kill int
+	// Stop is the 1-based index of the worker to SIGSTOP; 0 when the fault is a Kill.
+	Stop int
+	// For is how long a stopped worker stays stopped before its SIGCONT; At + For is at most
+	// the end of the step. Zero for a Kill.
+	For time.Duration
+}
+
+// SLO is a service level objective a step meets or misses: a p99 latency bound, a minimum
+// success ratio, or both. A zero field is not checked; at least one is set.
+type SLO struct {
+	// P99 is the highest acceptable 99th percentile latency; 0 = not checked.
+	P99 time.Duration
+	// Success is the lowest acceptable fraction of successful requests, in (0, 1];
+	// 0 = not checked.
+	Success float64
 }
 
 // Load reads the scenario file at path and parses it with Parse. A file that cannot be read

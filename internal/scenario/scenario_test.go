@@ -56,9 +56,10 @@ func TestParse(t *testing.T) {
 				Target: Target{Builtin: "cpu", Cost: 2 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{1, 2, 4},
-				Balancer: Balancer{Strategy: "round-robin"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Rates: []float64{200, 400, 800}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-					Timeout: 10 * time.Second},
+					Timeout: 10 * time.Second, Repeat: 1},
+				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
 			},
 		},
 		{ // happy: a command target with everything set, a search, worker multipliers
@@ -86,9 +87,10 @@ load:
 					Env:       map[string]string{"NODE_ENV": "production", "UV_THREADPOOL_SIZE": "4", "DEBUG": "false", "EMPTY": ""},
 					ReadyPath: "/ready?deep=1", ReadyTimeout: 30 * time.Second, Path: "/api/items?id=7"},
 				Workers:  normalizeWorkers([]int{1, cpus, 2 * cpus}),
-				Balancer: Balancer{Strategy: "round-robin"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Search: &Search{P99: 50 * time.Millisecond, Success: 0.995, MaxSteps: 20},
-					Duration: 5 * time.Second, Warmup: 0, Timeout: time.Second},
+					Duration: 5 * time.Second, Warmup: 0, Timeout: time.Second, Repeat: 1},
+				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
 			},
 		},
 		{ // happy: a single worker count, fractional rates
@@ -100,9 +102,10 @@ load:
 				Target: Target{Builtin: "sleep", Cost: 10 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{3},
-				Balancer: Balancer{Strategy: "round-robin"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Rates: []float64{0.5, 100.25, 1e6}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-					Timeout: 10 * time.Second},
+					Timeout: 10 * time.Second, Repeat: 1},
+				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
 			},
 		},
 	} {
@@ -186,6 +189,26 @@ func TestParse_defaults(t *testing.T) {
 		{"load.warmup", cpu.Load.Warmup, 2 * time.Second},
 		{"load.timeout", cpu.Load.Timeout, 10 * time.Second},
 		{"load.search", cpu.Load.Search, (*Search)(nil)},
+		{"target.store (cpu)", cpu.Target.Store, ""},
+		{"target.slowdown", cpu.Target.Slowdown, map[int]float64(nil)},
+		{"balancer.strategy (list)", cpu.Balancer.Strategies, []string{"round-robin"}},
+		{"balancer.cookie (no cookie-hash)", cpu.Balancer.Cookie, ""},
+		{"balancer.bounded_load", cpu.Balancer.BoundedLoad, 0.0},
+		{"balancer.engine", cpu.Balancer.Engine, "fast"},
+		{"load.clients (cpu)", cpu.Load.Clients, 0},
+		{"load.repeat", cpu.Load.Repeat, 1},
+		{"redis (cpu)", cpu.Redis, (*Redis)(nil)},
+		{"restart", cpu.Restart, Restart{Enabled: true, Max: 10, Within: time.Minute}},
+		{"faults", cpu.Faults, []Fault(nil)},
+		{"slo", cpu.SLO, (*SLO)(nil)},
+		{"target.cost (session)", builtin("session").Target.Cost, time.Millisecond},
+		{"target.store (session)", builtin("session").Target.Store, "memory"},
+		{"load.clients (session)", builtin("session").Load.Clients, 1000},
+		{"redis (session, memory store)", builtin("session").Redis, (*Redis)(nil)},
+		{"redis (session, redis store)", builtin("session, store: redis").Redis, &Redis{Addr: "127.0.0.1:6379"}},
+		{"balancer.cookie (cookie-hash)", parseOK(t, "target: {builtin: cpu}\nbalancer: {strategy: cookie-hash}\nload: {rates: [1]}\n").Balancer.Cookie, "session"},
+		{"redis.addr (start)", parseOK(t, "target: {command: [x]}\nredis: {start: true}\nload: {rates: [1]}\n").Redis, &Redis{Start: true}},
+		{"redis.addr (running)", parseOK(t, "target: {command: [x]}\nredis: {}\nload: {rates: [1]}\n").Redis, &Redis{Addr: "127.0.0.1:6379"}},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
@@ -218,6 +241,16 @@ func TestParse_defaults(t *testing.T) {
 	if got := builtin("cpu").Workers; !reflect.DeepEqual(got, []int{1, 2}) {
 		t.Errorf("default workers changed by a caller: %v", got)
 	}
+}
+
+// parseOK parses in, failing the test on an error.
+func parseOK(t *testing.T, in string) *Scenario {
+	t.Helper()
+	s, err := Parse("ok.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestDefaultName(t *testing.T) {

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -39,10 +42,38 @@ func (s *Scenario) problem() (field, msg string) {
 			return "workers", fmt.Sprintf("must be ascending without duplicates, got %v", s.Workers)
 		}
 	}
-	if msg := checkStrategy(s.Balancer.Strategy); msg != "" {
-		return "balancer.strategy", msg
+	maxWorkers := s.Workers[len(s.Workers)-1]
+	for _, i := range slices.Sorted(maps.Keys(s.Target.Slowdown)) {
+		if msg := checkWorkerIndex(i, maxWorkers); msg != "" {
+			return "target.slowdown." + strconv.Itoa(i), msg
+		}
 	}
-	return s.Load.problem()
+	if field, msg := s.Balancer.problem(&s.Target); msg != "" {
+		return field, msg
+	}
+	if field, msg := s.Load.problem(); msg != "" {
+		return field, msg
+	}
+	if field, msg := s.redisProblem(); msg != "" {
+		return field, msg
+	}
+	if field, msg := s.Restart.problem(); msg != "" {
+		return field, msg
+	}
+	for i, f := range s.Faults {
+		if field, msg := f.problem(maxWorkers, s.Load.stepEnd()); msg != "" {
+			return fmt.Sprintf("faults[%d]%s", i, field), msg
+		}
+	}
+	if s.Faults != nil && len(s.Faults) == 0 {
+		return "faults", "empty list; remove the key for no faults"
+	}
+	if s.SLO != nil {
+		if field, msg := s.SLO.problem(); msg != "" {
+			return "slo" + field, msg
+		}
+	}
+	return "", ""
 }
 
 func (t *Target) problem() (field, msg string) {
@@ -68,6 +99,22 @@ func (t *Target) problem() (field, msg string) {
 		if t.PortEnv != "" {
 			return "target.port_env", notForBuiltin
 		}
+		if t.Builtin == sessionWorkload {
+			if msg := checkStore(t.Store); msg != "" {
+				return "target.store", msg
+			}
+		} else if t.Store != "" {
+			return "target.store", notForSession
+		}
+		for _, i := range slices.Sorted(maps.Keys(t.Slowdown)) {
+			field := "target.slowdown." + strconv.Itoa(i)
+			if msg := checkWorkerIndex(i, unknownWorkers); msg != "" {
+				return field, msg
+			}
+			if msg := checkSlowdown(t.Slowdown[i]); msg != "" {
+				return field, msg
+			}
+		}
 	} else {
 		if len(t.Command) == 0 {
 			return "target.command", "empty; give the program and its arguments, like [node, server.mjs]"
@@ -84,6 +131,10 @@ func (t *Target) problem() (field, msg string) {
 			return "target.threads", notForCommand
 		case t.Concurrency != 0:
 			return "target.concurrency", notForCommand
+		case len(t.Slowdown) != 0:
+			return "target.slowdown", notForCommand
+		case t.Store != "":
+			return "target.store", notForSession
 		}
 		if msg := checkEnvName(t.PortEnv); msg != "" {
 			return "target.port_env", msg
@@ -146,12 +197,167 @@ func (l *LoadSpec) problem() (field, msg string) {
 	if msg := checkDuration(l.Timeout, false); msg != "" {
 		return "load.timeout", msg
 	}
+	if msg := checkClients(l.Clients, true); msg != "" {
+		return "load.clients", msg
+	}
+	if msg := checkRepeat(l.Repeat); msg != "" {
+		return "load.repeat", msg
+	}
+	return "", ""
+}
+
+// stepEnd is when a load step ends, counted from its start: warmup, then the measured part.
+func (l *LoadSpec) stepEnd() time.Duration { return l.Warmup + l.Duration }
+
+func (b *Balancer) problem(t *Target) (field, msg string) {
+	if b.Strategies != nil {
+		if len(b.Strategies) == 0 {
+			return "balancer.strategy", "empty; name a strategy or list several"
+		}
+		if b.Strategy != b.Strategies[0] {
+			return "balancer.strategy", fmt.Sprintf("Strategy %s differs from Strategies[0] %s; set both (Balancer.SetStrategies)",
+				quote(b.Strategy), quote(b.Strategies[0]))
+		}
+	}
+	names := b.strategies()
+	for i, name := range names {
+		field := "balancer.strategy"
+		if len(names) > 1 {
+			field = fmt.Sprintf("balancer.strategy[%d]", i)
+		}
+		if msg := checkStrategy(name); msg != "" {
+			return field, msg
+		}
+		if j := slices.Index(names[:i], name); j >= 0 {
+			return field, fmt.Sprintf("duplicate strategy %s (also balancer.strategy[%d])", quote(name), j)
+		}
+	}
+	if slices.Contains(names, cookieHash) {
+		if msg := checkCookie(b.Cookie); msg != "" {
+			return "balancer.cookie", msg
+		}
+		if msg := t.checkHashedCookie(b.Cookie); msg != "" {
+			return "balancer.cookie", msg
+		}
+		if msg := checkBoundedLoad(b.BoundedLoad); msg != "" {
+			return "balancer.bounded_load", msg
+		}
+	} else {
+		if b.Cookie != "" {
+			return "balancer.cookie", notForCookieHash
+		}
+		if b.BoundedLoad != 0 {
+			return "balancer.bounded_load", notForCookieHash
+		}
+	}
+	if msg := checkEngine(b.Engine); msg != "" {
+		return "balancer.engine", msg
+	}
+	return "", ""
+}
+
+// redisProblem checks the Redis section against the target that uses it.
+func (s *Scenario) redisProblem() (field, msg string) {
+	usesRedis := s.Target.Builtin == sessionWorkload && s.Target.Store == storeRedis
+	switch r := s.Redis; {
+	case r == nil && usesRedis:
+		return "redis", "missing; target.store redis needs a Redis server (redis.addr or redis.start)"
+	case r == nil:
+		return "", ""
+	case s.Target.Builtin != "" && !usesRedis:
+		return "redis", notForRedis
+	case r.Start && r.Addr == "":
+		// bench picks a free port.
+		return "", ""
+	}
+	if msg := checkRedisAddr(s.Redis.Addr, s.Redis.Start); msg != "" {
+		return "redis.addr", msg
+	}
+	return "", ""
+}
+
+func (r *Restart) problem() (field, msg string) {
+	if !r.Enabled {
+		switch {
+		case r.Max != 0:
+			return "restart.max", notWhenDisabled
+		case r.Within != 0:
+			return "restart.within", notWhenDisabled
+		}
+		return "", ""
+	}
+	if msg := checkRestartMax(r.Max); msg != "" {
+		return "restart.max", msg
+	}
+	if msg := checkDuration(r.Within, false); msg != "" {
+		return "restart.within", msg
+	}
+	return "", ""
+}
+
+// problem checks one fault against the largest worker count and the end of a step. The
+// field it returns is relative to the fault: ".kill", or "" for the fault as a whole.
+func (f *Fault) problem(maxWorkers int, stepEnd time.Duration) (field, msg string) {
+	if msg := checkDuration(f.At, true); msg != "" {
+		return ".at", msg
+	}
+	switch {
+	case f.Kill != 0 && f.Stop != 0:
+		return "", "set kill or stop, not both"
+	case f.Kill == 0 && f.Stop == 0:
+		return "", faultAction
+	case f.Kill != 0:
+		if msg := checkWorkerIndex(f.Kill, maxWorkers); msg != "" {
+			return ".kill", msg
+		}
+		if f.For != 0 {
+			return ".for", notForKill
+		}
+	default:
+		if msg := checkWorkerIndex(f.Stop, maxWorkers); msg != "" {
+			return ".stop", msg
+		}
+		if msg := checkDuration(f.For, false); msg != "" {
+			return ".for", msg
+		}
+	}
+	if msg := checkFaultAt(f.At, stepEnd); msg != "" {
+		return ".at", msg
+	}
+	if msg := checkFaultFor(f.At, f.For, stepEnd); msg != "" {
+		return ".for", msg
+	}
+	return "", ""
+}
+
+// problem checks an SLO; the field it returns is relative to the SLO (".p99"), "" for all of it.
+func (o *SLO) problem() (field, msg string) {
+	if o.P99 == 0 && o.Success == 0 {
+		return "", sloEmpty
+	}
+	if o.P99 != 0 {
+		if msg := checkDuration(o.P99, false); msg != "" {
+			return ".p99", msg
+		}
+	}
+	if o.Success != 0 {
+		if msg := checkSuccess(o.Success); msg != "" {
+			return ".success", msg
+		}
+	}
 	return "", ""
 }
 
 const (
-	notForBuiltin = "only applies to command targets (the built-in worker always reads PORT)"
-	notForCommand = "only applies to builtin targets"
+	notForBuiltin    = "only applies to command targets (the built-in worker always reads PORT)"
+	notForCommand    = "only applies to builtin targets"
+	notForSession    = "only applies to the session workload (builtin: session)"
+	notForCookieHash = "only applies to strategy cookie-hash"
+	notForRedis      = "only applies with target.store redis or a command target"
+	notForKill       = "only applies to stop (how long the worker stays stopped)"
+	notWhenDisabled  = "only applies when restart is enabled"
+	faultAction      = "set one action: kill: WORKER (SIGKILL) or stop: WORKER with for: DURATION (SIGSTOP, then SIGCONT)"
+	sloEmpty         = "empty; set p99 (like 50ms), success (like 99.9%), or both"
 	// workerIndexEnv is set by the cluster for every worker (see the contract).
 	workerIndexEnv = "BENCH_WORKER_INDEX"
 )
@@ -183,10 +389,152 @@ func checkWorkload(s string) string {
 }
 
 func checkStrategy(s string) string {
-	if slices.Contains(Strategies, s) {
+	return checkOneOf("strategy", s, Strategies)
+}
+
+func checkStore(s string) string {
+	return checkOneOf("store", s, Stores)
+}
+
+func checkEngine(s string) string {
+	return checkOneOf("engine", s, Engines)
+}
+
+// checkOneOf accepts s when it is one of known, and otherwise names what it is and the options.
+func checkOneOf(what, s string, known []string) string {
+	if slices.Contains(known, s) {
 		return ""
 	}
-	return fmt.Sprintf("unknown strategy %s%s (known: %s)", quote(s), didYouMean(s, Strategies), strings.Join(Strategies, ", "))
+	return fmt.Sprintf("unknown %s %s%s (known: %s)", what, quote(s), didYouMean(s, known), strings.Join(known, ", "))
+}
+
+// unknownWorkers, as checkWorkerIndex's maxWorkers, checks the lower bound alone: where the
+// worker counts are not known yet (the walker reads workers after target) or are checked later.
+const unknownWorkers = math.MaxInt
+
+// checkWorkerIndex accepts a 1-based worker index up to the largest worker count.
+func checkWorkerIndex(i, maxWorkers int) string {
+	switch {
+	case i < 1:
+		return fmt.Sprintf("must be a worker index ≥ 1, got %d", i)
+	case i > maxWorkers:
+		return fmt.Sprintf("worker %d never runs: the largest worker count is %d", i, maxWorkers)
+	}
+	return ""
+}
+
+func checkSlowdown(f float64) string {
+	// Written so that NaN fails too.
+	if !(f > 0 && f <= MaxSlowdown) {
+		return fmt.Sprintf("must be a factor in (0, %d] (3 = three times slower), got %g", MaxSlowdown, f)
+	}
+	return ""
+}
+
+// checkCookie accepts a cookie name: an HTTP token (RFC 6265 via RFC 7230).
+func checkCookie(s string) string {
+	if s == "" {
+		return "empty"
+	}
+	for _, r := range s {
+		if !(r < 0x7f && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))) {
+			return fmt.Sprintf("%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
+		}
+	}
+	return ""
+}
+
+// checkHashedCookie refuses to hash a cookie the built-in session workload never sets: every
+// request would fall back to round-robin and the comparison would measure nothing.
+func (t *Target) checkHashedCookie(cookie string) string {
+	if t.Builtin == sessionWorkload && cookie != sessionCookie {
+		return fmt.Sprintf("the session workload sets cookie %q, so hashing %s would find none", sessionCookie, quote(cookie))
+	}
+	return ""
+}
+
+func checkBoundedLoad(c float64) string {
+	// Below 1 no backend could take its share of the average. Written so that NaN fails too.
+	if c != 0 && !(c >= 1 && c <= math.MaxFloat64) {
+		return fmt.Sprintf("must be 0 (no bound) or a factor ≥ 1 of the average load, like 1.25; got %g", c)
+	}
+	return ""
+}
+
+// checkClients accepts a number of simulated clients; zeroOK admits 0 (none), which a file
+// says by leaving the key out.
+func checkClients(n int, zeroOK bool) string {
+	if n == 0 && zeroOK {
+		return ""
+	}
+	if n < 1 || n > MaxClients {
+		return fmt.Sprintf("must be between 1 and %d, got %d", MaxClients, n)
+	}
+	return ""
+}
+
+func checkRepeat(n int) string {
+	if n < 1 || n > MaxRepeat {
+		return fmt.Sprintf("must be between 1 and %d, got %d", MaxRepeat, n)
+	}
+	return ""
+}
+
+func checkRestartMax(n int) string {
+	if n < 1 || n > MaxRestarts {
+		return fmt.Sprintf("must be between 1 and %d restarts, got %d (restart: false disables restarts)", MaxRestarts, n)
+	}
+	return ""
+}
+
+// checkRedisAddr accepts host:port on loopback: bench only ever talks to this machine.
+// start says whether bench starts the server, which changes what the message suggests.
+func checkRedisAddr(addr string, start bool) string {
+	if addr == "" {
+		if start {
+			return "empty; remove the key to let bench pick a free port"
+		}
+		return "empty; set the host:port of a running Redis, or start: true"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%s is not host:port like 127.0.0.1:6379", quote(addr))
+	}
+	if !strings.EqualFold(host, "localhost") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || ip.Zone() != "" || !ip.Unmap().IsLoopback() {
+			return fmt.Sprintf("host %s is not on loopback (127.0.0.0/8, ::1 or localhost): bench only talks to this machine", quote(host))
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] < '0' || port[0] > '9' {
+		hint := ""
+		if start {
+			hint = "; remove addr to let bench pick a free port"
+		}
+		return fmt.Sprintf("port %s must be a number in 1..65535%s", quote(port), hint)
+	}
+	return ""
+}
+
+// checkFaultAt accepts a fault time within a step that ends at end.
+func checkFaultAt(at, end time.Duration) string {
+	switch {
+	case at > end:
+		return fmt.Sprintf("fault at %v is after the step ends at %v (load.warmup + load.duration)", at, end)
+	case at == end:
+		return fmt.Sprintf("fault at %v is when the step ends (load.warmup + load.duration); it must come before", at)
+	}
+	return ""
+}
+
+// checkFaultFor accepts a stop that ends (SIGCONT) by the end of the step, so that no step
+// starts with a worker still stopped.
+func checkFaultFor(at, d, end time.Duration) string {
+	if d > end-at {
+		return fmt.Sprintf("a stop from %v for %v lasts past the step's end at %v (load.warmup + load.duration)", at, d, end)
+	}
+	return ""
 }
 
 func checkDuration(d time.Duration, zeroOK bool) string {

@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		{"empty name", builtin, func(s *Scenario) { s.Name = "" }, "v.yaml: name: empty"},
 		{"path in name", builtin, func(s *Scenario) { s.Name = "../etc" }, `v.yaml: name: "../etc" names a results folder, so it cannot contain / or \`},
 		{"both targets", builtin, func(s *Scenario) { s.Target.Command = []string{"x"} }, "v.yaml: target: set builtin or command, not both"},
-		{"no target", builtin, func(s *Scenario) { s.Target.Builtin = "" }, "v.yaml: target: set builtin (cpu, sleep) or command"},
+		{"no target", builtin, func(s *Scenario) { s.Target.Builtin = "" }, "v.yaml: target: set builtin (cpu, sleep, session) or command"},
 		{"unknown workload", builtin, func(s *Scenario) { s.Target.Builtin = "slep" }, `v.yaml: target.builtin: unknown workload "slep"; did you mean "sleep"?`},
 		{"zero cost", builtin, func(s *Scenario) { s.Target.Cost = 0 }, "v.yaml: target.cost: must be positive, got 0"},
 		{"zero threads", builtin, func(s *Scenario) { s.Target.Threads = 0 }, "v.yaml: target.threads: must be between 1 and 256, got 0"},
@@ -76,8 +76,8 @@ func TestValidate(t *testing.T) {
 		{"relative path", builtin, func(s *Scenario) { s.Target.Path = "x" }, `v.yaml: target.path: "x" must start with /`},
 		{"empty ready path", builtin, func(s *Scenario) { s.Target.ReadyPath = "" }, "v.yaml: target.ready_path: empty"},
 		{"zero ready timeout", builtin, func(s *Scenario) { s.Target.ReadyTimeout = 0 }, "v.yaml: target.ready_timeout: must be positive"},
-		{"unknown strategy", builtin, func(s *Scenario) { s.Balancer.Strategy = "random" }, `v.yaml: balancer.strategy: unknown strategy "random" (known: round-robin)`},
-		{"empty strategy", builtin, func(s *Scenario) { s.Balancer.Strategy = "" }, `v.yaml: balancer.strategy: unknown strategy ""`},
+		{"unknown strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]string{"randm"}) }, `v.yaml: balancer.strategy: unknown strategy "randm"; did you mean "random"? (known: round-robin, least-connections, random, p2c, cookie-hash, reuseport)`},
+		{"empty strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]string{""}) }, `v.yaml: balancer.strategy: unknown strategy ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

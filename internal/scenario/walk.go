@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,11 +18,15 @@ import (
 // The keys each mapping accepts, in the order DESIGN.md lists them (error messages list them
 // in this order too).
 var (
-	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load"}
-	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path"}
-	balancerKeys = []string{"strategy"}
-	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout"}
+	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
+	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown"}
+	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
+	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "repeat"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
+	redisKeys    = []string{"start", "addr"}
+	restartKeys  = []string{"enabled", "max", "within"}
+	faultKeys    = []string{"at", "kill", "stop", "for"}
+	sloKeys      = []string{"p99", "success"}
 )
 
 // decodeRoot parses data into a YAML node tree and returns its root mapping. Parsing into a
@@ -94,6 +99,12 @@ type walker struct {
 	// visits counts the nodes looked at, aliases once per use: the bound on the work an input
 	// can cause however its anchors are arranged.
 	visits int
+
+	// Nodes kept for the checks that span sections, made once the whole file is read (workers
+	// may follow target, and load may follow faults).
+	slowdownKeys map[int]*yaml.Node // target.slowdown: worker index → its key
+	faultNodes   []faultNodes       // faults, in file order
+	cookieNode   *yaml.Node         // balancer.cookie's value, nil when defaulted
 }
 
 func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) error {
@@ -304,6 +315,14 @@ func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
 			err = w.balancer(v, &s.Balancer)
 		case "load":
 			err = w.load(v, &s.Load)
+		case "redis":
+			s.Redis, err = w.redis(v)
+		case "restart":
+			s.Restart, err = w.restart(v)
+		case "faults":
+			s.Faults, err = w.faults(v)
+		case "slo":
+			s.SLO, err = w.slo(v)
 		}
 		return err
 	})
@@ -323,9 +342,62 @@ func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
 		s.Workers = slices.Clone(DefaultWorkers)
 	}
 	if keys["balancer"] == nil {
-		s.Balancer.Strategy = DefaultStrategy
+		w.balancerDefaults(nil, &s.Balancer)
+	}
+	if keys["restart"] == nil {
+		s.Restart = Restart{Enabled: true, Max: DefaultRestartMax, Within: DefaultRestartWithin}
+	}
+	if s.Load.Clients == 0 && s.Target.Builtin == sessionWorkload {
+		// The walker refuses an explicit 0, so 0 here means the key was left out.
+		s.Load.Clients = DefaultSessionClients
+	}
+	if err := w.crossChecks(s, keys); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// crossChecks checks what spans sections, with positions, once the whole file is read and the
+// defaults are in. Validate makes the same checks without positions.
+func (w *walker) crossChecks(s *Scenario, keys keyNodes) error {
+	maxWorkers := s.Workers[len(s.Workers)-1]
+	for _, i := range slices.Sorted(maps.Keys(w.slowdownKeys)) {
+		if msg := checkWorkerIndex(i, maxWorkers); msg != "" {
+			k := w.slowdownKeys[i]
+			return w.errAt(k, "target.slowdown."+fieldKey(k.Value), "%s", msg)
+		}
+	}
+	if w.cookieNode != nil && slices.Contains(s.Balancer.Strategies, cookieHash) {
+		if msg := s.Target.checkHashedCookie(s.Balancer.Cookie); msg != "" {
+			return w.errAt(w.cookieNode, "balancer.cookie", "%s", msg)
+		}
+	}
+	usesRedis := s.Target.Builtin == sessionWorkload && s.Target.Store == storeRedis
+	switch {
+	case keys["redis"] != nil && s.Target.Builtin != "" && !usesRedis:
+		return w.errAt(keys["redis"], "redis", "%s", notForRedis)
+	case s.Redis == nil && usesRedis:
+		s.Redis = &Redis{Addr: DefaultRedisAddr}
+	}
+	end := s.Load.stepEnd()
+	for i, f := range s.Faults {
+		fn := w.faultNodes[i]
+		field := fmt.Sprintf("faults[%d].", i)
+		worker, action := f.Kill, "kill"
+		if f.Stop != 0 {
+			worker, action = f.Stop, "stop"
+		}
+		if msg := checkWorkerIndex(worker, maxWorkers); msg != "" {
+			return w.errAt(fn.worker, field+action, "%s", msg)
+		}
+		if msg := checkFaultAt(f.At, end); msg != "" {
+			return w.errAt(fn.at, field+"at", "%s", msg)
+		}
+		if msg := checkFaultFor(f.At, f.For, end); msg != "" {
+			return w.errAt(fn.dur, field+"for", "%s", msg)
+		}
+	}
+	return nil
 }
 
 func (w *walker) target(n *yaml.Node, t *Target) error {
@@ -352,6 +424,10 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 			t.ReadyTimeout, err = w.duration(v, f+key, false)
 		case "path":
 			t.Path, err = w.checked(v, f+key, checkPath)
+		case "store":
+			t.Store, err = w.checked(v, f+key, checkStore)
+		case "slowdown":
+			t.Slowdown, err = w.slowdown(v)
 		}
 		return err
 	})
@@ -373,9 +449,15 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		if keys["port_env"] != nil {
 			return w.errAt(keys["port_env"], f+"port_env", notForBuiltin)
 		}
+		if keys["store"] != nil && t.Builtin != sessionWorkload {
+			return w.errAt(keys["store"], f+"store", notForSession)
+		}
 	default:
-		if k := keys.first("cost", "threads", "concurrency"); k != "" {
+		if k := keys.first("cost", "threads", "concurrency", "slowdown"); k != "" {
 			return w.errAt(keys[k], f+k, notForCommand)
+		}
+		if keys["store"] != nil {
+			return w.errAt(keys["store"], f+"store", notForSession)
 		}
 	}
 
@@ -392,6 +474,9 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		}
 		if keys["concurrency"] == nil {
 			t.Concurrency = DefaultConcurrency
+		}
+		if keys["store"] == nil && t.Builtin == sessionWorkload {
+			t.Store = DefaultStore
 		}
 	} else if keys["port_env"] == nil {
 		t.PortEnv = DefaultPortEnv
@@ -533,17 +618,84 @@ func (w *walker) workers(n *yaml.Node) ([]int, error) {
 }
 
 func (w *walker) balancer(n *yaml.Node, b *Balancer) error {
+	const f = "balancer."
 	keys, err := w.mapping(n, "balancer", balancerKeys, func(key string, k, v *yaml.Node) (err error) {
-		b.Strategy, err = w.checked(v, "balancer.strategy", checkStrategy)
+		switch key {
+		case "strategy":
+			if b.Strategies, err = w.strategies(v); err == nil {
+				b.Strategy = b.Strategies[0]
+			}
+		case "cookie":
+			b.Cookie, err = w.checked(v, f+key, checkCookie)
+			w.cookieNode = v
+		case "bounded_load":
+			b.BoundedLoad, err = w.float(v, f+key, "a factor like 1.25 (0 = no bound)")
+			if err == nil {
+				if msg := checkBoundedLoad(b.BoundedLoad); msg != "" {
+					err = w.errAt(v, f+key, "%s", msg)
+				}
+			}
+		case "engine":
+			b.Engine, err = w.checked(v, f+key, checkEngine)
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	return w.balancerDefaults(keys, b)
+}
+
+// balancerDefaults fills in what the balancer section (keys; nil when there is none) leaves
+// out, and refuses the cookie-hash options without that strategy.
+func (w *walker) balancerDefaults(keys keyNodes, b *Balancer) error {
 	if keys["strategy"] == nil {
+		b.Strategies = []string{DefaultStrategy}
 		b.Strategy = DefaultStrategy
 	}
+	if slices.Contains(b.Strategies, cookieHash) {
+		if keys["cookie"] == nil {
+			b.Cookie = DefaultCookie
+		}
+	} else if k := keys.first("cookie", "bounded_load"); k != "" {
+		return w.errAt(keys[k], "balancer."+k, "%s", notForCookieHash)
+	}
+	if keys["engine"] == nil {
+		b.Engine = DefaultEngine
+	}
 	return nil
+}
+
+// strategies reads balancer.strategy: one name, or a list of names to compare.
+func (w *walker) strategies(n *yaml.Node) ([]string, error) {
+	const field = "balancer.strategy"
+	if n.Kind != yaml.SequenceNode {
+		s, err := w.checked(n, field, checkStrategy)
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	}
+	if len(n.Content) == 0 {
+		return nil, w.errAt(n, field, "empty list; name a strategy, or list several to compare")
+	}
+	names := make([]string, 0, len(n.Content))
+	for i, c := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		c, err := w.visit(c, sub)
+		if err != nil {
+			return nil, err
+		}
+		s, err := w.checked(c, sub, checkStrategy)
+		if err != nil {
+			return nil, err
+		}
+		if j := slices.Index(names, s); j >= 0 {
+			return nil, w.errAt(c, sub, "duplicate strategy %s (also %s[%d])", quote(s), field, j)
+		}
+		names = append(names, s)
+	}
+	return names, nil
 }
 
 func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
@@ -560,6 +712,10 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 			l.Warmup, err = w.duration(v, f+key, true)
 		case "timeout":
 			l.Timeout, err = w.duration(v, f+key, false)
+		case "clients":
+			l.Clients, err = w.int(v, f+key, func(n int) string { return checkClients(n, false) })
+		case "repeat":
+			l.Repeat, err = w.int(v, f+key, checkRepeat)
 		}
 		return err
 	})
@@ -585,6 +741,9 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 	}
 	if keys["timeout"] == nil {
 		l.Timeout = DefaultTimeout
+	}
+	if keys["repeat"] == nil {
+		l.Repeat = DefaultRepeat
 	}
 	return nil
 }
@@ -631,7 +790,7 @@ func (w *walker) search(n *yaml.Node) (*Search, error) {
 		case "p99":
 			s.P99, err = w.duration(v, f+key, false)
 		case "success":
-			s.Success, err = w.success(v)
+			s.Success, err = w.success(v, f+key)
 		case "max_steps":
 			s.MaxSteps, err = w.int(v, f+key, checkMaxSteps)
 		}
@@ -653,19 +812,16 @@ func (w *walker) search(n *yaml.Node) (*Search, error) {
 }
 
 // success reads a success ratio written as a fraction (0.999) or a percentage ("99.9%").
-func (w *walker) success(n *yaml.Node) (float64, error) {
-	const field = "load.search.success"
-	const what = `a fraction like 0.999 or a percentage like "99.9%"`
+func (w *walker) success(n *yaml.Node, field string) (float64, error) {
 	var f float64
-	if pct, ok := strings.CutSuffix(n.Value, "%"); ok && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
-		p, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
-		if err != nil {
-			return 0, w.errAt(n, field, "%s is not %s", quote(n.Value), what)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.HasSuffix(n.Value, "%") {
+		var ok bool
+		if f, ok = parsePercent(n.Value); !ok {
+			return 0, w.errAt(n, field, "%s is not %s", quote(n.Value), successWhat)
 		}
-		f = p / 100
 	} else {
 		var err error
-		if f, err = w.float(n, field, what); err != nil {
+		if f, err = w.float(n, field, successWhat); err != nil {
 			return 0, err
 		}
 	}
