@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bench-dev/bench/internal/rawio"
 )
 
 // This file is the fast engine: an HTTP/1.1 forwarder that moves request
@@ -155,7 +157,7 @@ type clientConn struct {
 // serve answers requests on c until either side closes, the request is one
 // for net/http, or the server shuts down.
 func (c *clientConn) serve() {
-	rw := newRawIO(c.conn)
+	rw := rawio.New(c.conn)
 	c.br = getReader(&clientReaders, rw)
 	c.bw = getWriter(rw)
 	c.req.RemoteAddr = c.conn.RemoteAddr().String()

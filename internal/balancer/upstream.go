@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/bench-dev/bench/internal/rawio"
 )
 
 // Buffer sizes of the fast engine's connections.
@@ -101,7 +103,7 @@ func (p *upstreamPool) get(ctx context.Context) (uc *upConn, reused bool, err er
 	if err != nil {
 		return nil, false, err
 	}
-	rw := newRawIO(conn)
+	rw := rawio.New(conn)
 	return &upConn{side: side{conn: conn, br: getReader(&upstreamReaders, rw), bw: getWriter(rw)}}, false, nil
 }
 

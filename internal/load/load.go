@@ -189,13 +189,25 @@ func initialWorkers(rate float64) uint64 {
 // interval. An invalid Step returns an error and sends nothing. Failed
 // requests are data in Result, not errors.
 //
+// Plain http requests go through Transport, not net/http's transport: it
+// saves each request the hand-offs to a connection's read and write
+// goroutines and two thirds of the allocations (about 21 are left, 5 of
+// them the Transport's, the rest vegeta's and http.Client's), about a third
+// of the driver's CPU per request; see BenchmarkDriverMax and
+// scripts/driver.sh. https goes through net/http's.
+//
 // Attack leaves the garbage collector's settings alone: they are process
-// wide (the balancer shares this process), and the garbage is vegeta's and
-// net/http's (about 60 allocations, 6 KB per request, none of them ours);
-// with a live heap this small, a higher GOGC did not lower the driver's CPU
-// per request measurably (see BenchmarkAttack), while GOGC=off grew the
-// heap until page faults stalled the schedule.
+// wide (the balancer shares this process); with a live heap this small, a
+// higher GOGC did not lower the driver's CPU per request measurably (see
+// BenchmarkAttack), while GOGC=off grew the heap until page faults stalled
+// the schedule.
 func Attack(ctx context.Context, s Step) (Result, error) {
+	return attack(ctx, s, false)
+}
+
+// attack is Attack, with net/http's transport instead of ours if std is
+// set (to compare them in benchmarks).
+func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	if err := s.Validate(); err != nil {
 		return Result{Latency: newHistogram()}, err
 	}
@@ -209,32 +221,9 @@ func Attack(ctx context.Context, s Step) (Result, error) {
 		timeout = DefaultTimeout
 	}
 
-	// We bring our own transport, only so that we can close its
-	// connections: vegeta's own has no idle timeout and the Attacker does not
-	// expose it, so every step would leave its keep-alive connections (and
-	// two goroutines each) behind. The transport must be set before
-	// Connections and KeepAlive, which type-assert it.
-	conns := newConnTracker(&net.Dialer{KeepAlive: 30 * time.Second})
-	tr := &http.Transport{
-		Proxy:               nil, // loopback only; never route through a proxy
-		DialContext:         conns.DialContext,
-		MaxIdleConnsPerHost: DefaultConnections,
-		DisableCompression:  true, // bodies are discarded; don't ask for gzip
-	}
-	defer func() {
-		tr.CloseIdleConnections()
-		conns.closeAll()
-	}()
-	atk := vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: tr}),
-		vegeta.Connections(DefaultConnections),
-		vegeta.KeepAlive(true),
-		vegeta.Timeout(timeout),
-		vegeta.Redirects(vegeta.NoFollow),
-		vegeta.MaxBody(0),
-		vegeta.Workers(initialWorkers(s.Rate)),
-		vegeta.MaxWorkers(vegeta.DefaultMaxWorkers),
-	)
+	ac := newAttackClient(timeout, std)
+	defer ac.close()
+	atk := newAttacker(ac, initialWorkers(s.Rate), vegeta.DefaultMaxWorkers)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
 
 	// began is taken just before vegeta takes its own start time, so the
@@ -260,7 +249,67 @@ func Attack(ctx context.Context, s Step) (Result, error) {
 			done = nil
 			rec.cutoff = time.Now()
 			atk.Stop()
-			conns.closeAll()
+			ac.close()
 		}
 	}
+}
+
+// attackClient is the HTTP client of one attack: our Transport for plain
+// http, net/http's for https (and for comparison). Closing it closes every
+// connection the attack opened, cutting requests in flight: vegeta's
+// requests carry no context, and a cancelled step would otherwise wait for
+// every slow response, up to the request timeout.
+type attackClient struct {
+	client *http.Client
+	lean   *Transport
+	std    *http.Transport
+	conns  *connTracker // the std transport's connections
+}
+
+func newAttackClient(timeout time.Duration, std bool) *attackClient {
+	ac := &attackClient{conns: newConnTracker(&net.Dialer{KeepAlive: 30 * time.Second})}
+	ac.std = &http.Transport{
+		Proxy:               nil, // loopback only; never route through a proxy
+		DialContext:         ac.conns.DialContext,
+		MaxIdleConnsPerHost: DefaultConnections,
+		DisableCompression:  true, // bodies are discarded; don't ask for gzip
+	}
+	if std {
+		ac.client = &http.Client{Transport: ac.std, Timeout: timeout}
+		return ac
+	}
+	// The timeout goes on the Transport, not the Client: with a
+	// RoundTripper net/http does not know, Client.Timeout costs a
+	// goroutine and a timer per request.
+	ac.lean = &Transport{
+		MaxIdleConnsPerHost: DefaultConnections,
+		Timeout:             timeout,
+		Fallback:            ac.std, // https; Timeout applies to it through the context
+	}
+	ac.client = &http.Client{Transport: ac.lean}
+	return ac
+}
+
+// close closes every connection, idle or busy, and refuses new ones.
+func (ac *attackClient) close() {
+	if ac.lean != nil {
+		_ = ac.lean.Close()
+	}
+	ac.std.CloseIdleConnections()
+	ac.conns.closeAll()
+}
+
+// newAttacker makes the vegeta attacker of one attack on ac's client:
+// redirects not followed, bodies discarded, workers started and capped as
+// given. Options that type-assert vegeta's own *http.Transport
+// (Connections, KeepAlive) are not used: the client's transport is
+// configured above.
+func newAttacker(ac *attackClient, workers, maxWorkers uint64) *vegeta.Attacker {
+	return vegeta.NewAttacker(
+		vegeta.Client(ac.client),
+		vegeta.Redirects(vegeta.NoFollow),
+		vegeta.MaxBody(0),
+		vegeta.Workers(workers),
+		vegeta.MaxWorkers(maxWorkers),
+	)
 }

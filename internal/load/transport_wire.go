@@ -1,0 +1,926 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// This file is the Transport's HTTP/1.1 framing: writing a request,
+// parsing a response head, and reading a response body.
+
+const (
+	// writeBufSize holds a request head plus a small body, written in one
+	// system call.
+	writeBufSize = 8 << 10
+	// readBufSize bounds a response head; a larger one is an error.
+	readBufSize = 16 << 10
+	// maxDrain bounds the unread body Close reads to keep the connection;
+	// beyond it the connection is closed instead.
+	maxDrain = 256 << 10
+	// maxContentLength guards the arithmetic on Content-Length values.
+	maxContentLength = int64(1) << 62
+)
+
+var (
+	writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+	readers   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+)
+
+func getReader(r io.Reader) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readers.Put(br)
+}
+
+// Framing errors; they close the connection they happened on.
+var (
+	errServerClosed  = errors.New("load: transport: server closed the connection before responding")
+	errHeadTooLarge  = errors.New("load: transport: response head larger than 16 KiB")
+	errBadResponse   = errors.New("load: transport: malformed response head")
+	errBadChunk      = errors.New("load: transport: malformed chunked body")
+	errSwitching     = errors.New("load: transport: unexpected 101 Switching Protocols")
+	errBodyClosed    = errors.New("http: read on closed response body")
+	errShortBody     = errors.New("load: transport: request body shorter than its ContentLength")
+	errClosedEarly   = errors.New("load: transport: response body closed before its end")
+	errInvalidHeader = errors.New("load: transport: invalid request header")
+)
+
+// roundTrip sends req with body on c and reads the response head. On
+// error c is closed, and stale reports whether no response byte had
+// arrived (see isStale).
+func (c *tconn) roundTrip(ctx context.Context, req *http.Request, body io.ReadCloser, deadline time.Time) (_ *http.Response, stale bool, _ error) {
+	stop := c.arm(ctx, deadline)
+	abort := func(err error) (*http.Response, bool, error) {
+		if stop != nil {
+			stop()
+		}
+		c.close()
+		return nil, isStale(err), err
+	}
+	closeAfter := req.Close
+	if err := c.writeRequest(req, body, &closeAfter); err != nil {
+		return abort(err)
+	}
+
+	br := getReader(c.rw)
+	head := req.Method == http.MethodHead
+	var h respHead
+	var buf []byte
+	for {
+		var err error
+		if buf, err = readRespHead(br, head, &h); err != nil {
+			received := br.Buffered() > 0
+			putReader(br)
+			_, stale, err := abort(err)
+			return nil, stale && !received, err
+		}
+		if h.status == http.StatusSwitchingProtocols {
+			putReader(br)
+			return abort(errSwitching)
+		}
+		if h.status >= 200 {
+			break
+		}
+		_, _ = br.Discard(h.n) // 1xx: the final response follows
+	}
+
+	r := &response{}
+	r.Status = statusText(h.status, buf[h.reason:h.reasonEnd])
+	r.StatusCode = h.status
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	if h.http10 {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	r.Header = buildHeader(buf[h.hdrStart:h.hdrEnd], h.lines)
+	r.ContentLength = h.contentLength
+	if h.chunked {
+		r.TransferEncoding = []string{"chunked"}
+	}
+	r.Close = h.close || closeAfter
+	r.Request = req
+	_, _ = br.Discard(h.n)
+
+	b := &r.body
+	*b = respBody{ctx: ctx, c: c, br: br, stop: stop, n: h.contentLength, close: r.Close}
+	switch {
+	case h.chunked:
+		b.mode = bodyChunked
+		b.n = 0
+	case h.untilClose:
+		b.mode = bodyUntilEOF
+	case h.contentLength == 0 || head:
+		b.done()
+		r.Body = http.NoBody
+		return &r.Response, false, nil
+	}
+	r.Body = b
+	return &r.Response, false, nil
+}
+
+// writeRequest writes req's head and body to c in as few system calls as
+// the body allows: one for a head and a body that fit writeBufSize. It
+// closes body, and sets *closeAfter if req asks the server to close.
+func (c *tconn) writeRequest(req *http.Request, body io.ReadCloser, closeAfter *bool) error {
+	hasBody := body != nil && body != http.NoBody
+	if hasBody {
+		defer body.Close()
+	}
+	// A head too large for the pooled buffer grows a copy; the pool keeps
+	// the original.
+	bp := writeBufs.Get().(*[]byte)
+	defer writeBufs.Put(bp)
+	b := (*bp)[:0]
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !isToken(method) {
+		return fmt.Errorf("%w: method %q", errInvalidHeader, method)
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !validHeaderValue(host) || bytesIndexAny(host, " /?#") {
+		return fmt.Errorf("%w: host %q", errInvalidHeader, host)
+	}
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = appendRequestURI(b, req.URL)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	for k, vs := range req.Header {
+		if skipHeader(k) {
+			continue
+		}
+		if !isToken(k) {
+			return fmt.Errorf("%w: name %q", errInvalidHeader, k)
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				return fmt.Errorf("%w: %s value %q", errInvalidHeader, k, v)
+			}
+			if len(k) == len("Connection") && equalFold(k, "Connection") && hasCloseToken(v) {
+				*closeAfter = true
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if req.Close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	cl := req.ContentLength
+	chunked := hasBody && (cl <= 0 || (len(req.TransferEncoding) > 0 && req.TransferEncoding[0] == "chunked"))
+	switch {
+	case chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case hasBody:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, cl, 10)
+		b = append(b, "\r\n"...)
+	case method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+
+	switch {
+	case !hasBody:
+	case chunked:
+		return c.writeChunked(b, body)
+	case cl <= int64(cap(b)-len(b)):
+		// Head and body in one write.
+		n := len(b)
+		b = b[:n+int(cl)]
+		if _, err := io.ReadFull(body, b[n:]); err != nil {
+			return fmt.Errorf("%w: %w", errShortBody, err)
+		}
+	default:
+		if _, err := c.rw.Write(b); err != nil {
+			return err
+		}
+		for cl > 0 {
+			b = b[:min(int64(cap(b)), cl)]
+			if _, err := io.ReadFull(body, b); err != nil {
+				return fmt.Errorf("%w: %w", errShortBody, err)
+			}
+			if _, err := c.rw.Write(b); err != nil {
+				return err
+			}
+			cl -= int64(len(b))
+		}
+		return nil
+	}
+	_, err := c.rw.Write(b)
+	return err
+}
+
+// writeChunked writes the head in b followed by body in chunks, using
+// b's capacity as the buffer.
+func (c *tconn) writeChunked(b []byte, body io.Reader) error {
+	const room = 16 // chunk-size line before, CRLF after
+	for {
+		if cap(b)-len(b) < 2*room+1 {
+			if _, err := c.rw.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		start := len(b) + room
+		n, err := body.Read(b[start : cap(b)-room])
+		if n > 0 {
+			b = strconv.AppendInt(b, int64(n), 16)
+			b = append(b, "\r\n"...)
+			b = append(b, b[start:start+n]...) // moves the data down behind its size line
+			b = append(b, "\r\n"...)
+		}
+		if err == io.EOF {
+			b = append(b, "0\r\n\r\n"...)
+			_, err := c.rw.Write(b)
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("load: transport: reading request body: %w", err)
+		}
+	}
+}
+
+// appendRequestURI appends u's origin-form request target, as
+// u.RequestURI() returns it, without allocating in the common case.
+func appendRequestURI(b []byte, u *url.URL) []byte {
+	if u.Opaque != "" {
+		return append(b, u.RequestURI()...)
+	}
+	p := u.EscapedPath() // u.Path itself unless it needs escaping
+	if p == "" {
+		p = "/"
+	}
+	b = append(b, p...)
+	if u.ForceQuery || u.RawQuery != "" {
+		b = append(b, '?')
+		b = append(b, u.RawQuery...)
+	}
+	return b
+}
+
+// skipHeader reports whether a request header is one the Transport writes
+// itself from the request's fields.
+func skipHeader(k string) bool {
+	switch len(k) {
+	case len("Host"):
+		return equalFold(k, "Host")
+	case len("Content-Length"):
+		return equalFold(k, "Content-Length")
+	case len("Transfer-Encoding"):
+		return equalFold(k, "Transfer-Encoding")
+	}
+	return false
+}
+
+// hasCloseToken reports whether a Connection header value holds "close".
+func hasCloseToken(v string) bool {
+	for len(v) > 0 {
+		var opt string
+		if i := indexByte(v, ','); i >= 0 {
+			opt, v = v[:i], v[i+1:]
+		} else {
+			opt, v = v, ""
+		}
+		if equalFold(trimOWSString(opt), "close") {
+			return true
+		}
+	}
+	return false
+}
+
+// respHead is what the Transport needs from a response head.
+type respHead struct {
+	n                 int // bytes in the head, blank line included
+	status            int
+	reason, reasonEnd int // the reason phrase
+	hdrStart, hdrEnd  int // the header lines
+	lines             int // header lines
+	http10            bool
+	contentLength     int64 // -1: none
+	chunked           bool  // the final transfer coding is chunked
+	untilClose        bool  // the body runs until the server closes
+	close             bool  // the connection is not reusable after this response
+}
+
+// readRespHead reads a response head from br into h and returns the
+// buffered bytes, head first; they are valid until the next read from br.
+func readRespHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if len(buf) > 0 {
+			complete, err := parseRespHead(buf, head, h)
+			if err != nil {
+				return nil, err
+			}
+			if complete {
+				return buf, nil
+			}
+			if len(buf) >= br.Size() {
+				return nil, errHeadTooLarge
+			}
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+				if len(buf) == 0 {
+					err = errServerClosed
+				}
+			}
+			return nil, err
+		}
+	}
+}
+
+// parseRespHead parses the response head at the start of buf into h, for
+// a request whose method was HEAD if head is set, and reports whether it
+// is complete. Like net/http's client it accepts bare LF line endings.
+func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error) {
+	*h = respHead{contentLength: -1}
+	line, next, ok := nextLine(buf, 0)
+	if !ok {
+		return false, nil
+	}
+	// "HTTP/1.1 200 OK": version, space, three digits, then space or end.
+	if len(line) < 12 || (len(line) > 12 && line[12] != ' ') || line[8] != ' ' {
+		return false, errBadResponse
+	}
+	keepAlive := true
+	switch string(line[:8]) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		h.http10, keepAlive = true, false
+	default:
+		return false, errBadResponse
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return false, errBadResponse
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 100 {
+		return false, errBadResponse
+	}
+	h.reason, h.reasonEnd = min(13, len(line)), len(line)
+	h.hdrStart = next
+	var otherCoding bool
+	for {
+		line, n, ok := nextLine(buf, next)
+		if !ok {
+			return false, nil
+		}
+		if len(line) == 0 {
+			h.hdrEnd = next
+			next = n
+			break
+		}
+		next = n
+		h.lines++
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(bytesString(line[:colon])) {
+			return false, errBadResponse
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		switch len(name) {
+		case len("Connection"):
+			if equalFold(bytesString(name), "Connection") {
+				for _, opt := range bytes.Split(value, []byte{','}) {
+					opt = trimOWS(opt)
+					h.close = h.close || equalFold(bytesString(opt), "close")
+					keepAlive = keepAlive || equalFold(bytesString(opt), "keep-alive")
+				}
+			}
+		case len("Content-Length"):
+			if equalFold(bytesString(name), "Content-Length") {
+				n, ok := parseContentLength(value)
+				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
+					return false, errBadResponse
+				}
+				h.contentLength = n
+			}
+		case len("Transfer-Encoding"):
+			if equalFold(bytesString(name), "Transfer-Encoding") {
+				// Only the final coding frames the body.
+				last := value
+				if i := bytes.LastIndexByte(value, ','); i >= 0 {
+					last = trimOWS(value[i+1:])
+				}
+				h.chunked = equalFold(bytesString(last), "chunked")
+				otherCoding = !h.chunked
+			}
+		}
+	}
+	h.n = next
+	h.close = h.close || !keepAlive
+	switch {
+	case h.status < 200 || h.status == 204 || h.status == 304:
+		h.chunked, h.contentLength = false, 0
+	case head:
+		h.chunked = false
+	case h.chunked:
+		h.contentLength = -1
+	case otherCoding || h.contentLength < 0:
+		h.untilClose, h.close, h.contentLength = true, true, -1
+	}
+	return true, nil
+}
+
+// nextLine returns the line starting at buf[off] without its LF or CRLF,
+// and the offset after it.
+func nextLine(buf []byte, off int) (line []byte, next int, ok bool) {
+	i := bytes.IndexByte(buf[off:], '\n')
+	if i < 0 {
+		return nil, 0, false
+	}
+	line = buf[off : off+i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, off + i + 1, true
+}
+
+// buildHeader makes the http.Header of the header lines in block
+// (validated by parseRespHead), with a fixed number of allocations: the
+// map, one backing array for the values, and one string holding every name
+// and value. Names are canonicalised as textproto does.
+func buildHeader(block []byte, lines int) http.Header {
+	h := make(http.Header, lines)
+	if lines == 0 {
+		return h
+	}
+	cp := make([]byte, len(block))
+	copy(cp, block)
+	for b := cp; len(b) > 0; {
+		i := bytes.IndexByte(b, '\n')
+		canonicalize(b[:bytes.IndexByte(b[:i], ':')])
+		b = b[i+1:]
+	}
+	s := unsafe.String(unsafe.SliceData(cp), len(cp)) // cp is not written again
+	vals := make([]string, lines)
+	k := 0
+	for len(s) > 0 {
+		i := indexByte(s, '\n')
+		line := s[:i]
+		s = s[i+1:]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		colon := indexByte(line, ':')
+		name, value := line[:colon], trimOWSString(line[colon+1:])
+		if old, ok := h[name]; ok {
+			h[name] = append(old, value) // a repeated name: its own array
+			continue
+		}
+		vals[k] = value
+		h[name] = vals[k : k+1 : k+1]
+		k++
+	}
+	return h
+}
+
+// canonicalize rewrites a header name in place as
+// textproto.CanonicalMIMEHeaderKey would: upper case first and after each
+// hyphen, lower case elsewhere.
+func canonicalize(name []byte) {
+	upper := true
+	for i, c := range name {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			name[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			name[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+}
+
+// statusTexts holds "200 OK" and the like, so a standard status line costs
+// no allocation.
+var statusTexts = func() (t [600]string) {
+	for code := 100; code < len(t); code++ {
+		if s := http.StatusText(code); s != "" {
+			t[code] = strconv.Itoa(code) + " " + s
+		}
+	}
+	return t
+}()
+
+// statusText returns Response.Status: code and reason phrase.
+func statusText(code int, reason []byte) string {
+	if code < len(statusTexts) && statusTexts[code] != "" && string(reason) == http.StatusText(code) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code) + " " + string(reason)
+}
+
+// response is a Response and its Body in one allocation.
+type response struct {
+	http.Response
+	body respBody
+}
+
+// How a response body is delimited.
+const (
+	bodyLength   = iota // Content-Length bytes
+	bodyChunked         // chunked transfer coding
+	bodyUntilEOF        // until the server closes
+)
+
+// respBody reads a response body from its connection and, at its end,
+// returns the connection to its pool. Not safe for concurrent use.
+type respBody struct {
+	ctx     context.Context
+	c       *tconn
+	br      *bufio.Reader
+	stop    func() bool // stops watching ctx; nil if it cannot be done
+	mode    int
+	n       int64 // bytes left in the body (bodyLength) or chunk (bodyChunked)
+	inChunk bool  // chunk data started: a CRLF follows it
+	close   bool  // close the connection at the end
+	err     error // io.EOF once complete, or the error that ended it
+	closed  bool
+}
+
+// Read reads the body like any io.Reader.
+func (b *respBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, errBodyClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	buf, err := b.peek()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, buf)
+	b.consume(n)
+	if b.mode == bodyLength && b.n == 0 {
+		b.done() // release the connection without waiting for another Read
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo writes the rest of the body to w straight from the read buffer:
+// io.Copy(io.Discard, body), as vegeta discards bodies, copies nothing.
+func (b *respBody) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if b.closed {
+			return total, errBodyClosed
+		}
+		buf, err := b.peek()
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		n, werr := w.Write(buf)
+		b.consume(n)
+		total += int64(n)
+		if werr != nil {
+			return total, werr
+		}
+	}
+}
+
+// Close ends the body. An unread rest of up to maxDrain bytes is read so
+// the connection can carry another request; a longer one, or a body that
+// runs until the server closes, closes the connection.
+func (b *respBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.err != nil {
+		return nil
+	}
+	if b.mode == bodyUntilEOF || (b.mode == bodyLength && b.n > maxDrain) {
+		b.fail(errClosedEarly)
+		return nil
+	}
+	for drained := 0; drained <= maxDrain; {
+		buf, err := b.peek()
+		if err != nil {
+			return nil // done or failed: the connection is pooled or closed
+		}
+		b.consume(len(buf))
+		drained += len(buf)
+	}
+	b.fail(errClosedEarly)
+	return nil
+}
+
+// peek returns body bytes available in the read buffer, reading more if
+// there are none; io.EOF at the end of the body.
+func (b *respBody) peek() ([]byte, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	br := b.br
+	switch b.mode {
+	case bodyLength:
+		if b.n == 0 {
+			b.done()
+			return nil, io.EOF
+		}
+	case bodyChunked:
+		if b.n == 0 {
+			end, err := b.nextChunk()
+			if err != nil {
+				return nil, b.fail(err)
+			}
+			if end {
+				b.done()
+				return nil, io.EOF
+			}
+		}
+	}
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			if err == io.EOF {
+				if b.mode == bodyUntilEOF {
+					b.done()
+					return nil, io.EOF
+				}
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, b.fail(err)
+		}
+	}
+	k := br.Buffered()
+	if b.mode != bodyUntilEOF && int64(k) > b.n {
+		k = int(b.n)
+	}
+	buf, _ := br.Peek(k)
+	return buf, nil
+}
+
+func (b *respBody) consume(n int) {
+	_, _ = b.br.Discard(n)
+	if b.mode != bodyUntilEOF {
+		b.n -= int64(n)
+	}
+}
+
+// nextChunk reads up to the next chunk's data, and reports the last chunk
+// (its trailers read too).
+func (b *respBody) nextChunk() (end bool, err error) {
+	br := b.br
+	if b.inChunk {
+		if err := expectEOL(br); err != nil {
+			return false, err
+		}
+		b.inChunk = false
+	}
+	line, err := readLine(br)
+	if err != nil {
+		return false, err
+	}
+	size, ok := parseChunkSize(line)
+	if !ok {
+		return false, errBadChunk
+	}
+	if size > 0 {
+		b.n, b.inChunk = size, true
+		return false, nil
+	}
+	for { // trailers, up to an empty line
+		line, err := readLine(br)
+		if err != nil {
+			return false, err
+		}
+		if len(line) == 0 {
+			return true, nil
+		}
+	}
+}
+
+// expectEOL consumes the CRLF (or LF) that ends chunk data.
+func expectEOL(br *bufio.Reader) error {
+	line, err := readLine(br)
+	if err != nil {
+		return err
+	}
+	if len(line) != 0 {
+		return errBadChunk
+	}
+	return nil
+}
+
+// readLine reads a line without its LF or CRLF; valid until the next read.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	switch {
+	case err == io.EOF:
+		return nil, io.ErrUnexpectedEOF
+	case err == bufio.ErrBufferFull:
+		return nil, errBadChunk
+	case err != nil:
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, nil
+}
+
+// parseChunkSize parses a chunk-size line without its line end: hex
+// digits, then optional extensions after ';'.
+func parseChunkSize(line []byte) (int64, bool) {
+	var n int64
+	digits := 0
+	for _, c := range line {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			if digits == 0 || (c != ';' && c != ' ' && c != '\t') {
+				return 0, false
+			}
+			return n, true
+		}
+		digits++
+		if digits > 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, digits > 0
+}
+
+// done ends a body read to its end: the connection goes back to its pool
+// unless it must close, or bytes beyond the response arrived.
+func (b *respBody) done() {
+	br, c := b.br, b.c
+	b.br, b.c, b.err = nil, nil, io.EOF
+	reuse := !b.close && br.Buffered() == 0
+	putReader(br)
+	if b.stop != nil && !b.stop() {
+		reuse = false // the context fired: its deadline is on the connection
+	}
+	if reuse {
+		c.put()
+	} else {
+		c.close()
+	}
+}
+
+// fail ends a body on err: the connection is closed. It returns the error
+// the caller sees (see Transport.mapError).
+func (b *respBody) fail(err error) error {
+	br, c := b.br, b.c
+	b.br, b.c = nil, nil
+	putReader(br)
+	if b.stop != nil {
+		b.stop()
+	}
+	c.close()
+	b.err = c.t.mapError(b.ctx, c, err)
+	return b.err
+}
+
+// parseContentLength parses a Content-Length value: decimal digits only.
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n > maxContentLength {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(s string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := range len(s) {
+		if !tokenChars[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v can be sent as a header value: no
+// control bytes but tab, so no CR or LF to split the request with.
+func validHeaderValue(v string) bool {
+	for i := range len(v) {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func bytesIndexAny(s, chars string) bool {
+	for i := range len(s) {
+		if indexByte(chars, s[i]) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func indexByte(s string, c byte) int { return strings.IndexByte(s, c) }
+
+// equalFold is strings.EqualFold for ASCII.
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func trimOWSString(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// bytesString views b as a string without copying, for comparisons.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
