@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bench-dev/bench/internal/balancer"
@@ -53,6 +55,7 @@ type Options struct {
 type Step struct {
 	Workers  int
 	Strategy string
+	Rep      int  // repetition, 1-based (load.repeat)
 	Search   bool // part of a capacity search
 
 	Offered    float64 // requests/s asked of the generator
@@ -144,6 +147,19 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		opts.Cores = runtime.NumCPU()
 	}
 	res := &Result{Scenario: sc, Started: time.Now().UTC(), Cores: opts.Cores}
+	if sc.Redis != nil && sc.Redis.Start {
+		addr, stop, err := startRedis(ctx)
+		if err != nil {
+			return res, &StartError{err}
+		}
+		defer stop()
+		event(opts, "started redis-server on %s", addr)
+		r := *sc.Redis
+		r.Addr = addr
+		copied := *sc
+		copied.Redis = &r
+		sc = &copied
+	}
 	spec, err := workerSpec(sc, opts)
 	if err != nil {
 		return res, &StartError{err}
@@ -167,9 +183,13 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 	return res, runErr
 }
 
-// runWorkers measures one worker count and returns its capacity. prev is the capacity of the
+// runWorkers measures one worker count, for each strategy and repetition, and returns its
+// capacity: the best over strategies of the median over repetitions. prev is the capacity of the
 // previous worker count, from which a capacity search starts (0: from the search's default).
 func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n int, prev float64, opts Options, res *Result) (float64, error) {
+	if sc.Balancer.Engine == "haproxy" {
+		return 0, &StartError{fmt.Errorf("balancer.engine haproxy: not available in this version")}
+	}
 	event(opts, "starting %d worker(s)", n)
 	cl, err := cluster.Start(ctx, spec, n)
 	if err != nil {
@@ -182,13 +202,52 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n
 	for i, w := range workers {
 		addrs[i] = w.Addr
 	}
-	sel, err := balancer.NewSelector(sc.Balancer.Strategy)
-	if err != nil {
-		return 0, &StartError{err}
+	var best float64
+	for _, strategy := range strategies(sc) {
+		var caps []float64
+		for rep := 1; rep <= max(1, sc.Load.Repeat); rep++ {
+			c, err := measure(ctx, sc, cl, addrs, strategy, rep, prev, opts, res)
+			if c > 0 {
+				caps = append(caps, c)
+			}
+			if err != nil {
+				return best, err
+			}
+		}
+		if c := scaling.Median(caps); c > best {
+			best = c
+		}
 	}
-	bal := balancer.New(addrs, sel)
+	return best, nil
+}
+
+func strategies(sc *scenario.Scenario) []string {
+	if len(sc.Balancer.Strategies) > 0 {
+		return sc.Balancer.Strategies
+	}
+	return []string{sc.Balancer.Strategy}
+}
+
+// measure puts a balancer with one strategy in front of the running cluster and runs the
+// scenario's load steps (fixed rates or a capacity search) through it.
+func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, addrs []string, strategy string, rep int, prev float64, opts Options, res *Result) (float64, error) {
+	n := len(addrs)
+	if strategy == "reuseport" {
+		return 0, &StartError{fmt.Errorf("balancer.strategy reuseport: not available in this version")}
+	}
+	sel, err := balancer.NewSelectorConfig(balancer.SelectorConfig{
+		Strategy: strategy, Cookie: cookieFor(sc, strategy), BoundedLoad: boundedFor(sc, strategy),
+	})
+	if err != nil {
+		return 0, &StartError{fmt.Errorf("balancer: %w", err)}
+	}
+	var bopts []balancer.Option
+	if sc.Balancer.Engine == "std" {
+		bopts = append(bopts, balancer.WithEngine(balancer.EngineStd))
+	}
+	bal := balancer.New(addrs, sel, bopts...)
 	bctx, stopBalancer := context.WithCancel(ctx)
-	defer stopBalancer()
+	defer func() { stopBalancer(); bal.Wait() }()
 	listen := opts.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -199,7 +258,7 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n
 	}
 	url := "http://" + laddr + sc.Target.Path
 
-	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores}
+	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, strategy: strategy, rep: rep}
 	record := func(st Step) {
 		res.Steps = append(res.Steps, st)
 		if opts.OnStep != nil {
@@ -249,14 +308,30 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n
 	return capacity, nil
 }
 
+func cookieFor(sc *scenario.Scenario, strategy string) string {
+	if strategy == "cookie-hash" {
+		return sc.Balancer.Cookie
+	}
+	return ""
+}
+
+func boundedFor(sc *scenario.Scenario, strategy string) float64 {
+	if strategy == "cookie-hash" {
+		return sc.Balancer.BoundedLoad
+	}
+	return 0
+}
+
 // meter runs load steps against one started cluster and accounts CPU and shares for each.
 type meter struct {
-	sc      *scenario.Scenario
-	cl      *cluster.Cluster
-	bal     *balancer.Balancer
-	url     string
-	workers int
-	cores   int
+	sc       *scenario.Scenario
+	cl       *cluster.Cluster
+	bal      *balancer.Balancer
+	url      string
+	workers  int
+	cores    int
+	strategy string
+	rep      int
 }
 
 type cpuMark struct {
@@ -290,7 +365,8 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 
 	st := Step{
 		Workers:    m.workers,
-		Strategy:   m.sc.Balancer.Strategy,
+		Strategy:   m.strategy,
+		Rep:        m.rep,
 		Offered:    rate,
 		Sent:       lr.Sent,
 		Throughput: lr.Throughput,
@@ -346,9 +422,32 @@ func workerSpec(sc *scenario.Scenario, opts Options) (cluster.Spec, error) {
 		"--concurrency", strconv.Itoa(t.Concurrency),
 		"--threads", strconv.Itoa(t.Threads),
 	)
+	if len(t.Slowdown) > 0 {
+		spec.Command = append(spec.Command, "--slowdown", slowdownSpec(t.Slowdown))
+	}
+	if t.Builtin == "session" {
+		spec.Command = append(spec.Command, "--store", t.Store)
+		if sc.Redis != nil {
+			spec.Command = append(spec.Command, "--redis", sc.Redis.Addr)
+		}
+	}
 	// GOMAXPROCS in the environment makes the runtime start with it, before any flag is parsed.
 	spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(t.Threads))
 	return spec, nil
+}
+
+// slowdownSpec writes a scenario's slowdown map in the worker's --slowdown form, "1=3,2=1.5".
+func slowdownSpec(m map[int]float64) string {
+	idx := make([]int, 0, len(m))
+	for i := range m {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	parts := make([]string, len(idx))
+	for k, i := range idx {
+		parts[k] = strconv.Itoa(i) + "=" + strconv.FormatFloat(m[i], 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
 }
 
 func event(opts Options, format string, args ...any) {

@@ -1,0 +1,98 @@
+package experiment
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// redisReadyTimeout bounds how long a started redis-server may take to answer PING.
+const redisReadyTimeout = 5 * time.Second
+
+// startRedis starts a redis-server on a free loopback port for the run (no persistence) and
+// returns its address and a function that stops it. Like the workers, it gets the parent-death
+// signal from a goroutine locked to its OS thread, so that it dies with bench whatever happens.
+func startRedis(ctx context.Context) (addr string, stop func(), err error) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, errors.New("redis.start: redis-server is not installed (Debian: apt-get install -y redis-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("redis.start: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
+	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // Pdeathsig follows this thread: keep it for the child's life
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		close(exited)
+	}()
+	if err := <-started; err != nil {
+		return "", nil, fmt.Errorf("redis.start: %w", err)
+	}
+	stop = func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}
+	deadline := time.Now().Add(redisReadyTimeout)
+	for {
+		if err := pingRedis(ctx, addr); err == nil {
+			return addr, stop, nil
+		} else if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, fmt.Errorf("redis.start: redis-server on %s did not answer PING within %v: %w", addr, redisReadyTimeout, err)
+		}
+		select {
+		case <-exited:
+			return "", nil, fmt.Errorf("redis.start: redis-server on %s exited at once", addr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func pingRedis(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
