@@ -1,14 +1,18 @@
 // Package cluster runs N copies of a worker command on loopback ports: it spawns them, waits
-// until each answers its readiness probe, reports their CPU time, notices when one dies, and
-// stops them — also when the harness itself dies, through the kernel's parent-death signal.
+// until each answers its readiness probe, reports their CPU time, notices when one dies —
+// restarting it with back-off when asked to (see RestartPolicy) — injects faults (Kill, Pause,
+// Resume), and stops them, also when the harness itself dies, through the kernel's
+// parent-death signal.
 package cluster
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +52,14 @@ type Spec struct {
 	// Grace is how long Stop waits after SIGTERM before it sends SIGKILL. Zero or negative
 	// means DefaultGrace.
 	Grace time.Duration
+	// Restart makes the cluster restart workers that exit or are killed once Start has
+	// returned. The zero value restarts nothing, like Node's cluster module.
+	Restart RestartPolicy
+	// OnEvent, when set, is called with every Event as it is recorded, from the cluster's own
+	// goroutines, one worker's events in order. It must return quickly and must not call Stop
+	// (Stop waits for the goroutine that calls it); hand the event to another goroutine for
+	// anything slow. Nil means events are only kept for Events.
+	OnEvent func(Event)
 }
 
 func (s Spec) withDefaults() Spec {
@@ -66,10 +78,12 @@ func (s Spec) withDefaults() Spec {
 	if s.Grace <= 0 {
 		s.Grace = DefaultGrace
 	}
+	s.Restart = s.Restart.withDefaults()
 	return s
 }
 
-// Worker identifies one worker process.
+// Worker identifies one worker process. A restarted worker keeps its Index and Addr and gets
+// a new PID.
 type Worker struct {
 	Index int    // 1-based, as told to the worker in IndexEnv
 	PID   int    // process id (also its process group id)
@@ -83,17 +97,28 @@ var ErrNotReady = errors.New("not ready")
 // Cluster is a set of running worker processes. Its methods are safe for concurrent use.
 type Cluster struct {
 	spec    Spec
+	path    string // Command[0] resolved in PATH
 	command string // Command joined by spaces, for messages
-	procs   []*proc
-	ports   []int // reserved in this process until Stop
+	ports   []int  // reserved in this process until Stop; ports[i] is worker i+1's for good
 
-	exits    chan *ExitError
-	done     chan struct{}
-	stopping atomic.Bool
-	wg       sync.WaitGroup // one per started child: its locked starter/waiter goroutine
+	exits chan *ExitError
+	done  chan struct{}
+	// life is cancelled when Stop begins: it ends back-off waits and readiness polls.
+	life     context.Context
+	endLife  context.CancelFunc
+	stopping atomic.Bool // set under mu, so no restart can slip in after Stop's snapshot
+	// One per started child (its locked starter/waiter goroutine) and one per supervisor.
+	wg     sync.WaitGroup
+	client *http.Client // readiness probes of restarted workers
 
-	mu      sync.Mutex
-	unwatch func() bool // unregisters the ctx watcher; nil until registered
+	mu         sync.Mutex
+	procs      []*proc       // the current process of each worker, by index-1
+	retiredCPU time.Duration // final CPU of the processes replaced by restarts
+	unwatch    func() bool   // unregisters the ctx watcher; nil until registered
+
+	evMu     sync.Mutex
+	events   []Event
+	restarts atomic.Int64
 
 	stopOnce sync.Once
 	stopErr  error
@@ -132,17 +157,23 @@ func Start(ctx context.Context, spec Spec, n int) (*Cluster, error) {
 	c := &Cluster{
 		ports:   ports,
 		spec:    spec,
+		path:    path,
 		command: command,
 		exits:   make(chan *ExitError, n),
 		done:    make(chan struct{}),
+		// No keep-alive: an idle probe connection must not linger as the worker's first client.
+		client: &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}},
 	}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	for i := range n {
-		p := c.newProc(path, i+1, ports[i])
+		p := c.newProc(i+1, ports[i])
 		if err := c.spawn(p); err != nil {
 			c.Stop()
 			return nil, err
 		}
+		c.mu.Lock()
 		c.procs = append(c.procs, p)
+		c.mu.Unlock()
 	}
 	// Registered only once procs is complete, so Stop never races with the loop above.
 	unwatch := context.AfterFunc(ctx, func() { c.Stop() })
@@ -154,11 +185,24 @@ func Start(ctx context.Context, spec Spec, n int) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
+	// Supervision starts only now: a worker that cannot come up the first time is a broken
+	// command or scenario, which Start reports at once instead of retrying it.
+	c.mu.Lock()
+	if !c.stopping.Load() {
+		for _, p := range c.procs {
+			c.wg.Add(1)
+			go c.supervise(p)
+		}
+	}
+	c.mu.Unlock()
 	return c, nil
 }
 
-// Workers returns the workers in index order, including any that have exited since.
+// Workers returns the workers in index order with the PID of each one's current process:
+// the newest one of a restarted worker, the last one of a worker that is down.
 func (c *Cluster) Workers() []Worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	ws := make([]Worker, len(c.procs))
 	for i, p := range c.procs {
 		ws[i] = p.w
@@ -166,46 +210,59 @@ func (c *Cluster) Workers() []Worker {
 	return ws
 }
 
-// CPU returns the user+system CPU time the workers have used so far, read from /proc. A worker
-// that has exited counts with its final reading, so the difference of two calls is the CPU
-// used in between. Time of a worker's own child processes is not included.
+// CPU returns the user+system CPU time the workers have used so far, read from /proc. A
+// process that has exited, or was replaced by a restart, counts with its final reading, so the
+// difference of two calls is the CPU used in between. Time of a worker's own child processes
+// is not included.
 func (c *Cluster) CPU() time.Duration {
-	var sum time.Duration
-	for _, p := range c.procs {
+	c.mu.Lock()
+	procs := slices.Clone(c.procs)
+	sum := c.retiredCPU
+	c.mu.Unlock()
+	for _, p := range procs {
 		sum += p.cpu()
 	}
 	return sum
 }
 
-// Exited delivers one *ExitError for each worker that exits on its own, that is, before Stop
-// was called. It is closed once Stop has reaped every worker. Nothing needs to read it: it is
-// buffered for every worker.
+// Exited delivers one *ExitError for each worker that went down for good on its own, that is,
+// before Stop was called. Without Spec.Restart that is every worker that exits; with it, only a
+// worker whose supervisor gave up (EventGaveUp), carrying its last exit — exits followed by a
+// restart are reported as Events only. It is closed once Stop has reaped every worker. Nothing
+// needs to read it: it is buffered for every worker.
 func (c *Cluster) Exited() <-chan *ExitError { return c.exits }
 
 // Done is closed when Stop has finished and every worker has been reaped.
 func (c *Cluster) Done() <-chan struct{} { return c.done }
 
-// Stop sends SIGTERM to every worker's process group, SIGKILL after spec.Grace to those still
-// running, and returns once every worker has been reaped. It is idempotent and safe to call
-// concurrently; every call returns the first call's result. Stop runs by itself when the
-// context given to Start is cancelled.
+// Stop sends SIGTERM to every worker's process group (and SIGCONT, so a paused worker gets
+// it), SIGKILL after spec.Grace to those still running, and returns once every worker has been
+// reaped. Once Stop has begun, no worker is restarted: a pending back-off or readiness wait
+// ends at once. It is idempotent and safe to call concurrently; every call returns the first
+// call's result. Stop runs by itself when the context given to Start is cancelled.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() { c.stopErr = c.stop() })
 	return c.stopErr
 }
 
 func (c *Cluster) stop() error {
-	c.stopping.Store(true)
 	c.mu.Lock()
+	c.stopping.Store(true)
+	// Complete: a restart installs its process under mu after checking stopping.
+	procs := slices.Clone(c.procs)
 	if c.unwatch != nil {
 		c.unwatch()
 	}
 	c.mu.Unlock()
+	c.endLife()
 
 	var errs []error
-	for _, p := range c.procs {
-		if err := p.signal(syscall.SIGTERM); err != nil {
-			errs = append(errs, err)
+	for _, p := range procs {
+		// SIGTERM stays pending on a stopped process until SIGCONT wakes it to handle it.
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGCONT} {
+			if err := p.signal(sig); err != nil && !errors.Is(err, ErrNotRunning) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	reaped := make(chan struct{})
@@ -218,8 +275,8 @@ func (c *Cluster) stop() error {
 	select {
 	case <-reaped:
 	case <-grace.C:
-		for _, p := range c.procs {
-			if err := p.signal(syscall.SIGKILL); err != nil {
+		for _, p := range procs {
+			if err := p.signal(syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 				errs = append(errs, err)
 			}
 		}
@@ -231,8 +288,8 @@ func (c *Cluster) stop() error {
 	return errors.Join(errs...)
 }
 
-// ExitError describes a worker that exited: on its own while running (delivered on Exited), or
-// before it became ready (returned by Start).
+// ExitError describes a worker process that exited: on its own while running (delivered on
+// Exited, and as the Err of an EventExit), or before it became ready (returned by Start).
 type ExitError struct {
 	Worker      Worker
 	Command     string           // the worker's argv joined by spaces

@@ -37,6 +37,8 @@ const (
 	envSpawn      = "HELPER_SPAWN"       // start a sleeper grandchild in our process group
 	envReadyAfter = "HELPER_READY_AFTER" // answer /healthz 503 this many times first
 	envExitAfter  = "HELPER_EXIT_AFTER"  // with envExitIndex: wait until this many pids are recorded
+	envExitIf     = "HELPER_EXIT_IF"     // exit 5 at once if this file exists (a broken restart)
+	envHangIf     = "HELPER_HANG_IF"     // answer /healthz 503 forever if this file exists at start
 )
 
 func TestMain(m *testing.M) {
@@ -95,6 +97,17 @@ func helperServer(neverReady bool) int {
 		}
 		fmt.Fprintf(os.Stderr, "worker %s refusing to start\n", index)
 		return 4
+	}
+	if f := os.Getenv(envExitIf); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			fmt.Fprintf(os.Stderr, "worker %s: %s exists, exiting\n", index, filepath.Base(f))
+			return 5
+		}
+	}
+	if f := os.Getenv(envHangIf); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			neverReady = true
+		}
 	}
 	if os.Getenv(envIgnoreTerm) != "" {
 		signal.Ignore(syscall.SIGTERM)

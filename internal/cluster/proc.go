@@ -25,12 +25,14 @@ type proc struct {
 	out  *tailBuffer
 	done chan struct{} // closed once the process has been reaped
 
-	mu      sync.Mutex
-	exited  bool          // the process has exited: no more signals or /proc reads by pid
-	lastCPU time.Duration // latest CPU reading; the final one once reaped
+	mu       sync.Mutex
+	exited   bool          // the process has exited: no more signals or /proc reads by pid
+	exitedAt time.Time     // when the exit was noticed; zero until then
+	readyAt  time.Time     // when it first answered its readiness probe; zero until then
+	lastCPU  time.Duration // latest CPU reading; the final one once reaped
 }
 
-func (c *Cluster) newProc(path string, index, port int) *proc {
+func (c *Cluster) newProc(index, port int) *proc {
 	p := &proc{
 		w:    Worker{Index: index, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
 		out:  newTailBuffer(),
@@ -39,7 +41,7 @@ func (c *Cluster) newProc(path string, index, port int) *proc {
 	env := append(os.Environ(), c.spec.Env...)
 	env = append(env, c.spec.PortEnv+"="+strconv.Itoa(port), IndexEnv+"="+strconv.Itoa(index))
 	p.cmd = &exec.Cmd{
-		Path:   path,
+		Path:   c.path,
 		Args:   c.spec.Command,
 		Env:    env, // exec keeps the last value of a duplicated key
 		Stdout: nil, // /dev/null: a chatty worker must not cost the harness CPU
@@ -74,14 +76,7 @@ func (c *Cluster) spawn(p *proc) error {
 		started <- nil
 		p.wait()
 		runtime.UnlockOSThread()
-		close(p.done)
-		if !c.stopping.Load() {
-			// Never blocks: the channel has room for every worker, and each exits once.
-			select {
-			case c.exits <- p.exitError(c.command, false):
-			default:
-			}
-		}
+		close(p.done) // the worker's supervisor takes it from here
 	}()
 	if err := <-started; err != nil {
 		return fmt.Errorf("worker %d (%q): %w", p.w.Index, c.command, err)
@@ -103,6 +98,7 @@ func (p *proc) wait() {
 	}
 	p.mu.Lock()
 	p.exited = true
+	p.exitedAt = time.Now()
 	// Descendants still in the group would outlive the worker, holding ports and CPU.
 	syscall.Kill(-pid, syscall.SIGKILL)
 	p.mu.Unlock()
@@ -117,12 +113,17 @@ func (p *proc) wait() {
 }
 
 // signal sends sig to the worker's process group, or to the worker alone if it left its
-// group. It does nothing once the worker has exited, so it can never hit a reused pid.
+// group. Once the worker has exited it sends nothing, so it can never hit a reused pid, and
+// returns an error wrapping ErrNotRunning.
 func (p *proc) signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.signalLocked(sig)
+}
+
+func (p *proc) signalLocked(sig syscall.Signal) error {
 	if p.exited || p.cmd.Process == nil {
-		return nil
+		return fmt.Errorf("worker %d (pid %d): %w", p.w.Index, p.w.PID, ErrNotRunning)
 	}
 	pid := p.cmd.Process.Pid
 	err := syscall.Kill(-pid, sig)
@@ -135,6 +136,46 @@ func (p *proc) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// cldStopped is the si_code of a child's stop in its SIGCHLD siginfo (CLD_STOPPED; not in
+// x/sys/unix).
+const cldStopped = 5
+
+// pauseTimeout bounds how long pause waits for a worker to stop.
+const pauseTimeout = time.Second
+
+// pause sends SIGSTOP to the worker's process group and returns once the worker is stopped.
+// kill returns before that: a group stop completes only when every thread of the worker has
+// been scheduled to take part, and until then a thread woken by a new connection can still
+// answer it. Only the worker itself is waited for, not its descendants.
+func (p *proc) pause() error {
+	p.mu.Lock()
+	defer p.mu.Unlock() // held throughout, so the pid cannot be reaped and reused meanwhile
+	if err := p.signalLocked(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	pid := p.cmd.Process.Pid
+	deadline := time.Now().Add(pauseTimeout)
+	for {
+		// WNOWAIT leaves the stop (or an exit) to be reported again: the waiter goroutine
+		// must still see the exit, and a second pause the stop.
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return fmt.Errorf("worker %d (pid %d): waiting for it to stop: %w", p.w.Index, pid, err)
+		case info.Signo == int32(syscall.SIGCHLD) && info.Code == cldStopped:
+			return nil
+		case info.Signo == int32(syscall.SIGCHLD):
+			return fmt.Errorf("worker %d (pid %d): exited while pausing: %w", p.w.Index, pid, ErrNotRunning)
+		case time.Now().After(deadline):
+			return fmt.Errorf("worker %d (pid %d): not stopped %v after SIGSTOP", p.w.Index, pid, pauseTimeout)
+		}
+		time.Sleep(100 * time.Microsecond) // poll interval; a stop takes microseconds
+	}
+}
+
 func (p *proc) cpu() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -144,6 +185,20 @@ func (p *proc) cpu() time.Duration {
 		}
 	}
 	return p.lastCPU
+}
+
+// markReady records that p answered its readiness probe.
+func (p *proc) markReady() {
+	p.mu.Lock()
+	p.readyAt = time.Now()
+	p.mu.Unlock()
+}
+
+// times returns when p became ready and when it exited; either is zero until it happened.
+func (p *proc) times() (ready, exited time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readyAt, p.exitedAt
 }
 
 // exitError describes how p ended; call it only after p.done is closed.

@@ -13,11 +13,14 @@ import (
 )
 
 // Readiness polling: quick at first, since most workers are up within milliseconds, then
-// backing off so a slow starter is not hammered.
+// backing off so a slow starter is not hammered. A restarted worker is polled more tightly
+// (delays of 1, 2, 3, … ms), because every millisecond between its first answer and the
+// probe that sees it is downtime; a refused connect on loopback costs microseconds.
 const (
-	readyFirstDelay = 5 * time.Millisecond
-	readyMaxDelay   = 100 * time.Millisecond
-	readyTryTimeout = time.Second
+	readyFirstDelay  = 5 * time.Millisecond
+	readyMaxDelay    = 100 * time.Millisecond
+	readyTryTimeout  = time.Second
+	restartDelayStep = time.Millisecond
 )
 
 var (
@@ -40,7 +43,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, p := range c.procs {
 		wg.Go(func() {
-			if err := c.ready(readyCtx, client, p); err != nil {
+			if err := c.ready(readyCtx, client, p, false); err != nil {
 				errs[i] = err
 				fail(errSiblingFail)
 			}
@@ -60,14 +63,19 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	return nil
 }
 
-// ready polls p until it answers 2xx, exits, or ctx ends.
-func (c *Cluster) ready(ctx context.Context, client *http.Client, p *proc) error {
+// ready polls p until it answers 2xx, exits, or ctx ends; restarted selects the tighter
+// polling of a restarted worker.
+func (c *Cluster) ready(ctx context.Context, client *http.Client, p *proc, restarted bool) error {
 	target := "http://" + p.w.Addr + c.spec.ReadyPath
 	last := "no answer"
 	delay := readyFirstDelay
+	if restarted {
+		delay = restartDelayStep
+	}
 	for {
 		ok, status := probe(ctx, client, target)
 		if ok {
+			p.markReady()
 			return nil
 		}
 		if status != "" {
@@ -89,7 +97,11 @@ func (c *Cluster) ready(ctx context.Context, client *http.Client, p *proc) error
 			}
 		case <-wait.C:
 		}
-		delay = min(2*delay, readyMaxDelay)
+		if restarted {
+			delay = min(delay+restartDelayStep, readyMaxDelay)
+		} else {
+			delay = min(2*delay, readyMaxDelay)
+		}
 	}
 }
 
