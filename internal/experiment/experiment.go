@@ -74,6 +74,9 @@ type Step struct {
 	BenchCPU  time.Duration // CPU used by bench itself (generator and balancer) in the window
 	Cores     int
 
+	// Sessions counts the session states the workers reported (load.clients); zero without clients.
+	Sessions load.Sessions
+
 	Errors map[string]int
 	Flags  []string
 }
@@ -355,7 +358,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		start = m.mark()
 		close(started)
 	})
-	lr, err := load.Attack(ctx, load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout})
+	lr, err := load.Attack(ctx, load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients})
 	if !timer.Stop() {
 		<-started
 	} else {
@@ -379,6 +382,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		BenchCPU:   end.bench - start.bench,
 		Cores:      m.cores,
 		Errors:     lr.Errors,
+		Sessions:   lr.Sessions,
 	}
 	if lr.Latency != nil && lr.Requests > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)

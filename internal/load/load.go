@@ -66,6 +66,11 @@ type Step struct {
 	Warmup time.Duration
 	// Timeout bounds each request. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Clients, when > 0, sends the requests as that many simulated clients in
+	// turn, each with its own session cookie and request count (the session
+	// workload's protocol); Result.Sessions counts what the target answered.
+	// Zero sends plain GETs.
+	Clients int
 }
 
 // Validate reports the first invalid field of s.
@@ -149,6 +154,8 @@ type Result struct {
 	// WarmupRequests counts requests scheduled during the warm-up (not
 	// measured).
 	WarmupRequests uint64
+	// Sessions counts the session states the target reported (Step.Clients).
+	Sessions Sessions
 }
 
 // Quantile returns the latency at quantile q, given in percent (0-100, so
@@ -225,6 +232,9 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	defer ac.close()
 	atk := newAttacker(ac, initialWorkers(s.Rate), vegeta.DefaultMaxWorkers)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
+	if s.Clients > 0 {
+		targeter = newClients(s.URL, s.Clients).targeter()
+	}
 
 	// began is taken just before vegeta takes its own start time, so the
 	// schedule we compute lags from is at most a few hundred ns early.

@@ -25,6 +25,7 @@ type recorder struct {
 	requests, successes, warmupRequests uint64
 	earliest, latest, end               time.Time
 	errors                              map[string]int
+	sessions                            Sessions
 }
 
 func newRecorder(p vegeta.ConstantPacer) *recorder {
@@ -84,6 +85,7 @@ func (rc *recorder) add(r *vegeta.Result) {
 
 	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
 		rc.successes++
+		countSession(&rc.sessions, r.Headers)
 		return
 	}
 	rc.addError(r.Error)
@@ -111,6 +113,7 @@ func (rc *recorder) result() Result {
 		Latency:        rc.lat,
 		Errors:         rc.errors,
 		WarmupRequests: rc.warmupRequests,
+		Sessions:       rc.sessions,
 		Lag:            time.Duration(rc.lag.ValueAtQuantile(99)) * time.Microsecond,
 		MaxLag:         time.Duration(rc.lag.Max()) * time.Microsecond,
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scaling"
 )
 
@@ -37,8 +38,11 @@ func (e *CSVError) Unwrap() error { return e.Err }
 // or, for cores, absent from files written before it existed.
 var derivedColumns = map[string]bool{
 	"share_min": true, "share_max": true, "share_stddev": true,
-	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true,
+	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true, "session_miss_ratio": true,
 }
+
+// optionalColumns were added after the first files were written: absent, they read as zero.
+var optionalColumns = map[string]bool{"rep": true, "session_new": true, "session_hit": true, "session_miss": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -83,7 +87,7 @@ func ReadCSV(r io.Reader) (*experiment.Result, error) {
 		col[name] = i
 	}
 	for _, name := range Columns {
-		if _, ok := col[name]; !ok && !derivedColumns[name] {
+		if _, ok := col[name]; !ok && !derivedColumns[name] && !optionalColumns[name] {
 			return nil, &CSVError{Line: 1, Column: name, Err: errors.New("missing from the header")}
 		}
 	}
@@ -206,6 +210,21 @@ func (c *cells) uint(name string) uint64 {
 	return v
 }
 
+// optInt and optUint read an optional column: zero when the file has none.
+func (c *cells) optInt(name string) int {
+	if _, ok := c.col[name]; !ok {
+		return 0
+	}
+	return c.int(name)
+}
+
+func (c *cells) optUint(name string) uint64 {
+	if _, ok := c.col[name]; !ok {
+		return 0
+	}
+	return c.uint(name)
+}
+
 func (c *cells) bool(name string) bool {
 	s := c.str(name)
 	v, err := strconv.ParseBool(s)
@@ -256,6 +275,7 @@ func (c *cells) step() experiment.Step {
 	st := experiment.Step{
 		Workers:    c.int("workers"),
 		Strategy:   c.str("strategy"),
+		Rep:        c.optInt("rep"),
 		Search:     c.bool("search"),
 		Offered:    c.float("offered_rps"),
 		Sent:       c.float("sent_rps"),
@@ -272,6 +292,9 @@ func (c *cells) step() experiment.Step {
 		WorkerCPU:  c.seconds("worker_cpu_s"),
 		BenchCPU:   c.seconds("bench_cpu_s"),
 		Elapsed:    c.seconds("elapsed_s"),
+		Sessions: load.Sessions{
+			New: c.optUint("session_new"), Hit: c.optUint("session_hit"), Miss: c.optUint("session_miss"),
+		},
 	}
 	if f := strings.Fields(c.str("flags")); len(f) > 0 {
 		st.Flags = f

@@ -12,6 +12,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/load"
 )
 
 // ShareStats summarises how evenly requests were spread: each worker's fraction of the total.
@@ -53,19 +54,71 @@ func newTable(w io.Writer) *tablewriter.Table {
 	)
 }
 
-// WriteSteps prints one row per load step.
+// stepColumn is one column of the steps table.
+type stepColumn struct {
+	header string
+	cell   func(experiment.Step) string
+}
+
+// WriteSteps prints one row per load step. Columns that would say nothing in this run (one
+// strategy, no repetitions, no sessions) are left out.
 func WriteSteps(w io.Writer, res *experiment.Result) error {
-	t := newTable(w)
-	t.Header("workers", "offered rps", "sent rps", "throughput rps", "success", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "share %", "cpu workers/bench %", "flags")
+	var strategies = map[string]bool{}
+	var reps, sessions bool
 	for _, st := range res.Steps {
-		if err := t.Append(
-			strconv.Itoa(st.Workers), fmt.Sprintf("%.0f", st.Offered), fmt.Sprintf("%.0f", st.Sent),
-			fmt.Sprintf("%.0f", st.Throughput), fmt.Sprintf("%.2f%%", 100*st.Success),
-			fmtMS(st.P50), fmtMS(st.P90), fmtMS(st.P99), fmtMS(st.P999), fmtMS(st.Max),
-			shareCell(st.Share),
-			fmt.Sprintf("%.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare()),
-			strings.Join(st.Flags, " "),
-		); err != nil {
+		strategies[st.Strategy] = true
+		reps = reps || st.Rep > 1
+		sessions = sessions || st.Sessions != (load.Sessions{})
+	}
+	cols := []stepColumn{{"workers", func(st experiment.Step) string { return strconv.Itoa(st.Workers) }}}
+	if len(strategies) > 1 {
+		cols = append(cols, stepColumn{"strategy", func(st experiment.Step) string { return st.Strategy }})
+	}
+	if reps {
+		cols = append(cols, stepColumn{"rep", func(st experiment.Step) string { return strconv.Itoa(st.Rep) }})
+	}
+	cols = append(cols,
+		stepColumn{"offered rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Offered) }},
+		stepColumn{"sent rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Sent) }},
+		stepColumn{"throughput rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Throughput) }},
+		stepColumn{"success", func(st experiment.Step) string { return fmt.Sprintf("%.2f%%", 100*st.Success) }},
+		stepColumn{"p50 ms", func(st experiment.Step) string { return fmtMS(st.P50) }},
+		stepColumn{"p90 ms", func(st experiment.Step) string { return fmtMS(st.P90) }},
+		stepColumn{"p99 ms", func(st experiment.Step) string { return fmtMS(st.P99) }},
+		stepColumn{"p99.9 ms", func(st experiment.Step) string { return fmtMS(st.P999) }},
+		stepColumn{"max ms", func(st experiment.Step) string { return fmtMS(st.Max) }},
+		stepColumn{"share %", func(st experiment.Step) string { return shareCell(st.Share) }},
+	)
+	if len(strategies) > 1 {
+		cols = append(cols, stepColumn{"share min/max/sd %", func(st experiment.Step) string {
+			sh := Shares(st.Share)
+			return fmt.Sprintf("%.0f / %.0f / %.1f", 100*sh.Min, 100*sh.Max, 100*sh.Stddev)
+		}})
+	}
+	if sessions {
+		cols = append(cols, stepColumn{"session miss", func(st experiment.Step) string {
+			return fmt.Sprintf("%.3f", st.Sessions.MissRatio())
+		}})
+	}
+	cols = append(cols,
+		stepColumn{"cpu workers/bench %", func(st experiment.Step) string {
+			return fmt.Sprintf("%.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare())
+		}},
+		stepColumn{"flags", func(st experiment.Step) string { return strings.Join(st.Flags, " ") }},
+	)
+
+	t := newTable(w)
+	headers := make([]any, len(cols))
+	for i, c := range cols {
+		headers[i] = c.header
+	}
+	t.Header(headers...)
+	for _, st := range res.Steps {
+		row := make([]any, len(cols))
+		for i, c := range cols {
+			row[i] = c.cell(st)
+		}
+		if err := t.Append(row...); err != nil {
 			return err
 		}
 	}

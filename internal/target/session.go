@@ -236,6 +236,8 @@ func (h *handler) session(w http.ResponseWriter, r *http.Request, hdr http.Heade
 			state = SessionMiss
 		case found && stored+1 == clientSeq:
 			state, seq = SessionHit, clientSeq
+		case !found && clientSeq == 1: // a client starting its session with an id of its own
+			seq = 1
 		default: // never seen here, or seen in an older state
 			state, seq = SessionMiss, clientSeq
 		}

@@ -167,7 +167,7 @@ func TestSession_Seq(t *testing.T) {
 		srv  *httptest.Server
 		want string
 	}{
-		{w1, SessionMiss}, // never seen anywhere
+		{w1, SessionNew},  // the client starts its session with an id of its own
 		{w1, SessionHit},  // w1 holds seq 1
 		{w2, SessionMiss}, // w2 never saw it
 		{w1, SessionMiss}, // w1 holds seq 2, the client is at 4: state lost

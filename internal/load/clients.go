@@ -1,0 +1,90 @@
+package load
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// The session protocol of the built-in session workload, as the simulated clients speak it: each
+// client carries its own session id in a cookie and counts its requests in SessionSeqHeader; the
+// worker answers SessionHeader with new, hit or miss (see internal/target).
+const (
+	SessionCookie    = "session"
+	SessionHeader    = "X-Session"
+	SessionSeqHeader = "X-Session-Seq"
+)
+
+// Sessions counts the session states the target reported in the measured window.
+type Sessions struct {
+	New, Hit, Miss uint64
+}
+
+// MissRatio is the share of requests on an existing session whose state the serving worker did
+// not have: Miss / (Hit + Miss). Zero when there were none.
+func (s Sessions) MissRatio() float64 {
+	if s.Hit+s.Miss == 0 {
+		return 0
+	}
+	return float64(s.Miss) / float64(s.Hit+s.Miss)
+}
+
+// clients simulates many users, each with a session id of its own (chosen by the client, like a
+// device id, so that a balancer hashing the cookie can place the very first request) and a count
+// of its requests. Requests go to the clients in turn.
+type clients struct {
+	url  string
+	next atomic.Uint64
+	mu   []sync.Mutex // one per client: a client's count advances in the order its requests leave
+	ids  []string
+	seqs []uint64
+}
+
+func newClients(url string, n int) *clients {
+	c := &clients{url: url, mu: make([]sync.Mutex, n), ids: make([]string, n), seqs: make([]uint64, n)}
+	var b [16]byte
+	for i := range c.ids {
+		rand.Read(b[:])
+		c.ids[i] = hex.EncodeToString(b[:])
+	}
+	return c
+}
+
+// targeter returns a vegeta Targeter that sends each request as the next client.
+func (c *clients) targeter() vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		i := int((c.next.Add(1) - 1) % uint64(len(c.ids)))
+		c.mu[i].Lock()
+		c.seqs[i]++
+		seq := c.seqs[i]
+		c.mu[i].Unlock()
+		t.Method = http.MethodGet
+		t.URL = c.url
+		t.Header = http.Header{
+			"Cookie":         {SessionCookie + "=" + c.ids[i]},
+			SessionSeqHeader: {strconv.FormatUint(seq, 10)},
+		}
+		return nil
+	}
+}
+
+// countSession adds the session state a response reported to s.
+func countSession(s *Sessions, h http.Header) {
+	if h == nil {
+		return
+	}
+	switch v := h[SessionHeader]; {
+	case len(v) == 0:
+	case v[0] == "hit":
+		s.Hit++
+	case v[0] == "miss":
+		s.Miss++
+	case v[0] == "new":
+		s.New++
+	}
+}

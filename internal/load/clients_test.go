@@ -1,0 +1,110 @@
+package load
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+func TestClients_targeter(t *testing.T) {
+	t.Parallel()
+	c := newClients("http://127.0.0.1:1/", 3)
+	tr := c.targeter()
+	var got []string
+	for range 7 {
+		var tgt vegeta.Target
+		if err := tr(&tgt); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tgt.Header.Get("Cookie")+" "+tgt.Header.Get(SessionSeqHeader))
+	}
+	// Clients in turn, each counting its own requests.
+	for i, want := range []string{"0 1", "1 1", "2 1", "0 2", "1 2", "2 2", "0 3"} {
+		client, _ := strconv.Atoi(want[:1])
+		if w := SessionCookie + "=" + c.ids[client] + " " + want[2:]; got[i] != w {
+			t.Errorf("request %d = %q, want %q", i, got[i], w)
+		}
+	}
+	if c.ids[0] == c.ids[1] || len(c.ids[0]) != 32 {
+		t.Errorf("ids %q, want distinct 32-hex ids", c.ids)
+	}
+}
+
+// sessionTarget answers like the built-in session workload's memory store, so that the counts
+// Attack reports can be checked against what the server saw.
+type sessionTarget struct {
+	mu   sync.Mutex
+	seqs map[string]uint64
+	seen map[string]int
+}
+
+func (s *sessionTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(SessionCookie)
+	seq, _ := strconv.ParseUint(r.Header.Get(SessionSeqHeader), 10, 64)
+	if err != nil || seq == 0 {
+		http.Error(w, "no session", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	stored, ok := s.seqs[c.Value]
+	s.seqs[c.Value] = seq
+	s.seen[c.Value]++
+	s.mu.Unlock()
+	switch {
+	case !ok && seq == 1:
+		w.Header().Set(SessionHeader, "new")
+	case ok && stored+1 == seq:
+		w.Header().Set(SessionHeader, "hit")
+	default:
+		w.Header().Set(SessionHeader, "miss")
+	}
+}
+
+func TestAttack_clients(t *testing.T) {
+	t.Parallel()
+	st := &sessionTarget{seqs: map[string]uint64{}, seen: map[string]int{}}
+	srv := httptest.NewServer(st)
+	defer srv.Close()
+	res, err := Attack(context.Background(), Step{URL: srv.URL, Rate: 200, Duration: time.Second, Clients: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Sessions
+	if got, want := s.New, uint64(20); got != want {
+		t.Errorf("new sessions = %d, want one per client (%d)", got, want)
+	}
+	// One server, one store: every later request finds its session.
+	if s.Miss != 0 || s.Hit+s.New != res.Successes || s.Hit == 0 {
+		t.Errorf("sessions = %+v over %d successes, want no miss", s, res.Successes)
+	}
+	if got := s.MissRatio(); got != 0 {
+		t.Errorf("miss ratio = %v, want 0", got)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.seen) != 20 {
+		t.Errorf("server saw %d sessions, want 20", len(st.seen))
+	}
+	for id := range st.seen {
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Errorf("session id %q is not 32 hex digits", id)
+		}
+	}
+}
+
+func TestSessions_MissRatio(t *testing.T) {
+	t.Parallel()
+	if got, want := (Sessions{New: 5, Hit: 30, Miss: 10}).MissRatio(), 0.25; got != want {
+		t.Errorf("MissRatio = %v, want %v", got, want)
+	}
+	if got := (Sessions{New: 5}).MissRatio(); got != 0 {
+		t.Errorf("MissRatio with no hit or miss = %v, want 0", got)
+	}
+}
