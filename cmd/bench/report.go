@@ -93,6 +93,12 @@ func printTables(w io.Writer, res *experiment.Result) error {
 			return err
 		}
 	}
+	if hasFaults(res) {
+		fmt.Fprintln(w)
+		if err := report.WriteFaults(w, res); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(w)
 	return nil
 }
@@ -113,4 +119,13 @@ func saveResults(dir string, res *experiment.Result) (*experiment.Result, error)
 		return saved, fmt.Errorf("charts: %w", err)
 	}
 	return saved, nil
+}
+
+func hasFaults(res *experiment.Result) bool {
+	for _, st := range res.Steps {
+		if len(st.Faults) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -76,6 +76,10 @@ type Step struct {
 
 	// Sessions counts the session states the workers reported (load.clients); zero without clients.
 	Sessions load.Sessions
+	// Restarts counts workers restarted by the supervisor during the step.
+	Restarts int
+	// Faults are the step's injected faults and what each cost.
+	Faults []FaultResult
 
 	Errors map[string]int
 	Flags  []string
@@ -358,6 +362,9 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		start = m.mark()
 		close(started)
 	})
+	eventsBefore := len(m.cl.Events())
+	began := time.Now()
+	faults := injectFaults(m.cl, m.sc.Faults, m.workers)
 	lr, err := load.Attack(ctx, load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients})
 	if !timer.Stop() {
 		<-started
@@ -365,6 +372,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		start = m.mark() // cancelled during warm-up: an empty window
 	}
 	end := m.mark()
+	events := m.cl.Events()[eventsBefore:]
 
 	st := Step{
 		Workers:    m.workers,
@@ -383,6 +391,8 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		Cores:      m.cores,
 		Errors:     lr.Errors,
 		Sessions:   lr.Sessions,
+		Restarts:   restartsIn(events),
+		Faults:     faults.finish(events, began, l.Warmup, lr),
 	}
 	if lr.Latency != nil && lr.Requests > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
@@ -401,6 +411,9 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 func workerSpec(sc *scenario.Scenario, opts Options) (cluster.Spec, error) {
 	t := sc.Target
 	spec := cluster.Spec{
+		Restart: cluster.RestartPolicy{
+			Enabled: sc.Restart.Enabled, Max: sc.Restart.Max, Within: sc.Restart.Within,
+		},
 		PortEnv:      t.PortEnv,
 		ReadyPath:    t.ReadyPath,
 		ReadyTimeout: t.ReadyTimeout,

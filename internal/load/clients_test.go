@@ -108,3 +108,21 @@ func TestSessions_MissRatio(t *testing.T) {
 		t.Errorf("MissRatio with no hit or miss = %v, want 0", got)
 	}
 }
+
+func TestAttack_timeline(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	res, err := Attack(context.Background(), Step{URL: srv.URL, Rate: 100, Duration: time.Second, Warmup: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum uint64
+	for _, n := range res.Timeline {
+		sum += uint64(n)
+	}
+	// Every measured success is in one bucket; a second at 100 rps is about 10 buckets of 10.
+	if sum != res.Successes || len(res.Timeline) < 9 || len(res.Timeline) > 13 {
+		t.Errorf("timeline %v sums to %d over %d buckets, want %d successes in ≈10 buckets", res.Timeline, sum, len(res.Timeline), res.Successes)
+	}
+}

@@ -156,6 +156,9 @@ type Result struct {
 	WarmupRequests uint64
 	// Sessions counts the session states the target reported (Step.Clients).
 	Sessions Sessions
+	// Timeline counts successful responses per TimelineBucket of the measured
+	// window, by completion time: where throughput dipped (a crashed worker).
+	Timeline []uint32
 }
 
 // Quantile returns the latency at quantile q, given in percent (0-100, so

@@ -26,6 +26,7 @@ type recorder struct {
 	earliest, latest, end               time.Time
 	errors                              map[string]int
 	sessions                            Sessions
+	timeline                            []uint32 // successes per TimelineBucket, by completion
 }
 
 func newRecorder(p vegeta.ConstantPacer) *recorder {
@@ -86,10 +87,30 @@ func (rc *recorder) add(r *vegeta.Result) {
 	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
 		rc.successes++
 		countSession(&rc.sessions, r.Headers)
+		rc.mark(end)
 		return
 	}
 	rc.addError(r.Error)
 }
+
+// mark counts a success completing at end in its timeline bucket, measured from the start of
+// the measured window.
+func (rc *recorder) mark(end time.Time) {
+	i := int(end.Sub(rc.began.Add(rc.warmup)) / TimelineBucket)
+	if i < 0 || i > maxTimelineBuckets {
+		return
+	}
+	for len(rc.timeline) <= i {
+		rc.timeline = append(rc.timeline, 0)
+	}
+	rc.timeline[i]++
+}
+
+// TimelineBucket is the width of Result.Timeline's buckets.
+const TimelineBucket = 100 * time.Millisecond
+
+// maxTimelineBuckets bounds the timeline (an hour of buckets).
+const maxTimelineBuckets = int(time.Hour / TimelineBucket)
 
 func (rc *recorder) addError(e string) {
 	if e == "" {
@@ -114,6 +135,7 @@ func (rc *recorder) result() Result {
 		Errors:         rc.errors,
 		WarmupRequests: rc.warmupRequests,
 		Sessions:       rc.sessions,
+		Timeline:       rc.timeline,
 		Lag:            time.Duration(rc.lag.ValueAtQuantile(99)) * time.Microsecond,
 		MaxLag:         time.Duration(rc.lag.Max()) * time.Microsecond,
 	}

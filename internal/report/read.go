@@ -42,7 +42,8 @@ var derivedColumns = map[string]bool{
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
-var optionalColumns = map[string]bool{"rep": true, "session_new": true, "session_hit": true, "session_miss": true}
+var optionalColumns = map[string]bool{"rep": true, "session_new": true, "session_hit": true, "session_miss": true,
+	"restarts": true, "faults": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -295,6 +296,12 @@ func (c *cells) step() experiment.Step {
 		Sessions: load.Sessions{
 			New: c.optUint("session_new"), Hit: c.optUint("session_hit"), Miss: c.optUint("session_miss"),
 		},
+	}
+	st.Restarts = c.optInt("restarts")
+	if faults, err := parseFaults(c.str("faults")); err != nil {
+		c.fail("faults", "%v", err)
+	} else {
+		st.Faults = faults
 	}
 	if f := strings.Fields(c.str("flags")); len(f) > 0 {
 		st.Flags = f

@@ -64,9 +64,10 @@ type stepColumn struct {
 // strategy, no repetitions, no sessions) are left out.
 func WriteSteps(w io.Writer, res *experiment.Result) error {
 	var strategies = map[string]bool{}
-	var reps, sessions bool
+	var reps, sessions, restarts bool
 	for _, st := range res.Steps {
 		strategies[st.Strategy] = true
+		restarts = restarts || st.Restarts > 0 || len(st.Faults) > 0
 		reps = reps || st.Rep > 1
 		sessions = sessions || st.Sessions != (load.Sessions{})
 	}
@@ -99,6 +100,9 @@ func WriteSteps(w io.Writer, res *experiment.Result) error {
 		cols = append(cols, stepColumn{"session miss", func(st experiment.Step) string {
 			return fmt.Sprintf("%.3f", st.Sessions.MissRatio())
 		}})
+	}
+	if restarts {
+		cols = append(cols, stepColumn{"restarts", func(st experiment.Step) string { return strconv.Itoa(st.Restarts) }})
 	}
 	cols = append(cols,
 		stepColumn{"cpu workers/bench %", func(st experiment.Step) string {
