@@ -55,8 +55,9 @@ type Options struct {
 type Step struct {
 	Workers  int
 	Strategy string
-	Rep      int  // repetition, 1-based (load.repeat)
-	Search   bool // part of a capacity search
+	Store    string // the session store (session workload), "" otherwise
+	Rep      int    // repetition, 1-based (load.repeat)
+	Search   bool   // part of a capacity search
 
 	Offered    float64 // requests/s asked of the generator
 	Sent       float64 // requests/s the generator achieved
@@ -167,14 +168,31 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		copied.Redis = &r
 		sc = &copied
 	}
-	spec, err := workerSpec(sc, opts)
-	if err != nil {
-		return res, &StartError{err}
+	stores := sc.Target.StoreList()
+	if len(stores) == 0 {
+		stores = []string{""}
+	}
+	specs := make([]cluster.Spec, len(stores))
+	for i, store := range stores {
+		spec, err := workerSpec(sc, store, opts)
+		if err != nil {
+			return res, &StartError{err}
+		}
+		specs[i] = spec
 	}
 	var runErr error
 	var prev float64
 	for _, n := range sc.Workers {
-		capacity, err := runWorkers(ctx, sc, spec, n, prev, opts, res)
+		var capacity float64
+		var err error
+		for i, spec := range specs {
+			var c float64
+			c, err = runWorkers(ctx, sc, spec, stores[i], n, prev, opts, res)
+			capacity = max(capacity, c)
+			if err != nil {
+				break
+			}
+		}
 		prev = capacity
 		if capacity > 0 {
 			res.Capacity = append(res.Capacity, scaling.Point{Workers: n, Capacity: capacity})
@@ -193,11 +211,15 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 // runWorkers measures one worker count, for each strategy and repetition, and returns its
 // capacity: the best over strategies of the median over repetitions. prev is the capacity of the
 // previous worker count, from which a capacity search starts (0: from the search's default).
-func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n int, prev float64, opts Options, res *Result) (float64, error) {
+func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, prev float64, opts Options, res *Result) (float64, error) {
 	if sc.Balancer.Engine == "haproxy" {
 		return 0, &StartError{fmt.Errorf("balancer.engine haproxy: not available in this version")}
 	}
-	event(opts, "starting %d worker(s)", n)
+	if store != "" {
+		event(opts, "starting %d worker(s), session store %s", n, store)
+	} else {
+		event(opts, "starting %d worker(s)", n)
+	}
 	cl, err := cluster.Start(ctx, spec, n)
 	if err != nil {
 		return 0, &StartError{err}
@@ -213,7 +235,7 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, n
 	for _, strategy := range strategies(sc) {
 		var caps []float64
 		for rep := 1; rep <= max(1, sc.Load.Repeat); rep++ {
-			c, err := measure(ctx, sc, cl, addrs, strategy, rep, prev, opts, res)
+			c, err := measure(ctx, sc, cl, addrs, store, strategy, rep, prev, opts, res)
 			if c > 0 {
 				caps = append(caps, c)
 			}
@@ -237,7 +259,7 @@ func strategies(sc *scenario.Scenario) []string {
 
 // measure puts a balancer with one strategy in front of the running cluster and runs the
 // scenario's load steps (fixed rates or a capacity search) through it.
-func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, addrs []string, strategy string, rep int, prev float64, opts Options, res *Result) (float64, error) {
+func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, addrs []string, store, strategy string, rep int, prev float64, opts Options, res *Result) (float64, error) {
 	n := len(addrs)
 	if strategy == "reuseport" {
 		return 0, &StartError{fmt.Errorf("balancer.strategy reuseport: not available in this version")}
@@ -265,7 +287,7 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 	}
 	url := "http://" + laddr + sc.Target.Path
 
-	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, strategy: strategy, rep: rep}
+	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep}
 	record := func(st Step) {
 		res.Steps = append(res.Steps, st)
 		if opts.OnStep != nil {
@@ -337,6 +359,7 @@ type meter struct {
 	url      string
 	workers  int
 	cores    int
+	store    string
 	strategy string
 	rep      int
 }
@@ -377,6 +400,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	st := Step{
 		Workers:    m.workers,
 		Strategy:   m.strategy,
+		Store:      m.store,
 		Rep:        m.rep,
 		Offered:    rate,
 		Sent:       lr.Sent,
@@ -408,7 +432,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 }
 
 // workerSpec turns the scenario's target into the command the cluster starts.
-func workerSpec(sc *scenario.Scenario, opts Options) (cluster.Spec, error) {
+func workerSpec(sc *scenario.Scenario, store string, opts Options) (cluster.Spec, error) {
 	t := sc.Target
 	spec := cluster.Spec{
 		Restart: cluster.RestartPolicy{
@@ -443,8 +467,8 @@ func workerSpec(sc *scenario.Scenario, opts Options) (cluster.Spec, error) {
 		spec.Command = append(spec.Command, "--slowdown", slowdownSpec(t.Slowdown))
 	}
 	if t.Builtin == "session" {
-		spec.Command = append(spec.Command, "--store", t.Store)
-		if sc.Redis != nil {
+		spec.Command = append(spec.Command, "--store", store)
+		if store == "redis" && sc.Redis != nil {
 			spec.Command = append(spec.Command, "--redis", sc.Redis.Addr)
 		}
 	}

@@ -1,12 +1,12 @@
 package load
 
 import (
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
@@ -36,10 +36,11 @@ func (s Sessions) MissRatio() float64 {
 
 // clients simulates many users, each with a session id of its own (chosen by the client, like a
 // device id, so that a balancer hashing the cookie can place the very first request) and a count
-// of its requests. Requests go to the clients in turn.
+// of its requests. Each request is sent as a client picked at random: in turn, a client count that
+// is a multiple of the worker count would meet round-robin in lockstep and land every client on
+// one worker, hiding exactly what the session workload is there to show.
 type clients struct {
 	url  string
-	next atomic.Uint64
 	mu   []sync.Mutex // one per client: a client's count advances in the order its requests leave
 	ids  []string
 	seqs []uint64
@@ -49,7 +50,7 @@ func newClients(url string, n int) *clients {
 	c := &clients{url: url, mu: make([]sync.Mutex, n), ids: make([]string, n), seqs: make([]uint64, n)}
 	var b [16]byte
 	for i := range c.ids {
-		rand.Read(b[:])
+		crand.Read(b[:])
 		c.ids[i] = hex.EncodeToString(b[:])
 	}
 	return c
@@ -58,7 +59,7 @@ func newClients(url string, n int) *clients {
 // targeter returns a vegeta Targeter that sends each request as the next client.
 func (c *clients) targeter() vegeta.Targeter {
 	return func(t *vegeta.Target) error {
-		i := int((c.next.Add(1) - 1) % uint64(len(c.ids)))
+		i := rand.IntN(len(c.ids))
 		c.mu[i].Lock()
 		c.seqs[i]++
 		seq := c.seqs[i]

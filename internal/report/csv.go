@@ -15,7 +15,7 @@ import (
 
 // Columns of summary.csv, one row per (workers, offered rate) step. Units are in the names.
 var Columns = []string{
-	"workers", "strategy", "rep", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
+	"workers", "strategy", "store", "rep", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
 	"capacity_rps", "linear_rps", "speedup", "efficiency",
 	"share", "share_min", "share_max", "share_stddev",
@@ -39,7 +39,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 		cpu := st
 		cpu.WorkerCPU, cpu.BenchCPU, cpu.Elapsed = asWritten(st.WorkerCPU), asWritten(st.BenchCPU), asWritten(st.Elapsed)
 		rec := []string{
-			strconv.Itoa(st.Workers), st.Strategy, strconv.Itoa(st.Rep), strconv.FormatBool(st.Search),
+			strconv.Itoa(st.Workers), st.Strategy, st.Store, strconv.Itoa(st.Rep), strconv.FormatBool(st.Search),
 			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
 			ms(st.P50), ms(st.P90), ms(st.P99), ms(st.P999), ms(st.Max), ms(st.Lag),
 			f1(row.Capacity), f1(row.Linear), f3(row.Speedup), f3(row.Efficiency),

@@ -42,7 +42,7 @@ var derivedColumns = map[string]bool{
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
-var optionalColumns = map[string]bool{"rep": true, "session_new": true, "session_hit": true, "session_miss": true,
+var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
 	"restarts": true, "faults": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
@@ -276,6 +276,7 @@ func (c *cells) step() experiment.Step {
 	st := experiment.Step{
 		Workers:    c.int("workers"),
 		Strategy:   c.str("strategy"),
+		Store:      c.str("store"),
 		Rep:        c.optInt("rep"),
 		Search:     c.bool("search"),
 		Offered:    c.float("offered_rps"),

@@ -63,15 +63,19 @@ type stepColumn struct {
 // WriteSteps prints one row per load step. Columns that would say nothing in this run (one
 // strategy, no repetitions, no sessions) are left out.
 func WriteSteps(w io.Writer, res *experiment.Result) error {
-	var strategies = map[string]bool{}
+	var strategies, stores = map[string]bool{}, map[string]bool{}
 	var reps, sessions, restarts bool
 	for _, st := range res.Steps {
 		strategies[st.Strategy] = true
+		stores[st.Store] = true
 		restarts = restarts || st.Restarts > 0 || len(st.Faults) > 0
 		reps = reps || st.Rep > 1
 		sessions = sessions || st.Sessions != (load.Sessions{})
 	}
 	cols := []stepColumn{{"workers", func(st experiment.Step) string { return strconv.Itoa(st.Workers) }}}
+	if len(stores) > 1 {
+		cols = append(cols, stepColumn{"store", func(st experiment.Step) string { return st.Store }})
+	}
 	if len(strategies) > 1 {
 		cols = append(cols, stepColumn{"strategy", func(st experiment.Step) string { return st.Strategy }})
 	}

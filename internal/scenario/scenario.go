@@ -78,6 +78,9 @@ type Target struct {
 	// Store is where the session workload keeps its sessions, one of Stores; Parse defaults it
 	// to DefaultStore. Empty for every other target.
 	Store string
+	// Stores lists the stores to compare (target.store given as a list), one cluster each; Store
+	// is its first. Nil means just Store.
+	Stores []string
 	// Slowdown makes some built-in workers purposely slower: worker index (1-based, at most the
 	// largest of Workers) → factor in (0, MaxSlowdown] multiplying Cost, so {1: 3} makes worker
 	// 1 three times slower. A worker not listed runs at factor 1; at a worker count below an
@@ -275,4 +278,25 @@ func defaultName(file string) string {
 		return "scenario"
 	}
 	return name
+}
+
+// stores returns Stores, or [Store] for a scenario built in code without them.
+func (t Target) stores() []string {
+	if len(t.Stores) > 0 {
+		return t.Stores
+	}
+	return []string{t.Store}
+}
+
+// StoreList returns the session stores to compare: Stores, or [Store]; nil for other workloads.
+func (t Target) StoreList() []string {
+	if t.Builtin != sessionWorkload {
+		return nil
+	}
+	return t.stores()
+}
+
+// usesRedis reports whether a session store of the target is Redis.
+func (t Target) usesRedis() bool {
+	return t.Builtin == sessionWorkload && slices.Contains(t.stores(), storeRedis)
 }

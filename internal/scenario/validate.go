@@ -100,10 +100,12 @@ func (t *Target) problem() (field, msg string) {
 			return "target.port_env", notForBuiltin
 		}
 		if t.Builtin == sessionWorkload {
-			if msg := checkStore(t.Store); msg != "" {
-				return "target.store", msg
+			for _, store := range t.stores() {
+				if msg := checkStore(store); msg != "" {
+					return "target.store", msg
+				}
 			}
-		} else if t.Store != "" {
+		} else if t.Store != "" || len(t.Stores) > 0 {
 			return "target.store", notForSession
 		}
 		for _, i := range slices.Sorted(maps.Keys(t.Slowdown)) {
@@ -258,7 +260,7 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 
 // redisProblem checks the Redis section against the target that uses it.
 func (s *Scenario) redisProblem() (field, msg string) {
-	usesRedis := s.Target.Builtin == sessionWorkload && s.Target.Store == storeRedis
+	usesRedis := s.Target.usesRedis()
 	switch r := s.Redis; {
 	case r == nil && usesRedis:
 		return "redis", "missing; target.store redis needs a Redis server (redis.addr or redis.start)"

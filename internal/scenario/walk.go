@@ -372,7 +372,7 @@ func (w *walker) crossChecks(s *Scenario, keys keyNodes) error {
 			return w.errAt(w.cookieNode, "balancer.cookie", "%s", msg)
 		}
 	}
-	usesRedis := s.Target.Builtin == sessionWorkload && s.Target.Store == storeRedis
+	usesRedis := s.Target.usesRedis()
 	switch {
 	case keys["redis"] != nil && s.Target.Builtin != "" && !usesRedis:
 		return w.errAt(keys["redis"], "redis", "%s", notForRedis)
@@ -425,7 +425,12 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		case "path":
 			t.Path, err = w.checked(v, f+key, checkPath)
 		case "store":
-			t.Store, err = w.checked(v, f+key, checkStore)
+			if t.Stores, err = w.names(v, f+key, "store", checkStore); err == nil {
+				t.Store = t.Stores[0]
+				if len(t.Stores) == 1 {
+					t.Stores = nil // one store: Store says it all
+				}
+			}
 		case "slowdown":
 			t.Slowdown, err = w.slowdown(v)
 		}
@@ -668,16 +673,20 @@ func (w *walker) balancerDefaults(keys keyNodes, b *Balancer) error {
 
 // strategies reads balancer.strategy: one name, or a list of names to compare.
 func (w *walker) strategies(n *yaml.Node) ([]string, error) {
-	const field = "balancer.strategy"
+	return w.names(n, "balancer.strategy", "strategy", checkStrategy)
+}
+
+// names reads one name, or a list of distinct names to compare, each passing check.
+func (w *walker) names(n *yaml.Node, field, what string, check func(string) string) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
-		s, err := w.checked(n, field, checkStrategy)
+		s, err := w.checked(n, field, check)
 		if err != nil {
 			return nil, err
 		}
 		return []string{s}, nil
 	}
 	if len(n.Content) == 0 {
-		return nil, w.errAt(n, field, "empty list; name a strategy, or list several to compare")
+		return nil, w.errAt(n, field, "empty list; name a %s, or list several to compare", what)
 	}
 	names := make([]string, 0, len(n.Content))
 	for i, c := range n.Content {
@@ -686,12 +695,12 @@ func (w *walker) strategies(n *yaml.Node) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := w.checked(c, sub, checkStrategy)
+		s, err := w.checked(c, sub, check)
 		if err != nil {
 			return nil, err
 		}
 		if j := slices.Index(names, s); j >= 0 {
-			return nil, w.errAt(c, sub, "duplicate strategy %s (also %s[%d])", quote(s), field, j)
+			return nil, w.errAt(c, sub, "duplicate %s %s (also %s[%d])", what, quote(s), field, j)
 		}
 		names = append(names, s)
 	}

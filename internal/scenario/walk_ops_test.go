@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,7 +223,8 @@ func TestParse_runKeyErrors(t *testing.T) {
 		{"store on a command", "target: {command: [x], store: redis}\n" + load, "1:24", "target.store", "only applies to the session workload"},
 		{"store unknown", "target: {builtin: session, store: reds}\n" + load, "1:35", "target.store", `unknown store "reds"; did you mean "redis"? (known: memory, redis)`},
 		{"store empty", "target: {builtin: session, store: }\n" + load, "1:35", "target.store", "empty"},
-		{"store list", "target: {builtin: session, store: [redis]}\n" + load, "1:35", "target.store", "expected a string, got a list"},
+		{"store list duplicate", "target: {builtin: session, store: [redis, redis]}\n" + load, "1:43", "target.store[1]", "duplicate store"},
+		{"store list empty", "target: {builtin: session, store: []}\n" + load, "1:35", "target.store", "empty list"},
 
 		// target.slowdown
 		{"slowdown on a command", "target: {command: [x], slowdown: {1: 2}}\n" + load, "1:24", "target.slowdown", "only applies to builtin targets"},
@@ -539,5 +541,26 @@ func TestParseSLO(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("ParseSLO(%q) = %+v, %v; want error containing %q", tc.in, got, err, tc.err)
 		}
+	}
+}
+
+func TestParse_storeList(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("x.yaml", []byte("target: {builtin: session, store: [memory, redis]}\nload: {rates: [10]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Target.StoreList(), []string{"memory", "redis"}; !slices.Equal(got, want) {
+		t.Errorf("StoreList = %v, want %v", got, want)
+	}
+	if s.Target.Store != "memory" || s.Redis == nil || s.Redis.Addr != DefaultRedisAddr {
+		t.Errorf("Store = %q, Redis = %+v; want memory and the default Redis (one of the stores is redis)", s.Target.Store, s.Redis)
+	}
+	one, err := Parse("x.yaml", []byte("target: {builtin: session, store: [redis]}\nload: {rates: [10]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := one.Target.StoreList(); !slices.Equal(got, []string{"redis"}) || one.Target.Stores != nil {
+		t.Errorf("one-store list: StoreList = %v, Stores = %v; want [redis], nil", got, one.Target.Stores)
 	}
 }
