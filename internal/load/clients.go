@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
@@ -36,36 +38,68 @@ func (s Sessions) MissRatio() float64 {
 
 // clients simulates many users, each with a session id of its own (chosen by the client, like a
 // device id, so that a balancer hashing the cookie can place the very first request) and a count
-// of its requests. Each request is sent as a client picked at random: in turn, a client count that
-// is a multiple of the worker count would meet round-robin in lockstep and land every client on
-// one worker, hiding exactly what the session workload is there to show.
+// of its requests. Each request is sent as a client picked at random among those not waiting for
+// a response, as a person waits for a page: in turn, a client count that is a multiple of the
+// worker count would meet round-robin in lockstep and land every client on one worker, hiding
+// exactly what the session workload is there to show; and two requests of one client in flight
+// at once could arrive out of order and count as a lost session.
 type clients struct {
-	url  string
-	mu   []sync.Mutex // one per client: a client's count advances in the order its requests leave
-	ids  []string
-	seqs []uint64
+	mu    []sync.Mutex // one per client: a client's count advances in the order its requests leave
+	ids   []string
+	seqs  []uint64
+	busy  []atomic.Bool
+	urls  []string       // per client: the URL with ?client=i, how a result finds its client
+	byURL map[string]int // urls → client
 }
 
 func newClients(url string, n int) *clients {
-	c := &clients{url: url, mu: make([]sync.Mutex, n), ids: make([]string, n), seqs: make([]uint64, n)}
+	c := &clients{mu: make([]sync.Mutex, n), ids: make([]string, n), seqs: make([]uint64, n),
+		busy: make([]atomic.Bool, n), urls: make([]string, n), byURL: make(map[string]int, n)}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
 	var b [16]byte
 	for i := range c.ids {
 		crand.Read(b[:])
 		c.ids[i] = hex.EncodeToString(b[:])
+		c.urls[i] = url + sep + "client=" + strconv.Itoa(i)
+		c.byURL[c.urls[i]] = i
 	}
 	return c
+}
+
+// pick returns a random client not waiting for a response (any client when all are), marked busy.
+func (c *clients) pick() int {
+	n := len(c.ids)
+	start := rand.IntN(n)
+	for k := range n {
+		i := (start + k) % n
+		if c.busy[i].CompareAndSwap(false, true) {
+			return i
+		}
+	}
+	c.busy[start].Store(true)
+	return start
+}
+
+// done marks the client of a finished request idle again.
+func (c *clients) done(url string) {
+	if i, ok := c.byURL[url]; ok {
+		c.busy[i].Store(false)
+	}
 }
 
 // targeter returns a vegeta Targeter that sends each request as the next client.
 func (c *clients) targeter() vegeta.Targeter {
 	return func(t *vegeta.Target) error {
-		i := rand.IntN(len(c.ids))
+		i := c.pick()
 		c.mu[i].Lock()
 		c.seqs[i]++
 		seq := c.seqs[i]
 		c.mu[i].Unlock()
 		t.Method = http.MethodGet
-		t.URL = c.url
+		t.URL = c.urls[i]
 		t.Header = http.Header{
 			"Cookie":         {SessionCookie + "=" + c.ids[i]},
 			SessionSeqHeader: {strconv.FormatUint(seq, 10)},

@@ -235,8 +235,10 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	defer ac.close()
 	atk := newAttacker(ac, initialWorkers(s.Rate), vegeta.DefaultMaxWorkers)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
+	var cl *clients
 	if s.Clients > 0 {
-		targeter = newClients(s.URL, s.Clients).targeter()
+		cl = newClients(s.URL, s.Clients)
+		targeter = cl.targeter()
 	}
 
 	// began is taken just before vegeta takes its own start time, so the
@@ -254,6 +256,9 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 				return rec.result(), err
 			}
 			rec.add(r)
+			if cl != nil {
+				cl.done(r.URL)
+			}
 		case <-done:
 			// Stop pacing, cut requests in flight, and keep reading until
 			// vegeta's workers have all returned (they block on the
