@@ -59,6 +59,9 @@ func benchCommand(t *testing.T, args ...string) (*exec.Cmd, string) {
 	cmd := exec.Command(benchBin, args...)
 	mark := fmt.Sprintf("BENCH_TEST_MARK=%d-%d", os.Getpid(), marks.Add(1))
 	cmd.Env = append(os.Environ(), mark)
+	// A test binary killed by its timeout runs no cleanup: the parent-death signal takes bench
+	// (and through its own, bench's workers) down with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd, mark
 }
 

@@ -113,6 +113,13 @@ func (ch *chart) render(w io.Writer, format string) error {
 }
 
 func (ch *chart) draw(dc draw.Canvas) {
+	// gonum/plot's tick labelling never returns on a NaN or infinite axis range: a degenerate
+	// measurement must cost a chart its scale, not hang the run.
+	for _, ax := range []*plot.Axis{&ch.p.X, &ch.p.Y} {
+		if !finite(ax.Min) || !finite(ax.Max) || ax.Min > ax.Max {
+			ax.Min, ax.Max = 0, 1
+		}
+	}
 	if ch.side == nil {
 		ch.p.Draw(dc)
 		return
@@ -627,3 +634,5 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	return ticks
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -33,6 +33,11 @@ type Model struct {
 
 // Throughput returns the predicted throughput X(n) with n workers, in the unit of Lambda.
 func (m Model) Throughput(n float64) float64 {
+	if n <= 0 {
+		// No workers, no throughput; the formula itself is 0/0 at n = 0 when σ = 1 (a flat
+		// curve), and a NaN there once hung a chart's axis.
+		return 0
+	}
 	return m.Lambda * n / (1 + m.Sigma*(n-1) + m.Kappa*n*(n-1))
 }
 

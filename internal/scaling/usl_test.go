@@ -323,3 +323,17 @@ func BenchmarkFit(b *testing.B) {
 		}
 	}
 }
+
+func TestModel_Throughput_flat(t *testing.T) {
+	t.Parallel()
+	m := Model{Lambda: 200, Sigma: 1}
+	for _, n := range []float64{0, 0.5, 1, 4} {
+		got := m.Throughput(n)
+		if math.IsNaN(got) || math.IsInf(got, 0) {
+			t.Errorf("Throughput(%v) = %v, want a finite number", n, got)
+		}
+	}
+	if got := m.Throughput(0); got != 0 {
+		t.Errorf("Throughput(0) = %v, want 0", got)
+	}
+}
