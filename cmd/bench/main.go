@@ -26,6 +26,8 @@ type command struct {
 
 var commands = map[string]command{
 	"run":     {"measure a scenario: workers × load steps → table and summary.csv", runCmd},
+	"compare": {"compare two runs row by row: deltas and whether they are significant", compareCmd},
+	"plan":    {"plan workers and machines for a request rate and p99 target from a measured run", planCmd},
 	"report":  {"print the tables and redraw the charts of a results folder", reportCmd},
 	"worker":  {"run the built-in worker (what `bench run` starts for builtin targets)", workerCmd},
 	"version": {"print the version", versionCmd},
