@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"compare": {"compare two runs row by row: deltas and whether they are significant", compareCmd},
 	"plan":    {"plan workers and machines for a request rate and p99 target from a measured run", planCmd},
 	"report":  {"print the tables and redraw the charts of a results folder", reportCmd},
+	"serve":   {"serve a scenario's workers behind the balancer, supervised and health-checked, until Ctrl-C", serveCmd},
 	"worker":  {"run the built-in worker (what `bench run` starts for builtin targets)", workerCmd},
 	"version": {"print the version", versionCmd},
 }

@@ -17,6 +17,12 @@
 // Both preserve the client's Host header and pass X-Forwarded-* headers
 // through unchanged, like HAProxy does by default, and count requests and
 // in-flight requests per backend the same way.
+//
+// Both check the backends' health the same way (health.go): a backend that
+// refuses or drops a connection is ejected at once and a GET or HEAD it
+// dropped is retried once on another; WithHealthCheck adds probes that also
+// eject a hung backend; ejected backends are readmitted by a probe once they
+// answer again.
 package balancer
 
 import (
@@ -73,6 +79,13 @@ type Backend struct {
 	requests  atomic.Uint64
 	inFlight  atomic.Int64
 	unhealthy atomic.Bool // zero: healthy until a health check says otherwise
+	retries   atomic.Uint64
+	ejections atomic.Uint64
+
+	// Health check state (health.go).
+	recovering atomic.Bool // marked down by a passive check: probe until it is back
+	probing    atomic.Bool // a probe of this backend is running
+	downSince  time.Time   // when the health checks marked it down; under Balancer.healthMu
 
 	std  http.Handler // std engine: a ReverseProxy aimed at Addr
 	pool upstreamPool // fast engine: idle keep-alive connections to Addr
@@ -85,12 +98,27 @@ func (b *Backend) Requests() uint64 { return b.requests.Load() }
 // InFlight returns the number of requests b is answering right now.
 func (b *Backend) InFlight() int64 { return b.inFlight.Load() }
 
-// Available reports whether strategies may choose b: true unless b was
-// marked unhealthy.
-func (b *Backend) Available() bool { return !b.unhealthy.Load() }
+// Retries returns how many requests b dropped (refused or closed the
+// connection before any response byte) that were then sent once more, to a
+// backend chosen again, since New or the last ResetCounts.
+func (b *Backend) Retries() uint64 { return b.retries.Load() }
 
-// SetHealthy marks b healthy (the default) or unhealthy. Health checks call
-// it; strategies only look at Available.
+// Ejections returns how many times the health checks, passive or active,
+// have marked b down since New.
+func (b *Backend) Ejections() uint64 { return b.ejections.Load() }
+
+// Healthy reports whether b is healthy: true unless it was marked
+// unhealthy, by the health checks or SetHealthy.
+func (b *Backend) Healthy() bool { return !b.unhealthy.Load() }
+
+// Available reports whether strategies may choose b: whether it is
+// Healthy. (Backends have no connection limit, so none is ever full.)
+func (b *Backend) Available() bool { return b.Healthy() }
+
+// SetHealthy marks b healthy (the default) or unhealthy, without a
+// HealthEvent. The health checks change it too: an active check readmits a
+// backend set unhealthy here once it answers, and a passive check ejects
+// one that refuses connections. Strategies only look at Available.
 func (b *Backend) SetHealthy(healthy bool) { b.unhealthy.Store(!healthy) }
 
 // begin counts a request that was sent to b; end must follow.
@@ -125,7 +153,19 @@ type Balancer struct {
 	transport       *http.Transport
 	dialer          net.Dialer
 
-	serving sync.WaitGroup // Serve's goroutines
+	health   *healthCheck // nil: passive checks only
+	onHealth func(HealthEvent)
+	healthMu sync.Mutex    // serializes health changes and their events
+	kick     chan struct{} // wakes the probe loop when a backend goes down
+	retries  atomic.Uint64
+	// ejections counts every backend's ejections.
+	ejections atomic.Uint64
+
+	probeMu    sync.Mutex
+	probeUsers int                // Serves running; the probe loop runs while > 0
+	stopProbes context.CancelFunc // ends the probe loop
+
+	serving sync.WaitGroup // Serve's goroutines and the probe loop
 }
 
 // New returns a Balancer for the backends at addrs ("host:port" each; an
@@ -136,7 +176,7 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 	if sel == nil {
 		sel = new(RoundRobin)
 	}
-	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout}
+	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout, kick: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(b)
 	}
@@ -151,7 +191,7 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 	for i, addr := range addrs {
 		addr = strings.TrimPrefix(addr, "http://")
 		be := &Backend{Index: i + 1, Addr: addr}
-		be.std = newReverseProxy(addr, b.transport)
+		be.std = newReverseProxy(addr, &backendTransport{b: b, be: be})
 		be.pool = upstreamPool{
 			addr:        addr,
 			maxIdle:     DefaultMaxIdleConnsPerBackend,
@@ -180,12 +220,15 @@ func (b *Balancer) Counts() []uint64 {
 	return counts
 }
 
-// ResetCounts sets every backend's request count to zero; in-flight gauges
-// are left alone since those requests are still running.
+// ResetCounts sets the request and retry counts of every backend, and
+// Retries, to zero; in-flight gauges are left alone since those requests
+// are still running, and ejections since they are health history.
 func (b *Balancer) ResetCounts() {
 	for _, be := range b.pool {
 		be.requests.Store(0)
+		be.retries.Store(0)
 	}
+	b.retries.Store(0)
 }
 
 // Serve listens on addr ("127.0.0.1:0" picks a free port) and serves the
@@ -194,6 +237,9 @@ func (b *Balancer) ResetCounts() {
 // connections, waits up to the shutdown timeout for requests in progress,
 // then closes what is left; Wait blocks until that is over. Serve may be
 // called more than once, for several listeners.
+//
+// While any Serve runs, the health checks probe the backends (see
+// WithHealthCheck and the notes in health.go).
 func (b *Balancer) Serve(ctx context.Context, addr string) (string, error) {
 	switch b.engine {
 	case EngineFast, EngineStd:
@@ -221,10 +267,12 @@ func (b *Balancer) Serve(ctx context.Context, addr string) (string, error) {
 			fast.serve()
 		}()
 	}
+	stopHealth := b.startHealth()
 	b.serving.Add(1)
 	go func() {
 		defer b.serving.Done()
 		<-ctx.Done()
+		stopHealth()
 		b.shutdown(ln, std, fast)
 	}()
 	return ln.Addr().String(), nil

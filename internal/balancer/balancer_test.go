@@ -242,17 +242,24 @@ func TestBalancer_BackendDown(t *testing.T) {
 		b := New([]string{down}, nil, WithEngine(e))
 		url := serve(t, b)
 		c := client(t)
-		for range 2 { // the connection stays usable after a 502
-			resp, body := get(t, c, "GET", url+"/", nil)
-			if resp.StatusCode != http.StatusBadGateway {
-				t.Fatalf("status = %d, want 502", resp.StatusCode)
-			}
-			if !strings.HasPrefix(body, "bad gateway: ") || !strings.Contains(body, down) || strings.Count(body, "\n") != 1 {
-				t.Errorf("body = %q, want one line starting with \"bad gateway: \" naming %s", body, down)
-			}
+		// The refused connection ejects the only backend: no other to
+		// retry on, so 502; then none is available, so 503. The client
+		// connection stays usable after both.
+		resp, body := get(t, c, "GET", url+"/", nil)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("status = %d, want 502", resp.StatusCode)
 		}
-		if got := b.Counts()[0]; got != 2 {
-			t.Errorf("Counts()[0] = %d, want 2: failed requests count too", got)
+		if !strings.HasPrefix(body, "bad gateway: ") || !strings.Contains(body, down) || strings.Count(body, "\n") != 1 {
+			t.Errorf("body = %q, want one line starting with \"bad gateway: \" naming %s", body, down)
+		}
+		if b.Backends()[0].Healthy() {
+			t.Error("backend still healthy after a refused connection")
+		}
+		if resp, _ := get(t, c, "GET", url+"/", nil); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("second request: status = %d, want 503", resp.StatusCode)
+		}
+		if got := b.Counts()[0]; got != 1 {
+			t.Errorf("Counts()[0] = %d, want 1: the failed request counts, the unrouted one not", got)
 		}
 		if got := b.Backends()[0].InFlight(); got != 0 {
 			t.Errorf("InFlight() = %d, want 0", got)

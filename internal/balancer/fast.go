@@ -146,6 +146,9 @@ type clientConn struct {
 	state atomic.Int32
 	up    atomic.Pointer[upConn] // backend connection in use, for shutdown
 	busy  *Backend               // backend of the request in flight, if any
+	// interim is set once a 1xx response of the current request went to
+	// the client: from then on the request cannot be sent elsewhere.
+	interim bool
 
 	// Per-request scratch, reused so a request allocates nothing.
 	h   reqHead
@@ -221,12 +224,7 @@ func (c *clientConn) readHead() ([]byte, error) {
 // connection can carry another request.
 func (c *clientConn) proxy(buf []byte) bool {
 	h := &c.h
-	c.req.Method = methodString(h.method)
-	c.req.Target = bytesString(h.target)
-	c.raw.lines = h.headers
-	be := c.s.b.sel.Select(c.s.b.pool, &c.req)
-	// The views point into the read buffer; drop them before it moves.
-	c.req.Method, c.req.Target, c.raw.lines = "", "", nil
+	be := c.selectBackend()
 	if be == nil {
 		_, _ = c.br.Discard(h.n)
 		return c.reply(http.StatusServiceUnavailable, errNoBackend.Error())
@@ -236,6 +234,19 @@ func (c *clientConn) proxy(buf []byte) bool {
 	keep := c.forward(be, buf)
 	c.done()
 	return keep
+}
+
+// selectBackend asks the Selector for a backend for the request in c.h,
+// whose head is still at the start of the read buffer.
+func (c *clientConn) selectBackend() *Backend {
+	h := &c.h
+	c.req.Method = methodString(h.method)
+	c.req.Target = bytesString(h.target)
+	c.raw.lines = h.headers
+	be := c.s.b.sel.Select(c.s.b.pool, &c.req)
+	// The views point into the read buffer; drop them before it moves.
+	c.req.Method, c.req.Target, c.raw.lines = "", "", nil
+	return be
 }
 
 // done ends the in-flight count of the current request, once. It runs
@@ -249,24 +260,44 @@ func (c *clientConn) done() {
 	}
 }
 
-// maxAttempts bounds how often a request is sent again after a reused
-// backend connection turned out to be closed.
-const maxAttempts = 3
+// maxAttempts bounds how often a request is sent to one backend: after a
+// reused connection turned out to be closed, the next attempt is on a new
+// one, which settles whether the backend is there.
+const maxAttempts = 2
 
 // forward sends the request whose head starts buf to be and copies the
 // response back, and reports whether the client connection can carry
 // another request.
+//
+// A connection that fails before any response byte is handled in three
+// ways. A reused one may just have been closed by the backend while idle:
+// a request without a body that is safe to repeat is sent again on a new
+// connection, as net/http's Transport does. Otherwise the failure goes to
+// the passive health check, which ejects be if it is gone; then a GET or
+// HEAD is sent once more to a backend chosen again, so a crashed worker
+// costs its clients no error.
 func (c *clientConn) forward(be *Backend, buf []byte) bool {
 	h := &c.h
-	// A request without a body can be sent again on another connection if
-	// a reused one fails before any response byte, as net/http's
-	// Transport does: the backend closed it while idle. Only for methods
-	// that are safe to repeat, in case it did get the request.
 	replayable := !h.hasBody() && idempotent(h.method)
 	consumed := false // the head was discarded from the read buffer
+	fresh := false    // dial rather than take a pooled connection
+	retried := false  // sent to a second backend already
+	c.interim = false
 	for attempt := 1; ; attempt++ {
-		uc, reused, err := be.pool.get(context.Background())
+		var uc *upConn
+		var reused bool
+		var err error
+		if fresh {
+			uc, err = be.pool.dial(context.Background())
+		} else {
+			uc, reused, err = be.pool.get(context.Background())
+		}
 		if err != nil {
+			// Nothing was sent.
+			if alt := c.failover(be, err, &retried); alt != nil {
+				be, attempt, fresh = alt, 0, false
+				continue
+			}
 			return c.fail(err, consumed)
 		}
 		c.up.Store(uc)
@@ -277,9 +308,17 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		}
 		if err != nil {
 			c.up.Store(nil)
-			received := uc.br.Buffered() > 0
+			received := uc.br.Buffered() > 0 || c.interim
 			uc.close()
-			if reused && replayable && !received && attempt < maxAttempts {
+			if received || !connFailure(err) {
+				return c.fail(err, consumed)
+			}
+			if reused && replayable && attempt < maxAttempts {
+				fresh = true
+				continue
+			}
+			if alt := c.failover(be, err, &retried); alt != nil {
+				be, attempt, fresh = alt, 0, false
 				continue
 			}
 			return c.fail(err, consumed)
@@ -289,6 +328,29 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		}
 		return c.respond(be, uc, resp)
 	}
+}
+
+// failover reports the connection failure err of be to the passive health
+// check and returns the backend to send the request to once more, or nil
+// if the request may not be retried, was already, or no backend is
+// available. The head is still in the read buffer.
+func (c *clientConn) failover(be *Backend, err error, retried *bool) *Backend {
+	b := c.s.b
+	b.passiveFailure(context.Background(), be, err)
+	if *retried || c.interim || !retryable(methodString(c.h.method), c.h.hasBody()) {
+		return nil
+	}
+	alt := c.selectBackend()
+	if alt == nil {
+		return nil
+	}
+	*retried = true
+	be.retries.Add(1)
+	b.retries.Add(1)
+	c.done()
+	alt.begin()
+	c.busy = alt
+	return alt
 }
 
 // send writes the request to uc: the head verbatim and, if any, the body.
@@ -326,6 +388,7 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 		case c.rh.status == http.StatusSwitchingProtocols:
 			return nil, errUnexpected101 // Upgrade requests go to net/http
 		case c.rh.status < 200:
+			c.interim = true
 			if _, err := c.bw.Write(resp[:c.rh.n]); err != nil {
 				return nil, err
 			}

@@ -53,7 +53,7 @@ var proxyBuffers = new(bufferPool)
 // newReverseProxy returns the std engine's proxy to the backend at addr.
 // One proxy per backend lets Rewrite aim at its backend without passing the
 // choice through the request's context (one allocation fewer).
-func newReverseProxy(addr string, t *http.Transport) *httputil.ReverseProxy {
+func newReverseProxy(addr string, t http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
@@ -81,6 +81,84 @@ var forwardedHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Hos
 // badGateway is every std engine failure to reach a backend: 502, one line.
 func badGateway(w http.ResponseWriter, _ *http.Request, err error) {
 	http.Error(w, "bad gateway: "+err.Error(), http.StatusBadGateway)
+}
+
+// backendTransport is the std engine's RoundTripper for one backend: the
+// shared Transport, plus the passive health check and the retry of a safe
+// request on another backend when be drops it before answering. The
+// Transport has already replayed requests that met a stale keep-alive
+// connection, so an error here is about the backend, or about the client
+// going away.
+type backendTransport struct {
+	b  *Balancer
+	be *Backend
+}
+
+func (t *backendTransport) RoundTrip(out *http.Request) (*http.Response, error) {
+	b := t.b
+	resp, err := b.transport.RoundTrip(out)
+	if err == nil || !connFailure(err) {
+		return resp, err
+	}
+	ctx := out.Context()
+	b.passiveFailure(ctx, t.be, err)
+	// ReverseProxy sends a nil Body for a request without one.
+	hasBody := out.Body != nil && out.Body != http.NoBody
+	if ctx.Err() != nil || !retryable(out.Method, hasBody) {
+		return nil, err
+	}
+	// Chosen again as for a new request: a backend marked down just now
+	// is skipped; one that is alive after all may be chosen again.
+	alt := b.sel.Select(b.pool, &Request{Method: out.Method, Target: out.URL.RequestURI(),
+		RemoteAddr: out.RemoteAddr, header: stdHeader(out.Header)})
+	if alt == nil {
+		return nil, err
+	}
+	t.be.retries.Add(1)
+	b.retries.Add(1)
+	retry := out.Clone(ctx)
+	retry.URL.Host = alt.Addr
+	// be stays counted in flight until ServeHTTP returns; it is down, so
+	// strategies do not look at its count meanwhile.
+	alt.begin()
+	resp, err = b.transport.RoundTrip(retry)
+	if err != nil {
+		alt.end()
+		if connFailure(err) {
+			b.passiveFailure(ctx, alt, err)
+		}
+		return nil, err
+	}
+	resp.Body = endOnClose(resp.Body, alt)
+	return resp, nil
+}
+
+// endOnClose wraps body so that closing it ends be's in-flight count, as
+// ServeHTTP's does for the backend it chose. A writable body (101
+// Switching Protocols) stays writable: ReverseProxy needs that.
+func endOnClose(body io.ReadCloser, be *Backend) io.ReadCloser {
+	eb := &endBody{ReadCloser: body, be: be}
+	if w, ok := body.(io.Writer); ok {
+		return &endRWBody{endBody: eb, Writer: w}
+	}
+	return eb
+}
+
+type endBody struct {
+	io.ReadCloser
+	be   *Backend
+	once sync.Once
+}
+
+func (b *endBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.be.end)
+	return err
+}
+
+type endRWBody struct {
+	*endBody
+	io.Writer
 }
 
 // ServeHTTP proxies r to the backend the Selector picks, with the std
@@ -112,4 +190,6 @@ func (b *Balancer) newServer() *http.Server {
 var (
 	_ http.Handler        = (*Balancer)(nil)
 	_ httputil.BufferPool = (*bufferPool)(nil)
+	_ http.RoundTripper   = (*backendTransport)(nil)
+	_ io.ReadWriteCloser  = (*endRWBody)(nil)
 )

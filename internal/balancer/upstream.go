@@ -99,12 +99,18 @@ func (p *upstreamPool) get(ctx context.Context) (uc *upConn, reused bool, err er
 	if uc != nil {
 		return uc, true, nil
 	}
+	uc, err = p.dial(ctx)
+	return uc, false, err
+}
+
+// dial returns a new connection, bypassing the idle ones.
+func (p *upstreamPool) dial(ctx context.Context) (*upConn, error) {
 	conn, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	rw := rawio.New(conn)
-	return &upConn{side: side{conn: conn, br: getReader(&upstreamReaders, rw), bw: getWriter(rw)}}, false, nil
+	return &upConn{side: side{conn: conn, br: getReader(&upstreamReaders, rw), bw: getWriter(rw)}}, nil
 }
 
 // put returns uc to the pool, or closes it when the pool is full or closed.
