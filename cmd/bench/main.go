@@ -17,6 +17,9 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // the run failed or was interrupted
 	exitBadArgs = 2 // bad scenario, flags, worker command or address
+	// exitSLO: `bench run` finished and saved its results, but a judged step missed the SLO (like
+	// k6's threshold failure, 99), so that CI can tell a slow service from a broken run.
+	exitSLO = 99
 )
 
 type command struct {
@@ -27,6 +30,7 @@ type command struct {
 var commands = map[string]command{
 	"run":     {"measure a scenario: workers × load steps → table and summary.csv", runCmd},
 	"compare": {"compare two runs row by row: deltas and whether they are significant", compareCmd},
+	"init":    {"write a commented starter scenario for your own server", initCmd},
 	"plan":    {"plan workers and machines for a request rate and p99 target from a measured run", planCmd},
 	"report":  {"print the tables and redraw the charts of a results folder", reportCmd},
 	"serve":   {"serve a scenario's workers behind the balancer, supervised and health-checked, until Ctrl-C", serveCmd},
@@ -108,7 +112,26 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nExamples:\n  bench run scenarios/cpu.yaml\n  bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s\n\nRun `bench help <command>` for a command's flags.\n")
+	fmt.Fprintf(w, "\nExamples:\n")
+	for _, ex := range examples {
+		if _, ok := commands[strings.Fields(ex)[1]]; ok {
+			fmt.Fprintf(w, "  %s\n", ex)
+		}
+	}
+	fmt.Fprintf(w, "\nExit status: 0 success, 1 a failed or interrupted run, 2 bad input, 99 `bench run` missed its SLO.\n")
+	fmt.Fprintf(w, "Run `bench help <command>` for a command's flags and more examples.\n")
+}
+
+// examples are printed by `bench help`, each only when its command exists.
+var examples = []string{
+	"bench init myserver.yaml                  # a starter scenario for your own server",
+	"bench run scenarios/cpu.yaml",
+	"bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s",
+	"bench run scenarios/cpu.yaml --slo p99=50ms,success=99.9% --quiet   # exit 99 on a miss",
+	"bench report results/cpu-20260101T120000Z --format markdown",
+	"bench compare results/cpu-20260101T120000Z results/cpu-20260102T090000Z",
+	"bench plan --rps 10000 --p99 50ms --from results/cpu-20260101T120000Z",
+	"bench serve scenarios/cpu.yaml --listen 127.0.0.1:9000",
 }
 
 // flagSet is a command's flags with its usage text.

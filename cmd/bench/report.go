@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bench-dev/bench/internal/experiment"
 	"github.com/bench-dev/bench/internal/report"
@@ -16,12 +17,17 @@ const reportHelp = `Reads summary.csv from a results folder written by ` + "`ben
 redraws its charts (throughput.png, latency.png, share.png and their .svg) in the folder. Nothing is
 measured.
 
-With --format table the folder's path is printed last, as ` + "`bench run`" + ` does. With --format csv the
-summary is printed as CSV and the path goes to stderr, so that the output can be redirected to a file.
+--format picks the summary: table (the default), markdown (the same tables under headings, to paste
+into an issue or a pull request), csv (summary.csv as it is) or json (one object with the steps and
+the scaling rows, units in the key names). With table and markdown the folder's path is printed
+last, as ` + "`bench run`" + ` does; with csv and json it goes to stderr, so that stdout can be redirected to a
+file or piped into jq.
 
 Examples:
   bench report results/cpu-20260101T120000Z
+  bench report results/cpu-20260101T120000Z --format markdown
   bench report results/cpu-20260101T120000Z --format csv > cpu.csv
+  bench report results/cpu-20260101T120000Z --format json | jq '.scaling[] | {workers, speedup}'
 
 Exit status: 0 success, 1 the charts could not be written, 2 no such folder, no summary.csv in it, or
 a summary.csv that cannot be read (the message names the line and column).
@@ -29,7 +35,7 @@ a summary.csv that cannot be read (the message names the line and column).
 
 func reportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", "DIR [flags]", reportHelp, stdout)
-	format := fs.String("format", "table", "what to print: table or csv")
+	format := fs.String("format", report.FormatTable, "what to print: "+strings.Join(report.Formats, ", "))
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
@@ -37,19 +43,15 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return badInput{fmt.Errorf("report: want exactly one results folder, got %d arguments (see `bench help report`)", len(pos))}
 	}
-	if *format != "table" && *format != "csv" {
-		return badInput{fmt.Errorf("report: --format %q: want table or csv", *format)}
+	if err := report.CheckFormat(*format); err != nil {
+		return badInput{fmt.Errorf("report: --format %w", err)}
 	}
 	dir := pos[0]
 	res, err := loadResults(dir)
 	if err != nil {
 		return err
 	}
-	if *format == "csv" {
-		if err := report.WriteCSV(stdout, res); err != nil {
-			return err
-		}
-	} else if err := printTables(stdout, res); err != nil {
+	if err := report.WriteSummary(stdout, res, *format); err != nil {
 		return err
 	}
 	files, err := report.WriteCharts(dir, res)
@@ -57,7 +59,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "bench: %d chart files written\n", len(files))
-	if *format == "csv" {
+	if report.MachineReadable(*format) {
 		fmt.Fprintln(stderr, dir)
 		return nil
 	}
@@ -80,29 +82,6 @@ func loadResults(dir string) (*experiment.Result, error) {
 	return res, nil
 }
 
-// printTables prints the steps table and, when there is one, the scaling table, each followed by a
-// blank line: the same layout for `bench run` and `bench report`.
-func printTables(w io.Writer, res *experiment.Result) error {
-	fmt.Fprintln(w)
-	if err := report.WriteSteps(w, res); err != nil {
-		return err
-	}
-	if len(res.Scaling) > 0 {
-		fmt.Fprintln(w)
-		if err := report.WriteScaling(w, res); err != nil {
-			return err
-		}
-	}
-	if hasFaults(res) {
-		fmt.Fprintln(w)
-		if err := report.WriteFaults(w, res); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
 // saveResults writes summary.csv into dir, reads it back and draws the charts from what was read:
 // the tables and charts `bench run` shows are then exactly those `bench report DIR` shows later
 // (the values rounded as summary.csv stores them), and a summary.csv that does not read back is
@@ -119,13 +98,4 @@ func saveResults(dir string, res *experiment.Result) (*experiment.Result, error)
 		return saved, fmt.Errorf("charts: %w", err)
 	}
 	return saved, nil
-}
-
-func hasFaults(res *experiment.Result) bool {
-	for _, st := range res.Steps {
-		if len(st.Faults) > 0 {
-			return true
-		}
-	}
-	return false
 }

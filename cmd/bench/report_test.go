@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bench-dev/bench/internal/report"
 )
 
 // Three worker counts, so that the throughput chart has a USL fit to draw; short steps, since
@@ -72,6 +75,34 @@ func TestReport_endToEnd(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSpace(stderr), out) {
 		t.Errorf("stderr %q does not end with the folder", stderr)
 	}
+
+	// --format markdown: the tables under headings, the folder still last on stdout.
+	mdOut, stderr, code := bench(t, "report", "--format", "markdown", out)
+	if code != 0 {
+		t.Fatalf("report --format markdown: exit %d\nstderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(mdOut, "### Steps\n\n| workers |") || !strings.Contains(mdOut, "### Scaling\n") || !strings.HasSuffix(mdOut, "\n"+out+"\n") {
+		t.Errorf("report --format markdown printed\n%s", mdOut)
+	}
+
+	// --format json: one object, rows as in summary.csv; the folder on stderr.
+	jsonOut, stderr, code := bench(t, "report", "--format", "json", out)
+	if code != 0 {
+		t.Fatalf("report --format json: exit %d\nstderr:\n%s", code, stderr)
+	}
+	var doc report.JSONSummary
+	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
+		t.Fatalf("report --format json: %v\n%s", err, jsonOut)
+	}
+	if got, want := len(doc.Steps), strings.Count(string(summary), "\n")-1; got != want {
+		t.Errorf("json has %d steps, summary.csv %d rows", got, want)
+	}
+	if len(doc.Scaling) != 3 {
+		t.Errorf("json has %d scaling rows, want 3", len(doc.Scaling))
+	}
+	if !strings.HasSuffix(strings.TrimSpace(stderr), out) {
+		t.Errorf("stderr %q does not end with the folder", stderr)
+	}
 }
 
 func TestReport_badInput(t *testing.T) {
@@ -90,7 +121,7 @@ func TestReport_badInput(t *testing.T) {
 		{"no summary", []string{"report", empty}, "no summary.csv"},
 		{"corrupt summary", []string{"report", corrupt}, "line 1, column search: missing"},
 		{"no argument", []string{"report"}, "exactly one results folder"},
-		{"bad format", []string{"report", empty, "--format", "json"}, "--format"},
+		{"bad format", []string{"report", empty, "--format", "yaml"}, "--format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/report"
 	"github.com/bench-dev/bench/internal/scenario"
 )
 
@@ -21,17 +23,35 @@ in front of them on 127.0.0.1, offers load with vegeta at fixed rates (or search
 that keeps p99 under the SLO), and prints throughput and tail latency next to the naive scaling
 math "one worker's capacity × N". Flags override the scenario.
 
+Writes into the results folder summary.csv, the charts, and per step its raw results in vegeta's
+encoding (step-NN-….bin: ` + "`vegeta report`" + `, ` + "`vegeta plot`" + ` read them; --raw=false for none) and its
+latency histogram (step-NN-….hdr, HdrHistogram base64). See results/README.md.
+
+With an SLO (the scenario's slo section, or --slo), every fixed-rate step and the capacity step of
+every search is judged after the run; a step that misses is printed on stderr with the reason, one
+line each, and bench exits 99.
+
+While it runs, bench prints one line per finished step on stderr; on a terminal it also redraws a
+status line (worker count, step, live rate and p99, elapsed and remaining time). --quiet prints only
+errors and the results folder.
+
 Examples:
   bench run scenarios/cpu.yaml
   bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s --warmup 1s
   bench run scenarios/sleep.yaml --workers auto,2x --out /tmp/sleep
+  bench run scenarios/cpu.yaml --slo p99=50ms,success=99.9% --quiet     # a CI gate: exit 99 on a miss
+  bench run scenarios/cpu.yaml --format json > cpu.json                  # the folder goes to stderr
+  bench run scenarios/cpu.yaml --format markdown                         # tables to paste in an issue
 
-Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, flags or worker command.
+Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, flags or worker command,
+99 the run finished but a step missed the SLO.
 `
 
 type runFlags struct {
 	workers, rates, out, listen string
 	duration, warmup            time.Duration
+	format, slo                 string
+	raw, quiet                  bool
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
@@ -43,6 +63,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.warmup, "warmup", -1, "warm-up before each step, not counted")
 	fs.StringVar(&f.out, "out", "", "results folder (default results/<scenario>-<UTC time>)")
 	fs.StringVar(&f.listen, "listen", "", "balancer address (default a free 127.0.0.1 port)")
+	fs.StringVar(&f.format, "format", report.FormatTable, "summary on stdout: "+strings.Join(report.Formats, ", ")+" (csv and json print the folder on stderr)")
+	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
+	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
+	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
@@ -72,25 +96,58 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := interruptible(context.Background(), sigs, stderr)
 	defer stop()
 
-	fmt.Fprintf(stderr, "bench: %s: %s\n", sc.Name, describe(sc))
-	var saveErr error
-	var res *experiment.Result
+	mode := progressModeFor(stderr, f.quiet)
+	prog := newProgress(stderr, mode, planOf(sc), time.Now)
+	prog.Event(sc.Name + ": " + describe(sc))
+	var hdrErr error
+	rows := 0
 	opts := experiment.Options{
 		Listen:  f.listen,
-		OnEvent: func(msg string) { fmt.Fprintf(stderr, "bench: %s\n", msg) },
+		OnEvent: prog.Event,
+	}
+	if mode == progressLive {
+		opts.OnProgress = prog.Update // snapshots only for a terminal: no timer on the results loop otherwise
 	}
 	opts.OnStep = func(st experiment.Step) {
-		fmt.Fprintln(stderr, progressLine(st))
+		rows++ // OnStep follows the step's append to Result.Steps: this is its row
+		if _, err := report.WriteHDR(dir, rows, st); err != nil && hdrErr == nil {
+			hdrErr = err
+		}
+		prog.Step(st)
+	}
+	if f.raw {
+		opts.Raw = func(row int, st experiment.Step) (io.WriteCloser, error) {
+			return report.RawFile(dir, row, st), nil
+		}
 	}
 	res, runErr := experiment.Run(ctx, sc, opts)
+	prog.Done()
 
+	var saveErr error
 	if len(res.Steps) > 0 {
 		// summary.csv, then the tables and charts from what it holds (see saveResults).
 		var shown *experiment.Result
 		shown, saveErr = saveResults(dir, res)
-		printTables(stdout, shown)
+		if !f.quiet {
+			if err := report.WriteSummary(stdout, shown, f.format); err != nil && saveErr == nil {
+				saveErr = err
+			}
+		}
 	} else if f.out == "" {
 		os.Remove(dir) // nothing measured: leave no empty folder behind
+	}
+	saveErr = errors.Join(saveErr, hdrErr)
+	// The folder is the last line on stdout, except after a machine-readable summary, which it
+	// would spoil: then it goes to stderr.
+	printDir := func() {
+		if len(res.Steps) == 0 {
+			return
+		}
+		if report.MachineReadable(f.format) && !f.quiet {
+			fmt.Fprintln(stderr, dir)
+		} else {
+			fmt.Fprintln(stdout, dir)
+		}
 	}
 
 	switch {
@@ -99,7 +156,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	case runErr != nil && ctx.Err() != nil:
 		if len(res.Steps) > 0 {
 			fmt.Fprintf(stderr, "bench: interrupted; %d finished step(s) saved\n", len(res.Steps))
-			fmt.Fprintln(stdout, dir)
+			printDir()
 		}
 		return exitError{130}
 	case runErr != nil:
@@ -111,7 +168,22 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return runErr
 	}
-	fmt.Fprintln(stdout, dir)
+	printDir()
+	if sc.SLO != nil {
+		// Judged on the run's own result, which knows each search's capacity step (summary.csv
+		// does not).
+		v := report.JudgeSLO(res, *sc.SLO)
+		if !v.Met() {
+			fmt.Fprintf(stderr, "bench: %s\n", v)
+			for _, m := range v.Misses {
+				fmt.Fprintf(stderr, "bench: SLO missed: %s\n", m)
+			}
+			return exitError{exitSLO}
+		}
+		if !f.quiet {
+			fmt.Fprintf(stderr, "bench: %s\n", v)
+		}
+	}
 	return nil
 }
 
@@ -136,6 +208,16 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 	}
 	if f.warmup >= 0 {
 		sc.Load.Warmup = f.warmup
+	}
+	if f.slo != "" {
+		o, err := scenario.ParseSLO(f.slo)
+		if err != nil {
+			return fmt.Errorf("--slo: %w", err)
+		}
+		sc.SLO = &o
+	}
+	if err := report.CheckFormat(f.format); err != nil {
+		return fmt.Errorf("--format %w", err)
 	}
 	return sc.Validate()
 }

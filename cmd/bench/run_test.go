@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // benchBin is a bench binary built once for the tests that run it as a user would.
@@ -200,6 +204,61 @@ func TestRun_endToEnd(t *testing.T) {
 		} else if got, want := num(rec, "linear_rps"), 2*capacity1; math.Abs(got-want) > 0.15 { // both rounded to 0.1
 			t.Errorf("row %d linear_rps = %v, want 2 × %v", i, got, capacity1)
 		}
+		checkStepFiles(t, out, i+1, uint64(num(rec, "requests")), num(rec, "p99_ms"))
+	}
+}
+
+// checkStepFiles checks the files `bench run` wrote for summary.csv's data row `row`: the raw results
+// decode with vegeta's own decoder, one per request counted, and the histogram decodes to the p99
+// the row holds.
+func checkStepFiles(t *testing.T, dir string, row int, requests uint64, p99ms float64) {
+	t.Helper()
+	prefix := filepath.Join(dir, fmt.Sprintf("step-%02d-", row))
+	bins, _ := filepath.Glob(prefix + "*.bin")
+	hdrs, _ := filepath.Glob(prefix + "*.hdr")
+	if len(bins) != 1 || len(hdrs) != 1 {
+		t.Fatalf("row %d: raw files %v, histograms %v; want one of each", row, bins, hdrs)
+	}
+	f, err := os.Open(bins[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var n uint64
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: result %d: %v", bins[0], n, err)
+		}
+		if r.Code != 200 || !strings.HasPrefix(r.URL, "http://127.0.0.1:") {
+			t.Errorf("%s: result %d: %d %s", bins[0], n, r.Code, r.URL)
+		}
+		n++
+	}
+	if n != requests {
+		t.Errorf("%s holds %d results, summary.csv counts %d requests", filepath.Base(bins[0]), n, requests)
+	}
+
+	data, err := os.ReadFile(hdrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hdrhistogram.Decode(bytes.TrimSpace(data))
+	if err != nil {
+		t.Fatalf("%s: %v", hdrs[0], err)
+	}
+	if got := uint64(h.TotalCount()); got != requests {
+		t.Errorf("%s counts %d latencies, summary.csv %d requests", filepath.Base(hdrs[0]), got, requests)
+	}
+	// summary.csv keeps the p99 in ms to the µs, the histogram's unit: the two agree within the
+	// histogram's precision (the width of the p99's bucket).
+	p99 := h.ValueAtQuantile(99)
+	csvMicros := int64(math.Round(p99ms * 1000))
+	if !h.ValuesAreEquivalent(p99, csvMicros) {
+		t.Errorf("%s: p99 %d µs, summary.csv p99_ms %v", filepath.Base(hdrs[0]), p99, p99ms)
 	}
 }
 
@@ -262,10 +321,23 @@ func TestRun_interrupt(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"help", "run"}, {"run", "-h"}, {"worker", "-h"}, {"version"}} {
+	for _, args := range [][]string{{"help"}, {"help", "run"}, {"run", "-h"}, {"worker", "-h"}, {"version"}, {"help", "init"}, {"init", "-h"}} {
 		stdout, stderr, code := bench(t, args...)
 		if code != 0 || stdout == "" {
 			t.Errorf("bench %v: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	// Examples of every command that has some, and the SLO's exit code.
+	stdout, _, _ := bench(t, "help")
+	for _, want := range []string{"bench init ", "bench run ", "--slo ", "bench report ", "bench compare ", "bench plan ", "bench serve ", "99"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bench help lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, _ = bench(t, "run", "-h")
+	for _, want := range []string{"--format", "--slo", "--quiet", "--raw", "99", "Examples:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bench run -h lacks %q", want)
 		}
 	}
 	if _, _, code := bench(t, "frobnicate"); code != 2 {

@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/cluster"
@@ -49,6 +52,25 @@ type Options struct {
 	OnStep func(Step)
 	// OnEvent, when set, receives one-line progress messages ("starting 2 workers").
 	OnEvent func(string)
+	// OnProgress, when set, receives a snapshot of the running step every load.ProgressInterval.
+	// It is called on the goroutine that reads the step's results and must return quickly.
+	OnProgress func(Progress)
+	// Raw, when set, is asked before each step for the writer its raw results go to: every
+	// measured request in vegeta's own encoding (see load.Step.Raw). It is given the step's
+	// 1-based row in Result.Steps (the row it will have if it is recorded, which every step that
+	// measured a request is) and the step as known before it runs: Workers, Strategy, Store, Rep,
+	// Search and Offered. The writer is closed after the step. A nil writer skips the step; nil
+	// Raw writes no raw results.
+	Raw func(row int, st Step) (io.WriteCloser, error)
+}
+
+// Progress is a snapshot of the running step, for a live status line.
+type Progress struct {
+	// Row is the step's 1-based row in Result.Steps (see Options.Raw).
+	Row int
+	// Step is the step as known before it runs: Workers, Strategy, Store, Rep, Search, Offered.
+	Step Step
+	load.Progress
 }
 
 // Step is what one load step measured.
@@ -58,6 +80,10 @@ type Step struct {
 	Store    string // the session store (session workload), "" otherwise
 	Rep      int    // repetition, 1-based (load.repeat)
 	Search   bool   // part of a capacity search
+	// Capacity marks the step whose throughput is its capacity search's answer: the passing step
+	// with the highest throughput. False for fixed-rate steps, for the other steps of a search and
+	// for every step of a search that found no passing rate.
+	Capacity bool
 
 	Offered    float64 // requests/s asked of the generator
 	Sent       float64 // requests/s the generator achieved
@@ -67,6 +93,9 @@ type Step struct {
 
 	P50, P90, P99, P999, Max time.Duration
 	Lag                      time.Duration // p99 of how late requests were sent versus the schedule
+	// Latency holds every measured request's latency in microseconds (load.Result.Latency); nil
+	// for a step read back from summary.csv, which keeps only the quantiles.
+	Latency *hdrhistogram.Histogram
 
 	Share []uint64 // requests served per worker during the measured window, worker 1 first
 
@@ -287,7 +316,8 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 	}
 	url := "http://" + laddr + sc.Target.Path
 
-	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep}
+	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep,
+		opts: opts, res: res, search: sc.Load.Search != nil}
 	record := func(st Step) {
 		res.Steps = append(res.Steps, st)
 		if opts.OnStep != nil {
@@ -300,9 +330,9 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 		// saves the ramp's first steps; the search ramps down if that is still too high.
 		cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: 0.8 * prev}
 		var capacity float64
+		best := -1 // index in res.Steps of the step whose throughput is capacity
 		found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
 			st, lr, err := m.step(ctx, rate)
-			st.Search = true
 			if st.P99 > s.P99 {
 				st.Flags = append(st.Flags, FlagOverSLO)
 			}
@@ -311,9 +341,13 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 			}
 			if cfg.Passes(lr) && lr.Throughput > capacity {
 				capacity = lr.Throughput
+				best = len(res.Steps) - 1 // a passing step measured requests, so it was recorded
 			}
 			return lr, err
 		})
+		if best >= 0 {
+			res.Steps[best].Capacity = true
+		}
 		if found.GeneratorLimited {
 			event(opts, "%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", n, found.Limit)
 		}
@@ -362,6 +396,9 @@ type meter struct {
 	store    string
 	strategy string
 	rep      int
+	search   bool // the steps are a capacity search's
+	opts     Options
+	res      *Result // where finished steps go: the next step's row is len(res.Steps)+1
 }
 
 type cpuMark struct {
@@ -376,6 +413,23 @@ func (m *meter) mark() cpuMark {
 
 func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
 	l := m.sc.Load
+	id := Step{Workers: m.workers, Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: m.search, Offered: rate}
+	row := len(m.res.Steps) + 1
+	ls := load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients}
+	if m.opts.OnProgress != nil {
+		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
+	}
+	var raw io.WriteCloser
+	if m.opts.Raw != nil {
+		var err error
+		if raw, err = m.opts.Raw(row, id); err != nil {
+			return id, load.Result{}, fmt.Errorf("raw results of step %d: %w", row, err)
+		}
+		if raw != nil {
+			ls.Raw = raw
+		}
+	}
+
 	// The measured window starts after the warm-up: reset the per-worker counters and take the CPU
 	// readings then, so that shares and CPU cover the same requests as the latencies.
 	var start cpuMark
@@ -388,13 +442,18 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	eventsBefore := len(m.cl.Events())
 	began := time.Now()
 	faults := injectFaults(m.cl, m.sc.Faults, m.workers)
-	lr, err := load.Attack(ctx, load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients})
+	lr, err := load.Attack(ctx, ls) // encodes and flushes the raw results before it returns
 	if !timer.Stop() {
 		<-started
 	} else {
 		start = m.mark() // cancelled during warm-up: an empty window
 	}
 	end := m.mark()
+	if raw != nil {
+		if cerr := raw.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("raw results of step %d: %w", row, cerr)
+		}
+	}
 	events := m.cl.Events()[eventsBefore:]
 
 	st := Step{
@@ -402,6 +461,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		Strategy:   m.strategy,
 		Store:      m.store,
 		Rep:        m.rep,
+		Search:     m.search,
 		Offered:    rate,
 		Sent:       lr.Sent,
 		Throughput: lr.Throughput,
@@ -421,6 +481,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	if lr.Latency != nil && lr.Requests > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
 		st.Max = time.Duration(lr.Latency.Max()) * time.Microsecond
+		st.Latency = lr.Latency
 	}
 	if lr.Behind {
 		st.Flags = append(st.Flags, FlagBehind)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -71,6 +72,19 @@ type Step struct {
 	// workload's protocol); Result.Sessions counts what the target answered.
 	// Zero sends plain GETs.
 	Clients int
+	// Raw, when not nil, receives every measured request's result (exactly
+	// those Result.Requests counts: not the warm-up, not requests cut short
+	// by a cancellation) in vegeta's own encoding, one gob stream as
+	// `vegeta attack` writes it, readable by `vegeta report` and `vegeta
+	// plot`. Encoding runs on a goroutine of its own behind a queue and a
+	// write buffer; Attack flushes before it returns and leaves closing to
+	// the caller. A write error fails the attack after it has run. Nil
+	// writes nothing.
+	Raw io.Writer
+	// Progress, when not nil, is called every ProgressInterval with a
+	// snapshot of the attack. It runs on the goroutine that drains vegeta's
+	// results, so it must return quickly. Nil means no snapshots.
+	Progress func(Progress)
 }
 
 // Validate reports the first invalid field of s.
@@ -241,6 +255,17 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 		targeter = cl.targeter()
 	}
 
+	var raw *rawEncoder
+	if s.Raw != nil {
+		raw = newRawEncoder(s.Raw)
+	}
+	var tick <-chan time.Time // nil, never ready, without a Progress callback
+	if s.Progress != nil {
+		t := time.NewTicker(ProgressInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+
 	// began is taken just before vegeta takes its own start time, so the
 	// schedule we compute lags from is at most a few hundred ns early.
 	began := time.Now()
@@ -253,12 +278,21 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 		select {
 		case r, ok := <-results:
 			if !ok {
+				if raw != nil {
+					if rerr := raw.close(); rerr != nil && err == nil {
+						err = fmt.Errorf("load: raw results: %w", rerr)
+					}
+				}
 				return rec.result(), err
 			}
-			rec.add(r)
+			if rec.add(r) && raw != nil {
+				raw.add(r)
+			}
 			if cl != nil {
 				cl.done(r.URL)
 			}
+		case now := <-tick:
+			s.Progress(rec.progress(now))
 		case <-done:
 			// Stop pacing, cut requests in flight, and keep reading until
 			// vegeta's workers have all returned (they block on the

@@ -27,6 +27,9 @@ type recorder struct {
 	errors                              map[string]int
 	sessions                            Sessions
 	timeline                            []uint32 // successes per TimelineBucket, by completion
+
+	seen, lastSeen uint64    // results received (warm-up included); seen at the last progress tick
+	lastTick       time.Time // the last progress tick
 }
 
 func newRecorder(p vegeta.ConstantPacer) *recorder {
@@ -54,20 +57,23 @@ func micros(d time.Duration) int64 {
 	return min(max(d.Microseconds(), 0), histMax)
 }
 
-func (rc *recorder) add(r *vegeta.Result) {
+// add folds r into the recorder and reports whether it was counted (a measured request, not a
+// warm-up one nor one we cut short).
+func (rc *recorder) add(r *vegeta.Result) bool {
 	// The window is cut on the schedule, not on the actual send time:
 	// vegeta numbers requests in send order, so Seq is the schedule slot.
 	// The two agree while the generator keeps up; when it stalls, a cut on
 	// send time would move late warm-up requests (sent in a catch-up burst)
 	// into the window and inflate both the count and the send rate.
+	rc.seen++
 	due := time.Duration(r.Seq+1) * rc.interval
 	if due < rc.warmup {
 		rc.warmupRequests++
-		return
+		return false
 	}
 	end := r.Timestamp.Add(r.Latency)
 	if !rc.cutoff.IsZero() && end.After(rc.cutoff) {
-		return
+		return false
 	}
 
 	rc.requests++
@@ -88,9 +94,10 @@ func (rc *recorder) add(r *vegeta.Result) {
 		rc.successes++
 		countSession(&rc.sessions, r.Headers)
 		rc.mark(end)
-		return
+		return true
 	}
 	rc.addError(r.Error)
+	return true
 }
 
 // mark counts a success completing at end in its timeline bucket, measured from the start of

@@ -76,7 +76,9 @@ func parseFaults(s string) ([]experiment.FaultResult, error) {
 
 // WriteFaults prints one row per injected fault: what the clients saw and how fast the
 // supervisor brought a replacement. It prints nothing for a run without faults.
-func WriteFaults(w io.Writer, res *experiment.Result) error {
+func WriteFaults(w io.Writer, res *experiment.Result) error { return writeFaults(w, res, textTable) }
+
+func writeFaults(w io.Writer, res *experiment.Result, style tableStyle) error {
 	var any bool
 	for _, st := range res.Steps {
 		any = any || len(st.Faults) > 0
@@ -84,7 +86,7 @@ func WriteFaults(w io.Writer, res *experiment.Result) error {
 	if !any {
 		return nil
 	}
-	t := newTable(w)
+	t := newTable(w, style)
 	t.Header("workers", "offered rps", "fault", "failed requests", "restarts", "down → serving ms", "capacity dip")
 	for _, st := range res.Steps {
 		failed := st.Requests - uint64(float64(st.Requests)*st.Success+0.5)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/bench-dev/bench/internal/experiment"
@@ -47,11 +48,23 @@ func Shares(counts []uint64) ShareStats {
 	return s
 }
 
-func newTable(w io.Writer) *tablewriter.Table {
-	return tablewriter.NewTable(w,
+// tableStyle is how a table is drawn: box-drawn text for a terminal or a Markdown table.
+type tableStyle int
+
+const (
+	textTable tableStyle = iota
+	markdownTable
+)
+
+func newTable(w io.Writer, style tableStyle) *tablewriter.Table {
+	opts := []tablewriter.Option{
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithRowAlignment(tw.AlignRight),
-	)
+	}
+	if style == markdownTable {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	}
+	return tablewriter.NewTable(w, opts...)
 }
 
 // stepColumn is one column of the steps table.
@@ -62,7 +75,9 @@ type stepColumn struct {
 
 // WriteSteps prints one row per load step. Columns that would say nothing in this run (one
 // strategy, no repetitions, no sessions) are left out.
-func WriteSteps(w io.Writer, res *experiment.Result) error {
+func WriteSteps(w io.Writer, res *experiment.Result) error { return writeSteps(w, res, textTable) }
+
+func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
 	var strategies, stores = map[string]bool{}, map[string]bool{}
 	var reps, sessions, restarts bool
 	for _, st := range res.Steps {
@@ -115,7 +130,7 @@ func WriteSteps(w io.Writer, res *experiment.Result) error {
 		stepColumn{"flags", func(st experiment.Step) string { return strings.Join(st.Flags, " ") }},
 	)
 
-	t := newTable(w)
+	t := newTable(w, style)
 	headers := make([]any, len(cols))
 	for i, c := range cols {
 		headers[i] = c.header
@@ -134,8 +149,10 @@ func WriteSteps(w io.Writer, res *experiment.Result) error {
 }
 
 // WriteScaling prints the measured capacity per worker count next to the lesson's scaling math.
-func WriteScaling(w io.Writer, res *experiment.Result) error {
-	t := newTable(w)
+func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScaling(w, res, textTable) }
+
+func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
+	t := newTable(w, style)
 	t.Header("workers", "capacity rps", "linear rps (1 worker × N)", "speedup", "efficiency", "note")
 	for _, r := range res.Scaling {
 		if err := t.Append(

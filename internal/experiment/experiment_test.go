@@ -1,0 +1,192 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/bench-dev/bench/internal/load"
+	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
+)
+
+// workerEnv makes the test binary, re-executed by the cluster, serve as a worker: the built-in
+// cpu workload on $PORT, until SIGTERM.
+const workerEnv = "EXPERIMENT_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		index, _ := strconv.Atoi(os.Getenv("BENCH_WORKER_INDEX"))
+		err := target.Run(ctx, target.Config{Workload: "cpu", Cost: time.Millisecond, Threads: 1, Index: index,
+			Addr: "127.0.0.1:" + os.Getenv("PORT")})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// rawBuffers collects the raw writers a run asks for, by row.
+type rawBuffers struct {
+	mu   sync.Mutex
+	rows map[int]*closingBuffer
+	ids  map[int]Step
+}
+
+type closingBuffer struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (b *closingBuffer) Close() error { b.closed = true; return nil }
+
+func (r *rawBuffers) open(row int, st Step) (io.WriteCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := &closingBuffer{}
+	r.rows[row], r.ids[row] = b, st
+	return b, nil
+}
+
+// A capacity search through a real cluster: every step's raw results and progress snapshots are
+// labelled with the row the step gets, and the search's answer is marked as its capacity step.
+func TestRun_searchRawProgressCapacity(t *testing.T) {
+	t.Parallel()
+	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
+target:
+  command: [%q]
+  env: {%s: "1"}
+workers: [1]
+load:
+  search: {p99: 20ms, max_steps: 3}
+  duration: 400ms
+  warmup: 100ms
+`, os.Args[0], workerEnv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws := &rawBuffers{rows: map[int]*closingBuffer{}, ids: map[int]Step{}}
+	var mu sync.Mutex
+	snaps := map[int][]Progress{}
+	opts := Options{
+		Raw: raws.open,
+		OnProgress: func(p Progress) {
+			mu.Lock()
+			snaps[p.Row] = append(snaps[p.Row], p)
+			mu.Unlock()
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, sc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) == 0 || len(res.Steps) > 3 {
+		t.Fatalf("%d steps, want 1 to 3", len(res.Steps))
+	}
+
+	var capacity []int
+	for i, st := range res.Steps {
+		row := i + 1
+		if !st.Search {
+			t.Errorf("row %d: not marked as a search step", row)
+		}
+		if st.Capacity {
+			capacity = append(capacity, row)
+		}
+		if st.Latency == nil || st.Latency.TotalCount() != int64(st.Requests) {
+			t.Errorf("row %d: histogram missing or not counting the %d requests", row, st.Requests)
+		}
+
+		// Raw results: asked for with the step's identity, closed, one record per measured request.
+		b, ok := raws.rows[row]
+		if !ok {
+			t.Errorf("row %d: no raw writer asked for", row)
+			continue
+		}
+		if id := raws.ids[row]; id.Workers != 1 || id.Offered != st.Offered || !id.Search || id.Strategy != st.Strategy {
+			t.Errorf("row %d: raw writer asked for %+v, the step is %d workers %v rps", row, id, st.Workers, st.Offered)
+		}
+		if !b.closed {
+			t.Errorf("row %d: raw writer not closed", row)
+		}
+		dec := vegeta.NewDecoder(&b.Buffer)
+		var n uint64
+		for {
+			var r vegeta.Result
+			if err := dec.Decode(&r); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("row %d: %v", row, err)
+			}
+			n++
+		}
+		if n != st.Requests {
+			t.Errorf("row %d: %d raw results, %d requests", row, n, st.Requests)
+		}
+
+		// Progress: the snapshots of this row are of this step, and end measuring.
+		ps := snaps[row]
+		if len(ps) == 0 {
+			t.Errorf("row %d: no progress snapshot", row)
+			continue
+		}
+		last := ps[len(ps)-1]
+		if last.Step.Offered != st.Offered || last.Step.Workers != 1 || last.Requests > st.Requests {
+			t.Errorf("row %d: last snapshot %+v, step %v rps %d requests", row, last, st.Offered, st.Requests)
+		}
+	}
+	if len(snaps) != len(res.Steps) {
+		t.Errorf("snapshots for rows %v, want one per step (%d)", keys(snaps), len(res.Steps))
+	}
+
+	// The capacity step is the passing step with the best throughput, and the run's capacity.
+	cfg := load.SearchConfig{P99: 20 * time.Millisecond, Success: sc.Load.Search.Success}
+	best := -1
+	for i, st := range res.Steps {
+		passes := st.Requests > 0 && st.P99 <= cfg.P99 && st.Success >= cfg.Success && !hasFlag(st, FlagBehind)
+		if passes && (best < 0 || st.Throughput > res.Steps[best].Throughput) {
+			best = i
+		}
+	}
+	switch {
+	case best < 0 && len(capacity) != 0:
+		t.Errorf("no step passed, yet rows %v are marked as capacity", capacity)
+	case best >= 0 && (len(capacity) != 1 || capacity[0] != best+1):
+		t.Errorf("capacity marked on rows %v, want row %d", capacity, best+1)
+	case best >= 0 && res.CapacityAt(1) != res.Steps[best].Throughput:
+		t.Errorf("capacity %v, the marked step's throughput %v", res.CapacityAt(1), res.Steps[best].Throughput)
+	}
+}
+
+func hasFlag(st Step, flag string) bool {
+	for _, f := range st.Flags {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+func keys[V any](m map[int]V) []int {
+	var out []int
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
