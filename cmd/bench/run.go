@@ -67,10 +67,16 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
+	procs := addProcsFlag(fs)
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
 	}
+	restore, err := setProcs(*procs)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	if len(pos) != 1 {
 		return badInput{fmt.Errorf("run: want exactly one scenario file, got %d arguments (see `bench help run`)", len(pos))}
 	}

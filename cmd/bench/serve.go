@@ -40,10 +40,16 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", runtime.NumCPU(), "number of workers (default one per core)")
 	interval := fs.Duration("health-interval", balancer.DefaultHealthInterval, "how often each worker's ready path is probed")
 	timeout := fs.Duration("health-timeout", balancer.DefaultHealthTimeout, "probe timeout: a worker that does not answer within it is ejected")
+	procs := addProcsFlag(fs)
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
 	}
+	restore, err := setProcs(*procs)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	switch {
 	case len(pos) != 1:
 		return badInput{fmt.Errorf("serve: want exactly one scenario file, got %d arguments (see `bench help serve`)", len(pos))}

@@ -16,7 +16,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scaling"
@@ -108,6 +107,9 @@ type Step struct {
 	Sessions load.Sessions
 	// Restarts counts workers restarted by the supervisor during the step.
 	Restarts int
+	// Retries counts requests the balancer retried on another worker in the measured window
+	// (a GET whose worker refused or dropped the connection).
+	Retries uint64
 	// Faults are the step's injected faults and what each cost.
 	Faults []FaultResult
 
@@ -241,9 +243,6 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 // capacity: the best over strategies of the median over repetitions. prev is the capacity of the
 // previous worker count, from which a capacity search starts (0: from the search's default).
 func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, prev float64, opts Options, res *Result) (float64, error) {
-	if sc.Balancer.Engine == "haproxy" {
-		return 0, &StartError{fmt.Errorf("balancer.engine haproxy: not available in this version")}
-	}
 	if store != "" {
 		event(opts, "starting %d worker(s), session store %s", n, store)
 	} else {
@@ -293,30 +292,14 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 	if strategy == "reuseport" {
 		return 0, &StartError{fmt.Errorf("balancer.strategy reuseport: not available in this version")}
 	}
-	sel, err := balancer.NewSelectorConfig(balancer.SelectorConfig{
-		Strategy: strategy, Cookie: cookieFor(sc, strategy), BoundedLoad: boundedFor(sc, strategy),
-	})
+	fr, laddr, stopFront, err := startFront(ctx, sc, addrs, strategy, opts.Listen)
 	if err != nil {
-		return 0, &StartError{fmt.Errorf("balancer: %w", err)}
+		return 0, &StartError{err}
 	}
-	var bopts []balancer.Option
-	if sc.Balancer.Engine == "std" {
-		bopts = append(bopts, balancer.WithEngine(balancer.EngineStd))
-	}
-	bal := balancer.New(addrs, sel, bopts...)
-	bctx, stopBalancer := context.WithCancel(ctx)
-	defer func() { stopBalancer(); bal.Wait() }()
-	listen := opts.Listen
-	if listen == "" {
-		listen = "127.0.0.1:0"
-	}
-	laddr, err := bal.Serve(bctx, listen)
-	if err != nil {
-		return 0, &StartError{fmt.Errorf("balancer: %w", err)}
-	}
+	defer stopFront()
 	url := "http://" + laddr + sc.Target.Path
 
-	m := &meter{sc: sc, cl: cl, bal: bal, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep,
+	m := &meter{sc: sc, cl: cl, bal: fr, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep,
 		opts: opts, res: res, search: sc.Load.Search != nil}
 	record := func(st Step) {
 		res.Steps = append(res.Steps, st)
@@ -371,25 +354,11 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 	return capacity, nil
 }
 
-func cookieFor(sc *scenario.Scenario, strategy string) string {
-	if strategy == "cookie-hash" {
-		return sc.Balancer.Cookie
-	}
-	return ""
-}
-
-func boundedFor(sc *scenario.Scenario, strategy string) float64 {
-	if strategy == "cookie-hash" {
-		return sc.Balancer.BoundedLoad
-	}
-	return 0
-}
-
 // meter runs load steps against one started cluster and accounts CPU and shares for each.
 type meter struct {
 	sc       *scenario.Scenario
 	cl       *cluster.Cluster
-	bal      *balancer.Balancer
+	bal      front
 	url      string
 	workers  int
 	cores    int
@@ -408,7 +377,7 @@ type cpuMark struct {
 
 func (m *meter) mark() cpuMark {
 	self, _ := cluster.SelfCPU()
-	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self}
+	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self + m.bal.CPU()}
 }
 
 func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
@@ -469,6 +438,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		Requests:   lr.Requests,
 		Lag:        lr.Lag,
 		Share:      m.bal.Counts(),
+		Retries:    m.bal.Retries(),
 		Elapsed:    end.at.Sub(start.at),
 		WorkerCPU:  end.workers - start.workers,
 		BenchCPU:   end.bench - start.bench,

@@ -87,7 +87,7 @@ func writeFaults(w io.Writer, res *experiment.Result, style tableStyle) error {
 		return nil
 	}
 	t := newTable(w, style)
-	t.Header("workers", "offered rps", "fault", "failed requests", "restarts", "down → serving ms", "capacity dip")
+	t.Header("workers", "offered rps", "fault", "failed requests", "retried", "restarts", "down → serving ms", "capacity dip")
 	for _, st := range res.Steps {
 		failed := st.Requests - uint64(float64(st.Requests)*st.Success+0.5)
 		for _, f := range st.Faults {
@@ -96,7 +96,7 @@ func writeFaults(w io.Writer, res *experiment.Result, style tableStyle) error {
 				down = fmtMS(f.Downtime)
 			}
 			if err := t.Append(strconv.Itoa(st.Workers), fmt.Sprintf("%.0f", st.Offered), faultName(f.Fault),
-				strconv.FormatUint(failed, 10), strconv.Itoa(st.Restarts), down, fmt.Sprintf("%.0f%%", 100*f.Dip)); err != nil {
+				strconv.FormatUint(failed, 10), strconv.FormatUint(st.Retries, 10), strconv.Itoa(st.Restarts), down, fmt.Sprintf("%.0f%%", 100*f.Dip)); err != nil {
 				return err
 			}
 		}

@@ -43,7 +43,7 @@ var derivedColumns = map[string]bool{
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
 var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
-	"restarts": true, "faults": true}
+	"restarts": true, "retries": true, "faults": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -299,6 +299,7 @@ func (c *cells) step() experiment.Step {
 		},
 	}
 	st.Restarts = c.optInt("restarts")
+	st.Retries = c.optUint("retries")
 	if faults, err := parseFaults(c.str("faults")); err != nil {
 		c.fail("faults", "%v", err)
 	} else {
