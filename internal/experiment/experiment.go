@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"sort"
@@ -107,6 +108,9 @@ type Step struct {
 	Sessions load.Sessions
 	// Restarts counts workers restarted by the supervisor during the step.
 	Restarts int
+	// CtxSwitches is the machine's context switches per second over the window (from /proc/stat):
+	// what more processes than cores cost.
+	CtxSwitches float64
 	// Retries counts requests the balancer retried on another worker in the measured window
 	// (a GET whose worker refused or dropped the connection).
 	Retries uint64
@@ -311,7 +315,7 @@ func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, ad
 	if s := sc.Load.Search; s != nil {
 		// More workers rarely carry less than fewer did: starting just below the previous capacity
 		// saves the ramp's first steps; the search ramps down if that is still too high.
-		cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: 0.8 * prev}
+		cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * prev)}
 		var capacity float64
 		best := -1 // index in res.Steps of the step whose throughput is capacity
 		found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
@@ -373,11 +377,12 @@ type meter struct {
 type cpuMark struct {
 	at             time.Time
 	workers, bench time.Duration
+	ctxt           uint64 // context switches of the whole machine since boot
 }
 
 func (m *meter) mark() cpuMark {
 	self, _ := cluster.SelfCPU()
-	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self + m.bal.CPU()}
+	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self + m.bal.CPU(), ctxt: contextSwitches()}
 }
 
 func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
@@ -426,27 +431,28 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	events := m.cl.Events()[eventsBefore:]
 
 	st := Step{
-		Workers:    m.workers,
-		Strategy:   m.strategy,
-		Store:      m.store,
-		Rep:        m.rep,
-		Search:     m.search,
-		Offered:    rate,
-		Sent:       lr.Sent,
-		Throughput: lr.Throughput,
-		Success:    lr.Success,
-		Requests:   lr.Requests,
-		Lag:        lr.Lag,
-		Share:      m.bal.Counts(),
-		Retries:    m.bal.Retries(),
-		Elapsed:    end.at.Sub(start.at),
-		WorkerCPU:  end.workers - start.workers,
-		BenchCPU:   end.bench - start.bench,
-		Cores:      m.cores,
-		Errors:     lr.Errors,
-		Sessions:   lr.Sessions,
-		Restarts:   restartsIn(events),
-		Faults:     faults.finish(events, began, l.Warmup, lr),
+		Workers:     m.workers,
+		Strategy:    m.strategy,
+		Store:       m.store,
+		Rep:         m.rep,
+		Search:      m.search,
+		Offered:     rate,
+		Sent:        lr.Sent,
+		Throughput:  lr.Throughput,
+		Success:     lr.Success,
+		Requests:    lr.Requests,
+		Lag:         lr.Lag,
+		Share:       m.bal.Counts(),
+		Retries:     m.bal.Retries(),
+		Elapsed:     end.at.Sub(start.at),
+		WorkerCPU:   end.workers - start.workers,
+		BenchCPU:    end.bench - start.bench,
+		Cores:       m.cores,
+		Errors:      lr.Errors,
+		Sessions:    lr.Sessions,
+		Restarts:    restartsIn(events),
+		CtxSwitches: perSecond(end.ctxt-start.ctxt, end.at.Sub(start.at)),
+		Faults:      faults.finish(events, m.bal.Health(), began, l.Warmup, lr),
 	}
 	if lr.Latency != nil && lr.Requests > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
@@ -532,4 +538,27 @@ func event(opts Options, format string, args ...any) {
 func IsStartError(err error) bool {
 	var se *StartError
 	return errors.As(err, &se)
+}
+
+// contextSwitches reads the machine's context switches since boot from /proc/stat; 0 where
+// there is none.
+func contextSwitches() uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "ctxt "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func perSecond(n uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
 }

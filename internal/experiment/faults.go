@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scenario"
@@ -20,6 +21,9 @@ type FaultResult struct {
 	// Downtime is from the SIGKILL to the replacement answering its readiness probe (kills
 	// only; zero when no replacement became ready during the step).
 	Downtime time.Duration
+	// Ejected is from the SIGSTOP to the balancer ejecting the hung worker (stops only; zero
+	// when it was not ejected during the step).
+	Ejected time.Duration
 	// Dip is the capacity dip: 1 − the lowest throughput in the 2 s after the fault over the
 	// median throughput before it (0 = no dip, 1 = nothing served), from the step's timeline.
 	Dip float64
@@ -88,7 +92,7 @@ func (in *injector) resume(idx int) {
 
 // finish cancels faults not yet struck, resumes paused workers and computes each fault's figures
 // from the cluster's events since the step began and the step's success timeline.
-func (in *injector) finish(events []cluster.Event, began time.Time, warmup time.Duration, lr load.Result) []FaultResult {
+func (in *injector) finish(events []cluster.Event, health []balancer.HealthEvent, began time.Time, warmup time.Duration, lr load.Result) []FaultResult {
 	in.mu.Lock()
 	for _, t := range in.timers {
 		t.Stop()
@@ -110,6 +114,14 @@ func (in *injector) finish(events []cluster.Event, began time.Time, warmup time.
 			for _, e := range events {
 				if e.Index == r.Fault.Kill && e.Kind == cluster.EventReady && !e.Time.Before(at) {
 					r.Downtime = e.Time.Sub(at)
+					break
+				}
+			}
+		}
+		if r.Fault.Stop > 0 {
+			for _, e := range health {
+				if e.Index == r.Fault.Stop && !e.Healthy && !e.Time.Before(at) {
+					r.Ejected = e.Time.Sub(at)
 					break
 				}
 			}

@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bench-dev/bench/internal/balancer"
@@ -21,17 +22,37 @@ type front interface {
 	// CPU returns the CPU the balancer used in a process of its own; zero in bench's process,
 	// whose own CPU is measured as a whole.
 	CPU() time.Duration
+	// Health returns the ejections and readmissions so far; nil when unknown.
+	Health() []balancer.HealthEvent
 }
 
-type inProcess struct{ *balancer.Balancer }
+type inProcess struct {
+	*balancer.Balancer
+	mu     sync.Mutex
+	health []balancer.HealthEvent
+}
 
-func (inProcess) CPU() time.Duration { return 0 }
+func (*inProcess) CPU() time.Duration { return 0 }
+
+func (b *inProcess) Health() []balancer.HealthEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]balancer.HealthEvent(nil), b.health...)
+}
+
+func (b *inProcess) onHealth(e balancer.HealthEvent) {
+	b.mu.Lock()
+	b.health = append(b.health, e)
+	b.mu.Unlock()
+}
 
 type haproxyFront struct{ *haproxy.Proxy }
 
 func (haproxyFront) Counts() []uint64 { return nil }
 func (haproxyFront) ResetCounts()     {}
 func (haproxyFront) Retries() uint64  { return 0 }
+
+func (haproxyFront) Health() []balancer.HealthEvent { return nil }
 
 // startFront starts the scenario's balancer engine with one strategy in front of addrs on listen
 // (a free loopback port when empty) and returns it, its address and a function that stops it.
@@ -68,12 +89,13 @@ func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, stra
 			break
 		}
 	}
-	bal := balancer.New(addrs, sel, opts...)
+	fr := &inProcess{}
+	fr.Balancer = balancer.New(addrs, sel, append(opts, balancer.WithOnHealth(fr.onHealth))...)
 	bctx, cancel := context.WithCancel(ctx)
-	laddr, err := bal.Serve(bctx, listen)
+	laddr, err := fr.Serve(bctx, listen)
 	if err != nil {
 		cancel()
 		return nil, "", nil, fmt.Errorf("balancer: %w", err)
 	}
-	return inProcess{bal}, laddr, func() { cancel(); bal.Wait() }, nil
+	return fr, laddr, func() { cancel(); fr.Wait() }, nil
 }

@@ -17,11 +17,11 @@ import (
 var Columns = []string{
 	"workers", "strategy", "store", "rep", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
-	"capacity_rps", "linear_rps", "speedup", "efficiency",
+	"capacity_rps", "linear_rps", "usl_rps", "speedup", "efficiency",
 	"share", "share_min", "share_max", "share_stddev",
 	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s", "cores",
 	"session_new", "session_hit", "session_miss", "session_miss_ratio",
-	"restarts", "retries", "faults",
+	"restarts", "retries", "faults", "ctx_switches_per_s",
 	"flags", "note",
 }
 
@@ -30,6 +30,15 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(Columns); err != nil {
 		return err
+	}
+	// usl_rps: the model fitted to the capacities, empty without a fit. Derived, like the scaling
+	// columns: a reader recomputes it.
+	fit, fitted := uslFit(res)
+	usl := func(workers int) string {
+		if !fitted {
+			return ""
+		}
+		return f1(fit.Throughput(float64(workers)))
 	}
 	for _, st := range res.Steps {
 		row, _ := res.ScalingAt(st.Workers)
@@ -42,7 +51,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			strconv.Itoa(st.Workers), st.Strategy, st.Store, strconv.Itoa(st.Rep), strconv.FormatBool(st.Search),
 			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
 			ms(st.P50), ms(st.P90), ms(st.P99), ms(st.P999), ms(st.Max), ms(st.Lag),
-			f1(row.Capacity), f1(row.Linear), f3(row.Speedup), f3(row.Efficiency),
+			f1(row.Capacity), f1(row.Linear), usl(st.Workers), f3(row.Speedup), f3(row.Efficiency),
 			joinCounts(st.Share), f4(sh.Min), f4(sh.Max), f4(sh.Stddev),
 			f3(st.WorkerCPU.Seconds()), f3(st.BenchCPU.Seconds()),
 			f1(100 * cpu.WorkerCPUShare()), f1(100 * cpu.BenchCPUShare()), f3(st.Elapsed.Seconds()),
@@ -50,6 +59,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			strconv.FormatUint(st.Sessions.New, 10), strconv.FormatUint(st.Sessions.Hit, 10),
 			strconv.FormatUint(st.Sessions.Miss, 10), f4(st.Sessions.MissRatio()),
 			strconv.Itoa(st.Restarts), strconv.FormatUint(st.Retries, 10), formatFaults(st.Faults),
+			f1(st.CtxSwitches),
 			strings.Join(st.Flags, " "), row.Note,
 		}
 		if err := cw.Write(rec); err != nil {

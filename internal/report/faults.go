@@ -12,8 +12,8 @@ import (
 )
 
 // formatFaults writes a step's fault results in summary.csv's faults column: one
-// "kind:worker@at[/for]:downtime_ms:dip" entry per fault, separated by ";", e.g.
-// "kill:1@5s:7.250:0.180;stop:2@12s/3s:0.000:0.950".
+// "kind:worker@at[/for]:downtime_ms:dip:ejected_ms" entry per fault, separated by ";", e.g.
+// "kill:1@5s:7.250:0.180:0.000;stop:2@12s/3s:0.000:0.950:412.000".
 func formatFaults(faults []experiment.FaultResult) string {
 	parts := make([]string, len(faults))
 	for i, f := range faults {
@@ -23,7 +23,7 @@ func formatFaults(faults []experiment.FaultResult) string {
 		} else {
 			fmt.Fprintf(&b, "stop:%d@%v/%v", f.Fault.Stop, f.Fault.At, f.Fault.For)
 		}
-		fmt.Fprintf(&b, ":%s:%s", ms(f.Downtime), f3(f.Dip))
+		fmt.Fprintf(&b, ":%s:%s:%s", ms(f.Downtime), f3(f.Dip), ms(f.Ejected))
 		parts[i] = b.String()
 	}
 	return strings.Join(parts, ";")
@@ -37,8 +37,8 @@ func parseFaults(s string) ([]experiment.FaultResult, error) {
 	var out []experiment.FaultResult
 	for _, part := range strings.Split(s, ";") {
 		fields := strings.Split(part, ":")
-		if len(fields) != 4 {
-			return nil, fmt.Errorf("%q is not kind:worker@at:downtime_ms:dip", part)
+		if len(fields) != 4 && len(fields) != 5 { // ejected_ms came later
+			return nil, fmt.Errorf("%q is not kind:worker@at:downtime_ms:dip:ejected_ms", part)
 		}
 		var r experiment.FaultResult
 		who, when, _ := strings.Cut(fields[1], "@")
@@ -67,6 +67,13 @@ func parseFaults(s string) ([]experiment.FaultResult, error) {
 			return nil, fmt.Errorf("%q: bad downtime or dip", part)
 		}
 		r.Downtime = time.Duration(d * float64(time.Millisecond))
+		if len(fields) == 5 {
+			e, err := strconv.ParseFloat(fields[4], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q: bad ejected_ms", part)
+			}
+			r.Ejected = time.Duration(e * float64(time.Millisecond))
+		}
 		r.Dip = dip
 		r.Injected = r.Fault.At // not saved: the schedule stands in for it
 		out = append(out, r)
@@ -87,16 +94,20 @@ func writeFaults(w io.Writer, res *experiment.Result, style tableStyle) error {
 		return nil
 	}
 	t := newTable(w, style)
-	t.Header("workers", "offered rps", "fault", "failed requests", "retried", "restarts", "down → serving ms", "capacity dip")
+	t.Header("workers", "offered rps", "fault", "failed requests", "retried", "restarts", "down → serving ms", "hung → ejected ms", "capacity dip")
 	for _, st := range res.Steps {
 		failed := st.Requests - uint64(float64(st.Requests)*st.Success+0.5)
 		for _, f := range st.Faults {
-			down := "-"
+			down, ejected := "-", "-"
 			if f.Downtime > 0 {
 				down = fmtMS(f.Downtime)
 			}
+			if f.Ejected > 0 {
+				ejected = fmtMS(f.Ejected)
+			}
 			if err := t.Append(strconv.Itoa(st.Workers), fmt.Sprintf("%.0f", st.Offered), faultName(f.Fault),
-				strconv.FormatUint(failed, 10), strconv.FormatUint(st.Retries, 10), strconv.Itoa(st.Restarts), down, fmt.Sprintf("%.0f%%", 100*f.Dip)); err != nil {
+				strconv.FormatUint(failed, 10), strconv.FormatUint(st.Retries, 10), strconv.Itoa(st.Restarts),
+				down, ejected, fmt.Sprintf("%.0f%%", 100*f.Dip)); err != nil {
 				return err
 			}
 		}

@@ -38,12 +38,12 @@ func (e *CSVError) Unwrap() error { return e.Err }
 // or, for cores, absent from files written before it existed.
 var derivedColumns = map[string]bool{
 	"share_min": true, "share_max": true, "share_stddev": true,
-	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true, "session_miss_ratio": true,
+	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true, "session_miss_ratio": true, "usl_rps": true,
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
 var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
-	"restarts": true, "retries": true, "faults": true}
+	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -118,7 +118,7 @@ func ReadCSV(r io.Reader) (*experiment.Result, error) {
 			pcts = append(pcts, cpuPct{pct: pct, cpu: st.WorkerCPU, elapsed: st.Elapsed})
 		}
 		for _, name := range Columns {
-			if _, ok := col[name]; ok && derivedColumns[name] && name != "cores" {
+			if _, ok := col[name]; ok && derivedColumns[name] && name != "cores" && c.str(name) != "" {
 				c.float(name) // only checked: WriteCSV recomputes them
 			}
 		}
@@ -300,6 +300,9 @@ func (c *cells) step() experiment.Step {
 	}
 	st.Restarts = c.optInt("restarts")
 	st.Retries = c.optUint("retries")
+	if _, ok := c.col["ctx_switches_per_s"]; ok {
+		st.CtxSwitches = c.float("ctx_switches_per_s")
+	}
 	if faults, err := parseFaults(c.str("faults")); err != nil {
 		c.fail("faults", "%v", err)
 	} else {

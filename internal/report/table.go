@@ -14,6 +14,7 @@ import (
 
 	"github.com/bench-dev/bench/internal/experiment"
 	"github.com/bench-dev/bench/internal/load"
+	"github.com/bench-dev/bench/internal/scaling"
 )
 
 // ShareStats summarises how evenly requests were spread: each worker's fraction of the total.
@@ -153,16 +154,43 @@ func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScali
 
 func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 	t := newTable(w, style)
-	t.Header("workers", "capacity rps", "linear rps (1 worker × N)", "speedup", "efficiency", "note")
+	fit, fitted := uslFit(res)
+	t.Header("workers", "capacity rps", "linear rps (1 worker × N)", "USL rps", "speedup", "efficiency", "note")
 	for _, r := range res.Scaling {
+		usl := "-"
+		if fitted {
+			usl = fmt.Sprintf("%.0f", fit.Throughput(float64(r.Workers)))
+		}
 		if err := t.Append(
-			strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear),
+			strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear), usl,
 			fmt.Sprintf("%.2f×", r.Speedup), fmt.Sprintf("%.0f%%", 100*r.Efficiency), r.Note,
 		); err != nil {
 			return err
 		}
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if fitted && style == textTable {
+		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f: %s\n", fit.Sigma, fit.Kappa, fit.Lambda, fit.R2, fit.Verdict())
+		if fit.Warning != "" {
+			fmt.Fprintf(w, "  (%s)\n", fit.Warning)
+		}
+	}
+	return nil
+}
+
+// uslFit fits the Universal Scalability Law to the run's capacities (which leave out flagged steps);
+// false when there are too few worker counts to fit.
+// It fits the capacities as summary.csv holds them (to 0.1 rps), so that a report re-rendered from
+// the file shows the same model.
+func uslFit(res *experiment.Result) (scaling.FitResult, bool) {
+	points := make([]scaling.Point, len(res.Capacity))
+	for i, p := range res.Capacity {
+		points[i] = scaling.Point{Workers: p.Workers, Capacity: math.Round(p.Capacity*10) / 10}
+	}
+	fit, err := scaling.Fit(points)
+	return fit, err == nil
 }
 
 // shareCell shows each worker's share of the requests, e.g. "50 50" or "26 24 25 25".
