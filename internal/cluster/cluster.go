@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults used for the zero values of Spec's fields.
@@ -31,6 +33,14 @@ const (
 
 // IndexEnv is the environment variable carrying a worker's 1-based index.
 const IndexEnv = "BENCH_WORKER_INDEX"
+
+// ReusePortEnv is set to "1" for the workers of a Spec.SharedPort cluster: they must listen
+// with SO_REUSEPORT. The built-in worker (`bench worker`) reads it as its --reuseport default.
+const ReusePortEnv = "BENCH_REUSEPORT"
+
+// WorkerHeader is the response header in which a worker may name itself as "<index>/<pid>",
+// as the built-in worker does; readiness on a shared port uses it (see Spec.SharedPort).
+const WorkerHeader = "X-Worker"
 
 // Spec describes the worker processes of a cluster.
 type Spec struct {
@@ -60,6 +70,20 @@ type Spec struct {
 	// (Stop waits for the goroutine that calls it); hand the event to another goroutine for
 	// anything slow. Nil means events are only kept for Events.
 	OnEvent func(Event)
+	// SharedPort gives all workers the same port, with ReusePortEnv=1 in their environment:
+	// each must listen on it with SO_REUSEPORT (as the same user), and the kernel spreads new
+	// connections over the listeners, like Node's cluster workers sharing a port, with no
+	// balancer in between. Linux only. Every Worker then has the same Addr.
+	//
+	// Readiness is then told apart by who answers: the shared port is polled with fresh
+	// connections, and a worker is ready once a 2xx answer to ReadyPath carried its index in
+	// WorkerHeader ("<index>/<pid>"; the pid may be a child's, as under a wrapper script, and
+	// is not checked). A 2xx answer without a parsable WorkerHeader cannot be attributed: the
+	// command is taken not to set it, and every worker still starting counts as ready at once
+	// if all of them are alive — so Start may return before each one listens (the kernel only
+	// routes to those that do). The same holds for the probe of a restarted worker, which the
+	// others may answer. False (the zero value) gives every worker a port of its own.
+	SharedPort bool
 }
 
 func (s Spec) withDefaults() Spec {
@@ -87,7 +111,7 @@ func (s Spec) withDefaults() Spec {
 type Worker struct {
 	Index int    // 1-based, as told to the worker in IndexEnv
 	PID   int    // process id (also its process group id)
-	Addr  string // "127.0.0.1:port" the worker listens on
+	Addr  string // "127.0.0.1:port" the worker listens on; the same for all with Spec.SharedPort
 }
 
 // ErrNotReady is wrapped by the error Start returns when a worker kept running but never
@@ -100,6 +124,9 @@ type Cluster struct {
 	path    string // Command[0] resolved in PATH
 	command string // Command joined by spaces, for messages
 	ports   []int  // reserved in this process until Stop; ports[i] is worker i+1's for good
+	// holder is the socket keeping a SharedPort cluster's port ours until Stop (see
+	// reserveSharedPort); -1 for none.
+	holder int
 
 	exits chan *ExitError
 	done  chan struct{}
@@ -124,8 +151,8 @@ type Cluster struct {
 	stopErr  error
 }
 
-// Start spawns n workers of spec.Command, each told a free loopback port and its index, and
-// waits until every one answers GET spec.ReadyPath with 2xx. On any failure it stops what it
+// Start spawns n workers of spec.Command, each told a free loopback port (the same one with
+// spec.SharedPort) and its index, and waits until every one answers GET spec.ReadyPath with 2xx. On any failure it stops what it
 // started and returns a one-line error naming the command. The cluster is stopped when ctx is
 // cancelled; call Stop to stop it earlier.
 func Start(ctx context.Context, spec Spec, n int) (*Cluster, error) {
@@ -149,13 +176,24 @@ func Start(ctx context.Context, spec Spec, n int) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: starting %d workers of %q: %w", n, command, err)
 	}
 	// All ports are chosen before any worker starts, so no worker can take another's port.
-	ports, err := reservePorts(n)
-	if err != nil {
-		return nil, err
+	holder := -1
+	var ports []int
+	if spec.SharedPort {
+		port, fd, err := reserveSharedPort()
+		if err != nil {
+			return nil, err
+		}
+		holder, ports = fd, slices.Repeat([]int{port}, n)
+	} else {
+		ports, err = reservePorts(n)
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	c := &Cluster{
 		ports:   ports,
+		holder:  holder,
 		spec:    spec,
 		path:    path,
 		command: command,
@@ -283,6 +321,9 @@ func (c *Cluster) stop() error {
 		<-reaped
 	}
 	releasePorts(c.ports)
+	if c.holder >= 0 {
+		unix.Close(c.holder) // after the workers: the port stays ours until none listens
+	}
 	close(c.exits)
 	close(c.done)
 	return errors.Join(errs...)

@@ -39,6 +39,9 @@ const (
 	envExitAfter  = "HELPER_EXIT_AFTER"  // with envExitIndex: wait until this many pids are recorded
 	envExitIf     = "HELPER_EXIT_IF"     // exit 5 at once if this file exists (a broken restart)
 	envHangIf     = "HELPER_HANG_IF"     // answer /healthz 503 forever if this file exists at start
+	envAnonymous  = "HELPER_ANONYMOUS"   // send no X-Worker header
+	envSilentIdx  = "HELPER_SILENT_IDX"  // the worker with this index never listens
+	// ReusePortEnv=1 (set by a SharedPort cluster) makes the server listen with SO_REUSEPORT.
 )
 
 func TestMain(m *testing.M) {
@@ -133,7 +136,6 @@ func helperServer(neverReady bool) int {
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Worker", fmt.Sprintf("%s/%d", index, pid))
 		fmt.Fprintf(w, "%s %d %s", index, pid, os.Getenv(envEcho))
 	})
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
@@ -154,13 +156,39 @@ func helperServer(neverReady bool) int {
 		fmt.Fprint(w, grandchild)
 	})
 
+	var h http.Handler = mux
+	if os.Getenv(envAnonymous) == "" {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(WorkerHeader, fmt.Sprintf("%s/%d", index, pid))
+			mux.ServeHTTP(w, r)
+		})
+	}
+	if os.Getenv(envSilentIdx) == index {
+		fmt.Fprintf(os.Stderr, "worker %s not listening\n", index)
+		for {
+			time.Sleep(time.Hour) // alive but never listening, until killed
+		}
+	}
+
 	port := os.Getenv(cmp.Or(os.Getenv(envPortEnv), "PORT"))
-	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	var lc net.ListenConfig
+	if os.Getenv(ReusePortEnv) == "1" {
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:"+port)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
-	fmt.Fprintln(os.Stderr, http.Serve(ln, mux))
+	fmt.Fprintln(os.Stderr, http.Serve(ln, h))
 	return 3
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // A port chosen by listening on 127.0.0.1:0 comes from the kernel's ephemeral range, the same
@@ -63,12 +65,7 @@ func reservePorts(n int) ([]int, error) {
 func listenOutsideRange(lowA, nA, lowB, nB int) (net.Listener, error) {
 	if nA+nB > 0 {
 		for range portTries {
-			p := rand.IntN(nA + nB)
-			if p < nA {
-				p += lowA
-			} else {
-				p += lowB - nA
-			}
+			p := randomPort(lowA, nA, lowB, nB)
 			if reserved[p] {
 				continue
 			}
@@ -88,6 +85,74 @@ func listenOutsideRange(lowA, nA, lowB, nB int) (net.Listener, error) {
 		ln.Close()
 	}
 	return nil, fmt.Errorf("no free port after %d tries", 2*portTries)
+}
+
+// randomPort returns a random port of [lowA, lowA+nA) ∪ [lowB, lowB+nB); nA+nB must be > 0.
+func randomPort(lowA, nA, lowB, nB int) int {
+	p := rand.IntN(nA + nB)
+	if p < nA {
+		return p + lowA
+	}
+	return p + lowB - nA
+}
+
+// reserveSharedPort returns a loopback port for workers that all listen on it with
+// SO_REUSEPORT, and the socket holding it, to be closed after releasePorts.
+//
+// The socket is bound without SO_REUSEADDR or SO_REUSEPORT — so the bind fails on a port
+// anybody else has, even another user of SO_REUSEPORT — and only then gets SO_REUSEPORT. It
+// never listens: it receives no connections, yet keeps every later bind without
+// SO_REUSEPORT off the port, while the workers (same user, SO_REUSEPORT) bind next to it.
+// Holding it until Stop keeps the port ours even while every worker is down for a restart.
+func reserveSharedPort() (port, fd int, err error) {
+	lo, hi := ephemeralRange()
+	below, above := max(0, lo-lowestPort), max(0, 65535-hi)
+
+	reservedMu.Lock()
+	defer reservedMu.Unlock()
+	try := func(p int) (int, int, error) {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0, -1, fmt.Errorf("cluster: reserving a shared port: socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: p, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			unix.Close(fd)
+			return 0, -1, nil // taken: try another
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			unix.Close(fd)
+			return 0, -1, fmt.Errorf("cluster: reserving a shared port: SO_REUSEPORT: %w", err)
+		}
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			unix.Close(fd)
+			return 0, -1, fmt.Errorf("cluster: reserving a shared port: %w", err)
+		}
+		return sa.(*unix.SockaddrInet4).Port, fd, nil
+	}
+	for i := range 2 * portTries {
+		p := 0 // the kernel's pick, once the range outside the ephemeral one seems full
+		if i < portTries && below+above > 0 {
+			p = randomPort(lowestPort, below, hi+1, above)
+		}
+		if reserved[p] {
+			continue
+		}
+		port, fd, err := try(p)
+		if err != nil {
+			return 0, -1, err
+		}
+		if fd < 0 {
+			continue
+		}
+		if reserved[port] {
+			unix.Close(fd)
+			continue
+		}
+		reserved[port] = true
+		return port, fd, nil
+	}
+	return 0, -1, fmt.Errorf("cluster: reserving a shared port: no free port after %d tries", 2*portTries)
 }
 
 func releasePorts(ports []int) {

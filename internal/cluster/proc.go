@@ -40,6 +40,9 @@ func (c *Cluster) newProc(index, port int) *proc {
 	}
 	env := append(os.Environ(), c.spec.Env...)
 	env = append(env, c.spec.PortEnv+"="+strconv.Itoa(port), IndexEnv+"="+strconv.Itoa(index))
+	if c.spec.SharedPort {
+		env = append(env, ReusePortEnv+"=1")
+	}
 	p.cmd = &exec.Cmd{
 		Path:   c.path,
 		Args:   c.spec.Command,

@@ -21,6 +21,7 @@ import (
 	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scaling"
 	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // Thresholds below which a step is flagged instead of silently reported as the cluster's capacity.
@@ -251,6 +252,12 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, s
 		event(opts, "starting %d worker(s), session store %s", n, store)
 	} else {
 		event(opts, "starting %d worker(s)", n)
+	}
+	if t := sc.Target; t.Hold > 0 && sc.Redis != nil {
+		// One token for the shared resource, whatever a previous cluster left holding it.
+		if err := target.ResetLock(ctx, sc.Redis.Addr, t.LockKey); err != nil {
+			return 0, &StartError{fmt.Errorf("target.hold: %w", err)}
+		}
 	}
 	cl, err := cluster.Start(ctx, spec, n)
 	if err != nil {
@@ -505,9 +512,12 @@ func workerSpec(sc *scenario.Scenario, store string, opts Options) (cluster.Spec
 	}
 	if t.Builtin == "session" {
 		spec.Command = append(spec.Command, "--store", store)
-		if store == "redis" && sc.Redis != nil {
-			spec.Command = append(spec.Command, "--redis", sc.Redis.Addr)
-		}
+	}
+	if t.Hold > 0 {
+		spec.Command = append(spec.Command, "--hold", t.Hold.String(), "--lock-key", t.LockKey)
+	}
+	if sc.Redis != nil && (store == "redis" || t.Hold > 0) {
+		spec.Command = append(spec.Command, "--redis", sc.Redis.Addr)
 	}
 	// GOMAXPROCS in the environment makes the runtime start with it, before any flag is parsed.
 	spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(t.Threads))

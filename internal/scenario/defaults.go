@@ -16,6 +16,8 @@ import "time"
 //	target.path           DefaultPath
 //	target.store          DefaultStore (session workload only)
 //	target.slowdown       none: every worker at factor 1
+//	target.hold           0: no shared resource
+//	target.lock_key       DefaultLockKey when target.hold > 0, else none
 //	workers               DefaultWorkers
 //	balancer.strategy     DefaultStrategy
 //	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
@@ -28,7 +30,8 @@ import "time"
 //	load.repeat           DefaultRepeat
 //	load.search.success   DefaultSuccess
 //	load.search.max_steps DefaultMaxSteps
-//	redis                 none; with target.store redis: {start: false, addr: DefaultRedisAddr}
+//	redis                 none; with target.store redis or target.hold > 0:
+//	                      {start: false, addr: DefaultRedisAddr}
 //	redis.start           false
 //	redis.addr            DefaultRedisAddr, or "" (a free port) when start is true
 //	restart               enabled, max DefaultRestartMax, within DefaultRestartWithin
@@ -80,6 +83,9 @@ const (
 	DefaultRepeat = 1
 	// DefaultRedisAddr is where an already-running Redis is looked for: its standard port.
 	DefaultRedisAddr = "127.0.0.1:6379"
+	// DefaultLockKey is the Redis list holding the token of the resource target.hold holds
+	// (target.DefaultLockKey; the scenario package does not import the worker).
+	DefaultLockKey = "bench:lock"
 	// DefaultRestartMax is how many times a worker is restarted within DefaultRestartWithin
 	// before the cluster gives up on it (a crash loop, not a crash).
 	DefaultRestartMax = 10

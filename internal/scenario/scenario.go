@@ -36,7 +36,7 @@ type Scenario struct {
 	Balancer Balancer
 	Load     LoadSpec
 	// Redis is the Redis server the target keeps state in; nil when it uses none. Parse sets it
-	// for target.store redis (DefaultRedisAddr when the file has no redis section). A command
+	// when Target.UsesRedis (DefaultRedisAddr when the file has no redis section). A command
 	// target may also ask for one, e.g. a server that keeps its sessions in Redis.
 	Redis *Redis
 	// Restart is how the cluster restarts a worker that exits during a run. Parse defaults it
@@ -87,6 +87,14 @@ type Target struct {
 	// index, that entry does not apply. Nil means all workers alike, and always for a command
 	// target.
 	Slowdown map[int]float64
+	// Hold is how long each request of a built-in worker also holds the one resource shared
+	// by all workers (a single token in Redis), so that the cluster's throughput plateaus at
+	// about 1/Hold whatever the worker count. 0 = no shared resource; always 0 for a command
+	// target. Hold > 0 needs Redis (see UsesRedis).
+	Hold time.Duration
+	// LockKey is the Redis list holding the shared resource's token. Parse defaults it to
+	// DefaultLockKey when Hold > 0; empty otherwise (and in code, empty means DefaultLockKey).
+	LockKey string
 }
 
 // Balancer configures the in-process load balancer.
@@ -296,7 +304,22 @@ func (t Target) StoreList() []string {
 	return t.stores()
 }
 
-// usesRedis reports whether a session store of the target is Redis.
-func (t Target) usesRedis() bool {
+// UsesRedis reports whether the built-in target needs the Redis server of Scenario.Redis: a
+// session store of it is Redis, or it holds the shared resource (Hold > 0). False for a
+// command target, which may still use one of its own accord.
+func (t Target) UsesRedis() bool {
+	return t.redisStore() || t.Builtin != "" && t.Hold > 0
+}
+
+// redisStore reports whether a session store of the target is Redis.
+func (t Target) redisStore() bool {
 	return t.Builtin == sessionWorkload && slices.Contains(t.stores(), storeRedis)
+}
+
+// redisReason says what in the target needs Redis, for error messages.
+func (t Target) redisReason() string {
+	if t.redisStore() {
+		return "target.store redis"
+	}
+	return "target.hold"
 }

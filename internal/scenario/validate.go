@@ -108,6 +108,17 @@ func (t *Target) problem() (field, msg string) {
 		} else if t.Store != "" || len(t.Stores) > 0 {
 			return "target.store", notForSession
 		}
+		if msg := checkDuration(t.Hold, true); msg != "" {
+			return "target.hold", msg
+		}
+		if t.LockKey != "" {
+			if t.Hold == 0 {
+				return "target.lock_key", notWithoutHold
+			}
+			if msg := checkLockKey(t.LockKey); msg != "" {
+				return "target.lock_key", msg
+			}
+		}
 		for _, i := range slices.Sorted(maps.Keys(t.Slowdown)) {
 			field := "target.slowdown." + strconv.Itoa(i)
 			if msg := checkWorkerIndex(i, unknownWorkers); msg != "" {
@@ -135,6 +146,10 @@ func (t *Target) problem() (field, msg string) {
 			return "target.concurrency", notForCommand
 		case len(t.Slowdown) != 0:
 			return "target.slowdown", notForCommand
+		case t.Hold != 0:
+			return "target.hold", notForCommand
+		case t.LockKey != "":
+			return "target.lock_key", notForCommand
 		case t.Store != "":
 			return "target.store", notForSession
 		}
@@ -260,10 +275,10 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 
 // redisProblem checks the Redis section against the target that uses it.
 func (s *Scenario) redisProblem() (field, msg string) {
-	usesRedis := s.Target.usesRedis()
+	usesRedis := s.Target.UsesRedis()
 	switch r := s.Redis; {
 	case r == nil && usesRedis:
-		return "redis", "missing; target.store redis needs a Redis server (redis.addr or redis.start)"
+		return "redis", "missing; " + s.Target.redisReason() + " needs a Redis server (redis.addr or redis.start)"
 	case r == nil:
 		return "", ""
 	case s.Target.Builtin != "" && !usesRedis:
@@ -355,7 +370,8 @@ const (
 	notForCommand    = "only applies to builtin targets"
 	notForSession    = "only applies to the session workload (builtin: session)"
 	notForCookieHash = "only applies to strategy cookie-hash"
-	notForRedis      = "only applies with target.store redis or a command target"
+	notForRedis      = "only applies with target.store redis, target.hold or a command target"
+	notWithoutHold   = "only applies with target.hold (the shared resource's Redis key)"
 	notForKill       = "only applies to stop (how long the worker stays stopped)"
 	notWhenDisabled  = "only applies when restart is enabled"
 	faultAction      = "set one action: kill: WORKER (SIGKILL) or stop: WORKER with for: DURATION (SIGSTOP, then SIGCONT)"
@@ -632,6 +648,20 @@ func (t *Target) checkEnvKey(k string) string {
 		return "is set by bench to each worker's index"
 	case k == "GOMAXPROCS" && t.Builtin != "":
 		return "is set by bench; use target.threads instead"
+	}
+	return ""
+}
+
+// checkLockKey accepts a Redis key that also survives a worker's command line: printable, no
+// spaces.
+func checkLockKey(s string) string {
+	switch {
+	case s == "":
+		return "empty; remove the key for the default " + quote(DefaultLockKey)
+	case len(s) > 200:
+		return fmt.Sprintf("%d bytes; keep a Redis key under 200", len(s))
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return fmt.Sprintf("%s must not contain spaces or control characters", quote(s))
 	}
 	return ""
 }

@@ -19,7 +19,7 @@ import (
 // in this order too).
 var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
-	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown"}
+	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
 	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
 	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "repeat"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
@@ -372,7 +372,7 @@ func (w *walker) crossChecks(s *Scenario, keys keyNodes) error {
 			return w.errAt(w.cookieNode, "balancer.cookie", "%s", msg)
 		}
 	}
-	usesRedis := s.Target.usesRedis()
+	usesRedis := s.Target.UsesRedis()
 	switch {
 	case keys["redis"] != nil && s.Target.Builtin != "" && !usesRedis:
 		return w.errAt(keys["redis"], "redis", "%s", notForRedis)
@@ -433,6 +433,10 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 			}
 		case "slowdown":
 			t.Slowdown, err = w.slowdown(v)
+		case "hold":
+			t.Hold, err = w.duration(v, f+key, true)
+		case "lock_key":
+			t.LockKey, err = w.checked(v, f+key, checkLockKey)
 		}
 		return err
 	})
@@ -458,7 +462,7 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 			return w.errAt(keys["store"], f+"store", notForSession)
 		}
 	default:
-		if k := keys.first("cost", "threads", "concurrency", "slowdown"); k != "" {
+		if k := keys.first("cost", "threads", "concurrency", "slowdown", "hold", "lock_key"); k != "" {
 			return w.errAt(keys[k], f+k, notForCommand)
 		}
 		if keys["store"] != nil {
@@ -482,6 +486,12 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		}
 		if keys["store"] == nil && t.Builtin == sessionWorkload {
 			t.Store = DefaultStore
+		}
+		switch {
+		case keys["lock_key"] != nil && t.Hold == 0:
+			return w.errAt(keys["lock_key"], f+"lock_key", notWithoutHold)
+		case keys["lock_key"] == nil && t.Hold > 0:
+			t.LockKey = DefaultLockKey
 		}
 	} else if keys["port_env"] == nil {
 		t.PortEnv = DefaultPortEnv

@@ -277,7 +277,7 @@ func TestParse_runKeyErrors(t *testing.T) {
 		{"repeat word", cpu + "load: {rates: [1], repeat: twice}\n", "2:28", "load.repeat", `expected an integer, got "twice"`},
 
 		// redis
-		{"redis with cpu", cpu + load + "redis: {start: true}\n", "3:1", "redis", "only applies with target.store redis or a command target"},
+		{"redis with cpu", cpu + load + "redis: {start: true}\n", "3:1", "redis", "only applies with target.store redis, target.hold or a command target"},
 		{"redis with the memory store", session + load + "redis: {addr: 127.0.0.1:6379}\n", "3:1", "redis", "only applies with target.store redis"},
 		{"redis before its target", "redis: {start: true}\n" + session + load, "1:1", "redis", "only applies with target.store redis"},
 		{"redis not a mapping", "target: {builtin: session, store: redis}\n" + load + "redis: 127.0.0.1:6379\n", "3:8", "redis", "expected a mapping with keys start, addr"},
@@ -428,7 +428,7 @@ func TestValidate_runKeys(t *testing.T) {
 
 		// sad: redis
 		{"redis store without redis", func(s *Scenario) { s.Redis = nil }, "x.yaml: redis: missing; target.store redis needs a Redis server"},
-		{"redis with the memory store", func(s *Scenario) { s.Target.Store = "memory" }, "x.yaml: redis: only applies with target.store redis or a command target"},
+		{"redis with the memory store", func(s *Scenario) { s.Target.Store = "memory" }, "x.yaml: redis: only applies with target.store redis, target.hold or a command target"},
 		{"redis remote", func(s *Scenario) { s.Redis = &Redis{Addr: "192.168.1.2:6379"} }, `x.yaml: redis.addr: host "192.168.1.2" is not on loopback`},
 		{"redis no addr, not started", func(s *Scenario) { s.Redis = &Redis{} }, "x.yaml: redis.addr: empty; set the host:port of a running Redis, or start: true"},
 

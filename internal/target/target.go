@@ -98,6 +98,22 @@ type Config struct {
 	// Slowdown multiplies Cost for this worker, to make workers purposely
 	// uneven (a worker on a slower core, a noisy neighbour); zero means 1.
 	Slowdown float64
+	// Hold is how long each request holds the one resource shared by all
+	// workers (a single token in Redis at RedisAddr, see ResetLock), after
+	// its workload cost and inside its concurrency slot, like a handler
+	// awaiting a serialized database call. Requests queue for it in Redis in
+	// arrival order, so the cluster's throughput cannot pass 1/Hold. Zero
+	// means no shared resource (and no Redis).
+	Hold time.Duration
+	// LockKey is the Redis list holding the shared resource's token; empty
+	// means DefaultLockKey. Only used when Hold > 0.
+	LockKey string
+	// ReusePort makes Run listen with SO_REUSEPORT, so several workers can
+	// listen on the same Addr and the kernel spreads new connections over
+	// them, as Node's cluster workers share a port: no balancer hop. False
+	// means an exclusive listener. Only Linux supports it (Run fails
+	// elsewhere); every sharer must set it and run as the same user.
+	ReusePort bool
 }
 
 // validate checks the fields Handler uses and fills in the default workload.
@@ -131,7 +147,13 @@ func (c *Config) validate() error {
 	if c.RedisAddr == "" {
 		c.RedisAddr = DefaultRedisAddr
 	}
-	if c.Workload == WorkloadSession && c.Store == StoreRedis {
+	if c.Hold < 0 {
+		return fmt.Errorf("target: hold: must not be negative, got %s", c.Hold)
+	}
+	if c.LockKey == "" {
+		c.LockKey = DefaultLockKey
+	}
+	if c.Workload == WorkloadSession && c.Store == StoreRedis || c.Hold > 0 {
 		if err := validateRedisAddr(c.RedisAddr); err != nil {
 			return err
 		}
@@ -156,7 +178,8 @@ func (c *Config) validate() error {
 // DefaultShutdownTimeout. It sets GOMAXPROCS to cfg.Threads (DefaultThreads
 // when 0) for as long as it runs and restores the previous value on return.
 // A cancelled ctx is a normal stop and returns nil; failing to listen returns
-// an error naming the address.
+// an error naming the address. With cfg.ReusePort it shares cfg.Addr with the
+// other SO_REUSEPORT listeners there.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Addr == "" {
 		return errors.New("target: addr: must not be empty")
@@ -176,7 +199,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	var ln net.Listener
+	if cfg.ReusePort {
+		ln, err = listenReusePort(ctx, cfg.Addr)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Addr)
+	}
 	if err != nil {
 		h.Close()
 		return fmt.Errorf("target: listen on %s: %w", cfg.Addr, err)
@@ -233,7 +261,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 // workload (after waiting for a slot when cfg.Concurrency > 0). For the cpu
 // and session workloads it calibrates first (see Calibrate), which takes
 // about 40 ms of CPU the first time in a process. For the session workload
-// with StoreRedis it fails unless the server at cfg.RedisAddr answers PING.
+// with StoreRedis, and for any workload with cfg.Hold > 0, it fails unless
+// the server at cfg.RedisAddr answers PING.
 //
 // The handler also implements io.Closer: Close ends open WebSocket
 // connections, waits for them, and closes the Redis connections. Run calls
@@ -261,14 +290,26 @@ func newHandler(cfg Config) (*handler, error) {
 	if (cfg.Workload == WorkloadCPU || cfg.Workload == WorkloadSession) && cfg.Cost > 0 {
 		h.iters = Calibrate().Iters(cfg.Cost)
 	}
+	h.closing, h.close = context.WithCancel(context.Background())
 	if cfg.Workload == WorkloadSession {
 		s, err := newSessionStore(cfg)
 		if err != nil {
+			h.close()
 			return nil, err
 		}
 		h.sessions = s
 	}
-	h.closing, h.close = context.WithCancel(context.Background())
+	if cfg.Hold > 0 {
+		l, err := newSharedLock(cfg, h.closing)
+		if err != nil {
+			h.close()
+			if h.sessions != nil {
+				h.sessions.Close()
+			}
+			return nil, err
+		}
+		h.lock = l
+	}
 	return h, nil
 }
 
@@ -293,6 +334,9 @@ type handler struct {
 	worker []string // X-Worker value, computed once
 	// sessions is the session workload's store; nil for other workloads.
 	sessions sessionStore
+	// lock is the shared resource each request holds; nil when Config.Hold
+	// is 0.
+	lock *sharedLock
 
 	// closing is cancelled by Close, which then waits for conns: the
 	// WebSocket connections still open.
@@ -350,6 +394,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(h.cost)
 		}
 	}
+	if h.lock != nil && h.lock.run(r.Context()) != nil {
+		// No token within the deadline (or Redis failed): the request was
+		// not served, as a database timing out on its lock would not be.
+		hdr["Content-Length"] = busyLength
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	h.reply(w, hdr)
 }
 
@@ -361,8 +412,9 @@ func (h *handler) reply(w http.ResponseWriter, hdr http.Header) {
 }
 
 // Close ends the open WebSocket connections with 1001 Going Away, waits for
-// their handlers to return, and closes the session store. Later WebSocket
-// upgrades get 503. It is idempotent.
+// their handlers to return, interrupts the waits for the shared resource, and
+// closes the session store and the shared resource's connections. Later
+// WebSocket upgrades get 503. It is idempotent.
 func (h *handler) Close() error {
 	h.mu.Lock()
 	already := h.isClosed
@@ -373,10 +425,14 @@ func (h *handler) Close() error {
 	}
 	h.close()
 	h.conns.Wait()
+	var errs []error
 	if h.sessions != nil {
-		return h.sessions.Close()
+		errs = append(errs, h.sessions.Close())
 	}
-	return nil
+	if h.lock != nil {
+		errs = append(errs, h.lock.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Interface guards.
