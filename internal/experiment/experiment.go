@@ -248,6 +248,43 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 // capacity: the best over strategies of the median over repetitions. prev is the capacity of the
 // previous worker count, from which a capacity search starts (0: from the search's default).
 func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, prev float64, opts Options, res *Result) (float64, error) {
+	// Strategies behind the balancer share one cluster; reuseport needs its own, every worker on
+	// one port, and no balancer at all.
+	var proxied []string
+	reuse := false
+	for _, s := range strategies(sc) {
+		if s == "reuseport" {
+			reuse = true
+		} else {
+			proxied = append(proxied, s)
+		}
+	}
+	var best float64
+	if len(proxied) > 0 {
+		c, err := runCluster(ctx, sc, spec, store, n, proxied, prev, opts, res)
+		best = max(best, c)
+		if err != nil {
+			return best, err
+		}
+	}
+	if reuse {
+		if len(sc.Target.Command) > 0 {
+			return best, &StartError{errors.New("balancer.strategy reuseport: the workers must listen with SO_REUSEPORT on one shared port; the built-in worker does, a target.command cannot be made to")}
+		}
+		shared := spec
+		shared.SharedPort = true
+		c, err := runCluster(ctx, sc, shared, store, n, []string{"reuseport"}, prev, opts, res)
+		best = max(best, c)
+		if err != nil {
+			return best, err
+		}
+	}
+	return best, nil
+}
+
+// runCluster starts n workers and measures each strategy in front of them, each repetition; it
+// returns the best over strategies of the median capacity over repetitions.
+func runCluster(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, strategies []string, prev float64, opts Options, res *Result) (float64, error) {
 	if store != "" {
 		event(opts, "starting %d worker(s), session store %s", n, store)
 	} else {
@@ -271,7 +308,7 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, s
 		addrs[i] = w.Addr
 	}
 	var best float64
-	for _, strategy := range strategies(sc) {
+	for _, strategy := range strategies {
 		var caps []float64
 		for rep := 1; rep <= max(1, sc.Load.Repeat); rep++ {
 			c, err := measure(ctx, sc, cl, addrs, store, strategy, rep, prev, opts, res)
@@ -300,9 +337,6 @@ func strategies(sc *scenario.Scenario) []string {
 // scenario's load steps (fixed rates or a capacity search) through it.
 func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, addrs []string, store, strategy string, rep int, prev float64, opts Options, res *Result) (float64, error) {
 	n := len(addrs)
-	if strategy == "reuseport" {
-		return 0, &StartError{fmt.Errorf("balancer.strategy reuseport: not available in this version")}
-	}
 	fr, laddr, stopFront, err := startFront(ctx, sc, addrs, strategy, opts.Listen)
 	if err != nil {
 		return 0, &StartError{err}
@@ -449,7 +483,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		Success:     lr.Success,
 		Requests:    lr.Requests,
 		Lag:         lr.Lag,
-		Share:       m.bal.Counts(),
+		Share:       shareOf(m.bal.Counts(), lr.Workers, m.workers),
 		Retries:     m.bal.Retries(),
 		Elapsed:     end.at.Sub(start.at),
 		WorkerCPU:   end.workers - start.workers,
@@ -571,4 +605,18 @@ func perSecond(n uint64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
+}
+
+// shareOf returns the per-worker request counts: the balancer's when it keeps them, otherwise the
+// ones the responses' X-Worker headers gave (reuseport, HAProxy), padded to n workers.
+func shareOf(balancer, responses []uint64, n int) []uint64 {
+	if balancer != nil {
+		return balancer
+	}
+	if responses == nil {
+		return nil
+	}
+	out := make([]uint64, max(n, len(responses)))
+	copy(out, responses)
+	return out
 }

@@ -54,6 +54,16 @@ func (haproxyFront) Retries() uint64  { return 0 }
 
 func (haproxyFront) Health() []balancer.HealthEvent { return nil }
 
+// direct is no balancer at all: reuseport, where the kernel spreads connections over workers
+// that share one port.
+type direct struct{}
+
+func (direct) Counts() []uint64               { return nil }
+func (direct) ResetCounts()                   {}
+func (direct) Retries() uint64                { return 0 }
+func (direct) CPU() time.Duration             { return 0 }
+func (direct) Health() []balancer.HealthEvent { return nil }
+
 // startFront starts the scenario's balancer engine with one strategy in front of addrs on listen
 // (a free loopback port when empty) and returns it, its address and a function that stops it.
 func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, strategy, listen string) (front, string, func(), error) {
@@ -63,6 +73,9 @@ func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, stra
 	cookie, bound := "", 0.0
 	if strategy == "cookie-hash" {
 		cookie, bound = sc.Balancer.Cookie, sc.Balancer.BoundedLoad
+	}
+	if strategy == "reuseport" {
+		return direct{}, addrs[0], func() {}, nil // every worker listens on addrs[0]
 	}
 	if sc.Balancer.Engine == "haproxy" {
 		p, err := haproxy.Start(ctx, haproxy.Config{Backends: addrs, Listen: listen, Strategy: strategy, Cookie: cookie, BoundedLoad: bound})

@@ -123,3 +123,26 @@ func countSession(s *Sessions, h http.Header) {
 		s.New++
 	}
 }
+
+// WorkerHeader is the response header in which a worker names itself, "<index>/<pid>" (the
+// built-in worker's; see internal/target).
+const WorkerHeader = "X-Worker"
+
+// countWorker adds one to counts at the index a response's WorkerHeader names (1-based, so
+// counts[0] is worker 1), growing counts as needed; responses without it are not counted.
+func countWorker(counts []uint64, h http.Header) []uint64 {
+	v := h[WorkerHeader]
+	if len(v) == 0 {
+		return counts
+	}
+	idx, _, _ := strings.Cut(v[0], "/")
+	i, err := strconv.Atoi(idx)
+	if err != nil || i < 1 || i > 4096 {
+		return counts
+	}
+	for len(counts) < i {
+		counts = append(counts, 0)
+	}
+	counts[i-1]++
+	return counts
+}

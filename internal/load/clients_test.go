@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -134,5 +135,20 @@ func TestAttack_timeline(t *testing.T) {
 	// Every measured success is in one bucket; a second at 100 rps is about 10 buckets of 10.
 	if sum != res.Successes || len(res.Timeline) < 9 || len(res.Timeline) > 13 {
 		t.Errorf("timeline %v sums to %d over %d buckets, want %d successes in ≈10 buckets", res.Timeline, sum, len(res.Timeline), res.Successes)
+	}
+}
+
+func TestCountWorker(t *testing.T) {
+	t.Parallel()
+	var counts []uint64
+	for _, v := range []string{"2/100", "1/99", "2/100", "", "x/1", "3/7"} {
+		h := http.Header{}
+		if v != "" {
+			h.Set(WorkerHeader, v)
+		}
+		counts = countWorker(counts, h)
+	}
+	if got, want := fmt.Sprint(counts), "[1 2 1]"; got != want {
+		t.Errorf("counts = %s, want %s", got, want)
 	}
 }

@@ -170,6 +170,9 @@ type Result struct {
 	WarmupRequests uint64
 	// Sessions counts the session states the target reported (Step.Clients).
 	Sessions Sessions
+	// Workers counts successful responses per worker (index 0 is worker 1), from the X-Worker
+	// header the built-in worker sets; nil when no response carried it.
+	Workers []uint64
 	// Timeline counts successful responses per TimelineBucket of the measured
 	// window, by completion time: where throughput dipped (a crashed worker).
 	Timeline []uint32

@@ -26,6 +26,7 @@ type recorder struct {
 	earliest, latest, end               time.Time
 	errors                              map[string]int
 	sessions                            Sessions
+	workers                             []uint64 // successes per worker, from WorkerHeader
 	timeline                            []uint32 // successes per TimelineBucket, by completion
 
 	seen, lastSeen uint64    // results received (warm-up included); seen at the last progress tick
@@ -93,6 +94,7 @@ func (rc *recorder) add(r *vegeta.Result) bool {
 	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
 		rc.successes++
 		countSession(&rc.sessions, r.Headers)
+		rc.workers = countWorker(rc.workers, r.Headers)
 		rc.mark(end)
 		return true
 	}
@@ -142,6 +144,7 @@ func (rc *recorder) result() Result {
 		Errors:         rc.errors,
 		WarmupRequests: rc.warmupRequests,
 		Sessions:       rc.sessions,
+		Workers:        rc.workers,
 		Timeline:       rc.timeline,
 		Lag:            time.Duration(rc.lag.ValueAtQuantile(99)) * time.Microsecond,
 		MaxLag:         time.Duration(rc.lag.Max()) * time.Microsecond,
