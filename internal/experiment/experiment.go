@@ -239,7 +239,11 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		}
 	}
 	if len(res.Capacity) > 0 {
-		res.Scaling, _ = scaling.Table(res.Capacity, opts.Cores)
+		cores := opts.Cores
+		if sc.Target.Builtin == "sleep" {
+			cores = 0 // waiting workers do not compete for cores: no "oversubscribed" note
+		}
+		res.Scaling, _ = scaling.Table(res.Capacity, cores)
 	}
 	return res, runErr
 }

@@ -172,7 +172,8 @@ func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 		return err
 	}
 	if fitted && style == textTable {
-		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f: %s\n", fit.Sigma, fit.Kappa, fit.Lambda, fit.R2, fit.Verdict())
+		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f: %s\n", fit.Sigma, fit.Kappa, fit.Lambda, fit.R2,
+			scaling.Diagnose(res.Capacity, fit))
 		if fit.Warning != "" {
 			fmt.Fprintf(w, "  (%s)\n", fit.Warning)
 		}

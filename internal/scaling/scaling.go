@@ -79,3 +79,39 @@ func Note(workers, cores int) string {
 		return fmt.Sprintf("%d workers (1 machine)", workers)
 	}
 }
+
+// Plateau reports whether the measured capacities level off: the largest worker count still
+// carries at least 90 % of the best capacity, and at least two counts reach 90 % of it. x is the
+// best capacity and from the smallest worker count within 5 % of it.
+func Plateau(points []Point) (x float64, from int, ok bool) {
+	sorted := append([]Point(nil), points...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Workers < sorted[j].Workers })
+	if len(sorted) < 3 {
+		return 0, 0, false
+	}
+	for _, p := range sorted {
+		x = max(x, p.Capacity)
+	}
+	near := 0
+	for _, p := range sorted {
+		if p.Capacity >= 0.9*x {
+			near++
+		}
+		if from == 0 && p.Capacity >= 0.95*x {
+			from = p.Workers
+		}
+	}
+	last := sorted[len(sorted)-1]
+	return x, from, x > 0 && near >= 2 && last.Capacity >= 0.9*x && from < last.Workers
+}
+
+// Diagnose names what limits scaling in plain words, from the fitted model and the measurements
+// themselves. A plateau that does not fall is contention on a serialized resource (Amdahl), even
+// when the USL fit, following a sharp knee, puts it in κ.
+func Diagnose(points []Point, fit FitResult) string {
+	if x, from, ok := Plateau(points); ok && fit.Kappa > 0 {
+		return fmt.Sprintf("contention-limited: throughput plateaus at ≈%.0f rps from %d workers on and does not fall, "+
+			"the mark of one serialized resource (Amdahl); the USL fit reads the sharp knee as coherency (κ=%.3g)", x, from, fit.Kappa)
+	}
+	return fit.Verdict()
+}

@@ -3,6 +3,7 @@ package scaling
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -53,3 +54,25 @@ func TestTable_noBaseline(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestPlateauAndDiagnose(t *testing.T) {
+	t.Parallel()
+	flat := []Point{{1, 74}, {2, 147}, {4, 297}, {6, 409}, {8, 418}, {12, 421}, {16, 416}}
+	x, from, ok := Plateau(flat)
+	if !ok || x != 421 || from != 6 {
+		t.Errorf("Plateau = %v, %d, %v; want 421 from 6 workers", x, from, ok)
+	}
+	if got := Diagnose(flat, FitResult{Model: Model{Lambda: 78, Kappa: 0.0084}}); !strings.HasPrefix(got, "contention-limited") {
+		t.Errorf("Diagnose(plateau) = %q, want contention", got)
+	}
+	// Retrograde: the last count falls well below the peak.
+	falling := []Point{{1, 100}, {2, 180}, {4, 250}, {8, 150}}
+	if _, _, ok := Plateau(falling); ok {
+		t.Error("Plateau(falling) = true, want false")
+	}
+	// Still rising: no plateau.
+	rising := []Point{{1, 100}, {2, 200}, {4, 400}}
+	if _, _, ok := Plateau(rising); ok {
+		t.Error("Plateau(rising) = true, want false")
+	}
+}
