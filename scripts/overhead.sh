@@ -3,7 +3,7 @@
 #
 # Part 1, the hop: one built-in worker (cpu, cost 0, GOMAXPROCS=1) driven at
 # its maximum rate by wrk (-t1, CONNS connections) directly, through bench's
-# balancer (fast engine, in its own process, default GOMAXPROCS) and
+# balancer (fast engine, in its own process, GOMAXPROCS=1 like bench) and
 # through HAProxy (1 thread). Prints requests/s, the CPU each process used
 # (from /proc/PID/stat; wrk's from the shell's `times`), and the ratios.
 # Then bench's own load driver (vegeta, std and lean transports) against
@@ -123,7 +123,8 @@ start_proxy() {
   shift 2
   local flags=() b
   for b in "$@"; do flags+=(--backend "$b"); done
-  "$tmp/overhead" "$kind" "${flags[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  # GOMAXPROCS=1: the balancer runs as `bench run` and `bench serve` run it (--procs 1).
+  GOMAXPROCS=1 "$tmp/overhead" "$kind" "${flags[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   local pid=$!
   pids+=("$pid")
   P_LAUNCHER=$pid

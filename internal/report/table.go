@@ -121,6 +121,9 @@ func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
 			return fmt.Sprintf("%.3f", st.Sessions.MissRatio())
 		}})
 	}
+	if oversubscribed(res) {
+		cols = append(cols, stepColumn{"ctx sw/s", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.CtxSwitches) }})
+	}
 	if restarts {
 		cols = append(cols, stepColumn{"restarts", func(st experiment.Step) string { return strconv.Itoa(st.Restarts) }})
 	}
@@ -202,4 +205,15 @@ func shareCell(counts []uint64) string {
 		parts[i] = fmt.Sprintf("%.0f", 100*f)
 	}
 	return strings.Join(parts, " ")
+}
+
+// oversubscribed reports whether a step ran more workers than the machine has cores: then the
+// context switches per second say what the extra processes cost.
+func oversubscribed(res *experiment.Result) bool {
+	for _, st := range res.Steps {
+		if st.Cores > 0 && st.Workers > st.Cores {
+			return true
+		}
+	}
+	return false
 }
