@@ -210,3 +210,20 @@ func setProcs(n int) (restore func(), err error) {
 	prev := runtime.GOMAXPROCS(n)
 	return func() { runtime.GOMAXPROCS(prev) }, nil
 }
+
+// parseScenarioArgs parses a command's flags around its one scenario argument and applies --procs
+// (see addProcsFlag); restore undoes --procs.
+func (fs *flagSet) parseScenarioArgs(args []string, procs *int) (path string, restore func(), err error) {
+	pos, err := fs.parseInterspersed(args)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(pos) != 1 {
+		return "", nil, badInput{fmt.Errorf("%s: want exactly one scenario file, got %d arguments (see `bench help %s`)", fs.Name(), len(pos), fs.Name())}
+	}
+	restore, err = setProcs(*procs)
+	if err != nil {
+		return "", nil, err
+	}
+	return pos[0], restore, nil
+}

@@ -68,19 +68,12 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	procs := addProcsFlag(fs)
-	pos, err := fs.parseInterspersed(args)
-	if err != nil {
-		return err
-	}
-	restore, err := setProcs(*procs)
+	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
 		return err
 	}
 	defer restore()
-	if len(pos) != 1 {
-		return badInput{fmt.Errorf("run: want exactly one scenario file, got %d arguments (see `bench help run`)", len(pos))}
-	}
-	sc, err := scenario.Load(pos[0])
+	sc, err := scenario.Load(path)
 	if err != nil {
 		return badInput{err}
 	}

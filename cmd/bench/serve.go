@@ -41,18 +41,12 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	interval := fs.Duration("health-interval", balancer.DefaultHealthInterval, "how often each worker's ready path is probed")
 	timeout := fs.Duration("health-timeout", balancer.DefaultHealthTimeout, "probe timeout: a worker that does not answer within it is ejected")
 	procs := addProcsFlag(fs)
-	pos, err := fs.parseInterspersed(args)
-	if err != nil {
-		return err
-	}
-	restore, err := setProcs(*procs)
+	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
 		return err
 	}
 	defer restore()
 	switch {
-	case len(pos) != 1:
-		return badInput{fmt.Errorf("serve: want exactly one scenario file, got %d arguments (see `bench help serve`)", len(pos))}
 	case *workers < 1 || *workers > scenario.MaxWorkers:
 		return badInput{fmt.Errorf("--workers: must be between 1 and %d, got %d", scenario.MaxWorkers, *workers)}
 	case *interval <= 0:
@@ -64,7 +58,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return badInput{fmt.Errorf("--listen: %w", err)}
 	}
-	sc, err := scenario.Load(pos[0])
+	sc, err := scenario.Load(path)
 	if err != nil {
 		return badInput{err}
 	}
