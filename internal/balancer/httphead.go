@@ -6,7 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"unsafe"
+
+	"github.com/bench-dev/bench/internal/httpwire"
 )
 
 // This file holds the fast engine's HTTP/1.1 framing: parsing just enough of
@@ -32,7 +33,6 @@ var (
 	errBadChunk       = errors.New("malformed chunked body")
 	errUnexpected101  = errors.New("unexpected 101 Switching Protocols")
 	errBackendClosed  = errors.New("backend closed the connection before responding")
-	maxContentLength  = int64(1) << 62
 	crlf              = []byte("\r\n")
 	http11            = []byte("HTTP/1.1")
 	http10            = []byte("HTTP/1.0")
@@ -127,7 +127,7 @@ func parseRequest(buf []byte, h *reqHead) parseResult {
 			}
 		case len(headerContentLen):
 			if bytes.EqualFold(name, headerContentLen) {
-				n, ok := parseContentLength(value)
+				n, ok := httpwire.ParseContentLength(value)
 				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
 					return parseUnsupported
 				}
@@ -175,7 +175,7 @@ func splitHeader(line []byte) (name, value []byte, ok bool) {
 	if colon <= 0 || !isToken(line[:colon]) {
 		return nil, nil, false
 	}
-	return line[:colon], trimOWS(line[colon+1:]), true
+	return line[:colon], httpwire.TrimOWS(line[colon+1:]), true
 }
 
 // connectionOptions reads a Connection header value. close reports the
@@ -186,9 +186,9 @@ func connectionOptions(v []byte) (close, ok bool) {
 	for len(v) > 0 {
 		var opt []byte
 		if i := bytes.IndexByte(v, ','); i >= 0 {
-			opt, v = trimOWS(v[:i]), v[i+1:]
+			opt, v = httpwire.TrimOWS(v[:i]), v[i+1:]
 		} else {
-			opt, v = trimOWS(v), nil
+			opt, v = httpwire.TrimOWS(v), nil
 		}
 		switch {
 		case len(opt) == 0:
@@ -202,62 +202,8 @@ func connectionOptions(v []byte) (close, ok bool) {
 	return close, true
 }
 
-// parseContentLength parses a Content-Length value: decimal digits only.
-func parseContentLength(v []byte) (int64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-		if n > maxContentLength {
-			return 0, false
-		}
-	}
-	return n, true
-}
-
-// trimOWS trims the optional whitespace (spaces and tabs) HTTP allows around
-// header values and list elements.
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenChars[c] {
-			return false
-		}
-	}
-	return true
-}
+// isToken is httpwire.IsToken for bytes; hashing.go calls it too.
+func isToken(b []byte) bool { return httpwire.IsToken(httpwire.BytesString(b)) }
 
 // respHead is what the fast engine needs from a response head.
 type respHead struct {
@@ -275,7 +221,7 @@ type respHead struct {
 // does, and the head goes to the client verbatim either way.
 func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 	*h = respHead{contentLength: -1}
-	line, next, ok := nextLooseLine(buf, 0)
+	line, next, ok := httpwire.NextLine(buf, 0)
 	if !ok {
 		return parseNeedMore, nil
 	}
@@ -302,7 +248,7 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 	}
 	var otherCoding bool
 	for {
-		line, n, ok := nextLooseLine(buf, next)
+		line, n, ok := httpwire.NextLine(buf, next)
 		if !ok {
 			return parseNeedMore, nil
 		}
@@ -323,7 +269,7 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 			}
 		case len(headerContentLen):
 			if bytes.EqualFold(name, headerContentLen) {
-				n, ok := parseContentLength(value)
+				n, ok := httpwire.ParseContentLength(value)
 				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
 					return 0, errBadResponse
 				}
@@ -334,7 +280,7 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 				// Only the final coding frames the body.
 				last := value
 				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = trimOWS(value[i+1:])
+					last = httpwire.TrimOWS(value[i+1:])
 				}
 				h.chunked = bytes.EqualFold(last, chunkedToken)
 				otherCoding = !h.chunked
@@ -361,27 +307,14 @@ func responseConnection(v []byte) (close, keepAlive bool) {
 	for len(v) > 0 {
 		var opt []byte
 		if i := bytes.IndexByte(v, ','); i >= 0 {
-			opt, v = trimOWS(v[:i]), v[i+1:]
+			opt, v = httpwire.TrimOWS(v[:i]), v[i+1:]
 		} else {
-			opt, v = trimOWS(v), nil
+			opt, v = httpwire.TrimOWS(v), nil
 		}
 		close = close || bytes.EqualFold(opt, closeToken)
 		keepAlive = keepAlive || bytes.EqualFold(opt, keepAliveToken)
 	}
 	return close, keepAlive
-}
-
-// nextLooseLine is nextLine accepting LF as well as CRLF line endings.
-func nextLooseLine(buf []byte, off int) (line []byte, next int, ok bool) {
-	i := bytes.IndexByte(buf[off:], '\n')
-	if i < 0 {
-		return nil, 0, false
-	}
-	line = buf[off : off+i]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	return line, off + i + 1, true
 }
 
 // rawHead serves Request.Header from the header lines of a request head
@@ -399,39 +332,15 @@ func (h *rawHead) get(name string) string {
 		line := b[:i-1]
 		b = b[i+1:]
 		colon := bytes.IndexByte(line, ':')
-		if colon == len(name) && equalFoldString(line[:colon], name) {
-			return bytesString(trimOWS(line[colon+1:]))
+		if colon == len(name) && httpwire.EqualFold(httpwire.BytesString(line[:colon]), name) {
+			return httpwire.BytesString(httpwire.TrimOWS(line[colon+1:]))
 		}
 	}
 	return ""
 }
 
-// equalFoldString is bytes.EqualFold for ASCII against a string, without
-// converting either.
-func equalFoldString(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-// bytesString views b as a string without copying; the string is valid only
-// while b is not overwritten.
-func bytesString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
+// bytesString is httpwire.BytesString; fast.go and tests call it.
+func bytesString(b []byte) string { return httpwire.BytesString(b) }
 
 // methodString returns method as a string, without allocating for the
 // common methods: a Selector may keep those.
@@ -452,7 +361,7 @@ func methodString(m []byte) string {
 	case "OPTIONS":
 		return "OPTIONS"
 	}
-	return bytesString(m)
+	return httpwire.BytesString(m)
 }
 
 // side is one end of a proxied exchange: a connection and its buffers.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/bench-dev/bench/internal/httpwire"
 )
 
 // This file is the Transport's HTTP/1.1 framing: writing a request,
@@ -28,8 +30,6 @@ const (
 	// maxDrain bounds the unread body Close reads to keep the connection;
 	// beyond it the connection is closed instead.
 	maxDrain = 256 << 10
-	// maxContentLength guards the arithmetic on Content-Length values.
-	maxContentLength = int64(1) << 62
 )
 
 var (
@@ -151,7 +151,7 @@ func (c *tconn) writeRequest(req *http.Request, body io.ReadCloser, closeAfter *
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !isToken(method) {
+	if !httpwire.IsToken(method) {
 		return fmt.Errorf("%w: method %q", errInvalidHeader, method)
 	}
 	host := req.Host
@@ -171,14 +171,14 @@ func (c *tconn) writeRequest(req *http.Request, body io.ReadCloser, closeAfter *
 		if skipHeader(k) {
 			continue
 		}
-		if !isToken(k) {
+		if !httpwire.IsToken(k) {
 			return fmt.Errorf("%w: name %q", errInvalidHeader, k)
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
 				return fmt.Errorf("%w: %s value %q", errInvalidHeader, k, v)
 			}
-			if len(k) == len("Connection") && equalFold(k, "Connection") && hasCloseToken(v) {
+			if len(k) == len("Connection") && httpwire.EqualFold(k, "Connection") && hasCloseToken(v) {
 				*closeAfter = true
 			}
 			b = append(b, k...)
@@ -288,11 +288,11 @@ func appendRequestURI(b []byte, u *url.URL) []byte {
 func skipHeader(k string) bool {
 	switch len(k) {
 	case len("Host"):
-		return equalFold(k, "Host")
+		return httpwire.EqualFold(k, "Host")
 	case len("Content-Length"):
-		return equalFold(k, "Content-Length")
+		return httpwire.EqualFold(k, "Content-Length")
 	case len("Transfer-Encoding"):
-		return equalFold(k, "Transfer-Encoding")
+		return httpwire.EqualFold(k, "Transfer-Encoding")
 	}
 	return false
 }
@@ -306,7 +306,7 @@ func hasCloseToken(v string) bool {
 		} else {
 			opt, v = v, ""
 		}
-		if equalFold(trimOWSString(opt), "close") {
+		if httpwire.EqualFold(trimOWSString(opt), "close") {
 			return true
 		}
 	}
@@ -361,7 +361,7 @@ func readRespHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
 // is complete. Like net/http's client it accepts bare LF line endings.
 func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error) {
 	*h = respHead{contentLength: -1}
-	line, next, ok := nextLine(buf, 0)
+	line, next, ok := httpwire.NextLine(buf, 0)
 	if !ok {
 		return false, nil
 	}
@@ -390,7 +390,7 @@ func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error
 	h.hdrStart = next
 	var otherCoding bool
 	for {
-		line, n, ok := nextLine(buf, next)
+		line, n, ok := httpwire.NextLine(buf, next)
 		if !ok {
 			return false, nil
 		}
@@ -402,35 +402,35 @@ func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error
 		next = n
 		h.lines++
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(bytesString(line[:colon])) {
+		if colon <= 0 || !httpwire.IsToken(httpwire.BytesString(line[:colon])) {
 			return false, errBadResponse
 		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
+		name, value := line[:colon], httpwire.TrimOWS(line[colon+1:])
 		switch len(name) {
 		case len("Connection"):
-			if equalFold(bytesString(name), "Connection") {
+			if httpwire.EqualFold(httpwire.BytesString(name), "Connection") {
 				for _, opt := range bytes.Split(value, []byte{','}) {
-					opt = trimOWS(opt)
-					h.close = h.close || equalFold(bytesString(opt), "close")
-					keepAlive = keepAlive || equalFold(bytesString(opt), "keep-alive")
+					opt = httpwire.TrimOWS(opt)
+					h.close = h.close || httpwire.EqualFold(httpwire.BytesString(opt), "close")
+					keepAlive = keepAlive || httpwire.EqualFold(httpwire.BytesString(opt), "keep-alive")
 				}
 			}
 		case len("Content-Length"):
-			if equalFold(bytesString(name), "Content-Length") {
-				n, ok := parseContentLength(value)
+			if httpwire.EqualFold(httpwire.BytesString(name), "Content-Length") {
+				n, ok := httpwire.ParseContentLength(value)
 				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
 					return false, errBadResponse
 				}
 				h.contentLength = n
 			}
 		case len("Transfer-Encoding"):
-			if equalFold(bytesString(name), "Transfer-Encoding") {
+			if httpwire.EqualFold(httpwire.BytesString(name), "Transfer-Encoding") {
 				// Only the final coding frames the body.
 				last := value
 				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = trimOWS(value[i+1:])
+					last = httpwire.TrimOWS(value[i+1:])
 				}
-				h.chunked = equalFold(bytesString(last), "chunked")
+				h.chunked = httpwire.EqualFold(httpwire.BytesString(last), "chunked")
 				otherCoding = !h.chunked
 			}
 		}
@@ -448,20 +448,6 @@ func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error
 		h.untilClose, h.close, h.contentLength = true, true, -1
 	}
 	return true, nil
-}
-
-// nextLine returns the line starting at buf[off] without its LF or CRLF,
-// and the offset after it.
-func nextLine(buf []byte, off int) (line []byte, next int, ok bool) {
-	i := bytes.IndexByte(buf[off:], '\n')
-	if i < 0 {
-		return nil, 0, false
-	}
-	line = buf[off : off+i]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
-	return line, off + i + 1, true
 }
 
 // buildHeader makes the http.Header of the header lines in block
@@ -813,51 +799,6 @@ func (b *respBody) fail(err error) error {
 	return b.err
 }
 
-// parseContentLength parses a Content-Length value: decimal digits only.
-func parseContentLength(v []byte) (int64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-		if n > maxContentLength {
-			return 0, false
-		}
-	}
-	return n, true
-}
-
-// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func isToken(s string) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for i := range len(s) {
-		if !tokenChars[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
 // validHeaderValue reports whether v can be sent as a header value: no
 // control bytes but tab, so no CR or LF to split the request with.
 func validHeaderValue(v string) bool {
@@ -880,33 +821,6 @@ func bytesIndexAny(s, chars string) bool {
 
 func indexByte(s string, c byte) int { return strings.IndexByte(s, c) }
 
-// equalFold is strings.EqualFold for ASCII.
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		x, y := a[i], b[i]
-		if x == y {
-			continue
-		}
-		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
-			return false
-		}
-	}
-	return true
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func trimOWSString(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
@@ -915,12 +829,4 @@ func trimOWSString(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// bytesString views b as a string without copying, for comparisons.
-func bytesString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
 }

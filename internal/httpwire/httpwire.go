@@ -1,0 +1,120 @@
+// Package httpwire holds the byte-level HTTP/1.1 helpers shared by the
+// balancer's fast engine and the load generator's Transport. They work on
+// the bytes of a read buffer in place and never allocate: both callers run
+// them once per header line on hot paths.
+package httpwire
+
+import (
+	"bytes"
+	"unsafe"
+)
+
+// MaxContentLength is the largest Content-Length ParseContentLength
+// accepts; it keeps the arithmetic callers do on lengths from overflowing.
+const MaxContentLength = int64(1) << 62
+
+// ParseContentLength parses a Content-Length value: decimal digits only, no
+// sign, no surrounding whitespace (trim it first with TrimOWS). An empty
+// value, or one above MaxContentLength, is not ok.
+func ParseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n > MaxContentLength {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// TrimOWS trims the optional whitespace (spaces and tabs) HTTP allows around
+// header values and list elements. It returns a subslice of b; a nil or
+// all-whitespace b gives an empty result.
+func TrimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// BytesString views b as a string without copying; the string is valid only
+// while b is not overwritten. A nil or empty b gives "".
+func BytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// EqualFold is strings.EqualFold for ASCII: only the letters A-Z and a-z
+// match across case, so it needs no Unicode tables. Two empty strings are
+// equal.
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// IsToken reports whether s is an HTTP token (RFC 9110 5.6.2), as method
+// and header names must be. The empty string is not a token.
+func IsToken(s string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := range len(s) {
+		if !tokenChars[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// NextLine returns the line starting at buf[off] without its LF or CRLF
+// line end, and the offset after it; ok is false if no LF follows off yet.
+// Bare LF line endings are accepted, as net/http's client does: use it for
+// responses, not for requests, where a lenient parser invites smuggling.
+func NextLine(buf []byte, off int) (line []byte, next int, ok bool) {
+	i := bytes.IndexByte(buf[off:], '\n')
+	if i < 0 {
+		return nil, 0, false
+	}
+	line = buf[off : off+i]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, off + i + 1, true
+}

@@ -1,0 +1,158 @@
+package httpwire
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestParseContentLength(t *testing.T) {
+	t.Parallel()
+	max := strconv.FormatInt(MaxContentLength, 10)
+	over := strconv.FormatInt(MaxContentLength+1, 10)
+	for _, tc := range []struct {
+		in   string
+		want int64 // -1: not ok
+	}{
+		// happy
+		{"0", 0},
+		{"1", 1},
+		{"000123", 123},
+		{"1048576", 1 << 20},
+		{max, MaxContentLength},
+		// sad
+		{"", -1},
+		{over, -1},
+		{"99999999999999999999", -1}, // overflows int64
+		{"+1", -1},
+		{"-1", -1},
+		{" 1", -1},
+		{"1 ", -1},
+		{"1,1", -1},
+		{"0x10", -1},
+		{"1.0", -1},
+	} {
+		got, ok := ParseContentLength([]byte(tc.in))
+		if !ok {
+			got = -1
+		}
+		if got != tc.want {
+			t.Errorf("ParseContentLength(%q) = %d, %v; want %d", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+func TestTrimOWS(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":              "",
+		"x":             "x",
+		"  \t ":         "",
+		" a b ":         "a b",
+		"\tchunked\t":   "chunked",
+		"\r\nx\r\n":     "\r\nx\r\n", // only spaces and tabs are OWS
+		"\v x":          "\v x",
+		" keep-alive,":  "keep-alive,",
+		"close \t\t \t": "close",
+	} {
+		if got := string(TrimOWS([]byte(in))); got != want {
+			t.Errorf("TrimOWS(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := TrimOWS(nil); len(got) != 0 {
+		t.Errorf("TrimOWS(nil) = %q, want empty", got)
+	}
+}
+
+func TestBytesString(t *testing.T) {
+	// Not parallel: AllocsPerRun refuses to run in a parallel test.
+	if got := BytesString(nil); got != "" {
+		t.Errorf("BytesString(nil) = %q", got)
+	}
+	if got := BytesString([]byte{}); got != "" {
+		t.Errorf("BytesString(empty) = %q", got)
+	}
+	b := []byte("Host")
+	s := BytesString(b)
+	if s != "Host" {
+		t.Errorf("BytesString(%q) = %q", b, s)
+	}
+	b[0] = 'G' // a view, not a copy
+	if s != "Gost" {
+		t.Errorf("after writing b, string is %q, want the view %q", s, "Gost")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = BytesString(b) }); n != 0 {
+		t.Errorf("BytesString allocates %v times, want 0", n)
+	}
+}
+
+func TestEqualFold(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		// happy
+		{"", "", true},
+		{"Content-Length", "content-length", true},
+		{"CONNECTION", "Connection", true},
+		{"keep-alive", "Keep-Alive", true},
+		{"x-1_~", "X-1_~", true},
+		// sad
+		{"close", "closed", false},
+		{"close", "clos", false},
+		{"chunked", "chunkeD ", false},
+		{"a", "b", false},
+		{"@", "`", false}, // 0x40 and 0x60 differ by the case bit but are not letters
+		{"[", "{", false},
+		{"-", "\r", false},
+	} {
+		if got := EqualFold(tc.a, tc.b); got != tc.want {
+			t.Errorf("EqualFold(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := EqualFold(tc.b, tc.a); got != tc.want {
+			t.Errorf("EqualFold(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
+
+func TestIsToken(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		// happy
+		"GET": true, "Content-Length": true, "X-Custom_1": true, "!#$%&'*+-.^_`|~": true, "a": true,
+		// sad
+		"": false, "Host:": false, " Host": false, "Ho st": false, "Host\t": false, "a\r": false,
+		"a/b": false, "(a)": false, `"a"`: false, "é": false, "a\x00": false, "a\x7f": false,
+	} {
+		if got := IsToken(in); got != want {
+			t.Errorf("IsToken(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestNextLine(t *testing.T) {
+	t.Parallel()
+	const buf = "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\r\n\r\npartial"
+	for _, tc := range []struct {
+		off  int
+		line string
+		next int
+		ok   bool
+	}{
+		{0, "HTTP/1.1 200 OK", 17, true},
+		{17, "A: 1", 22, true},   // bare LF
+		{22, "B: 2\r", 29, true}, // only one CR is the line end
+		{29, "", 31, true},       // the blank line
+		{31, "", 0, false},       // no LF yet
+		{len(buf), "", 0, false}, // nothing left
+	} {
+		line, next, ok := NextLine([]byte(buf), tc.off)
+		if string(line) != tc.line || next != tc.next || ok != tc.ok {
+			t.Errorf("NextLine(buf, %d) = %q, %d, %v; want %q, %d, %v",
+				tc.off, line, next, ok, tc.line, tc.next, tc.ok)
+		}
+	}
+	if line, next, ok := NextLine([]byte("\n"), 0); len(line) != 0 || next != 1 || !ok {
+		t.Errorf("NextLine(LF) = %q, %d, %v; want empty, 1, true", line, next, ok)
+	}
+}
