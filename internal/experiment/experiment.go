@@ -109,6 +109,9 @@ type Step struct {
 	Sessions load.Sessions
 	// Restarts counts workers restarted by the supervisor during the step.
 	Restarts int
+	// BenchRSS is bench's resident memory at the end of the step (generator and balancer):
+	// flat from step to step when nothing leaks.
+	BenchRSS uint64
 	// CtxSwitches is the machine's context switches per second over the window (from /proc/stat):
 	// what more processes than cores cost.
 	CtxSwitches float64
@@ -492,6 +495,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		Elapsed:     end.at.Sub(start.at),
 		WorkerCPU:   end.workers - start.workers,
 		BenchCPU:    end.bench - start.bench,
+		BenchRSS:    selfRSS(),
 		Cores:       m.cores,
 		Errors:      lr.Errors,
 		Sessions:    lr.Sessions,
@@ -623,4 +627,20 @@ func shareOf(balancer, responses []uint64, n int) []uint64 {
 	out := make([]uint64, max(n, len(responses)))
 	copy(out, responses)
 	return out
+}
+
+// selfRSS reads this process's resident set size in bytes from /proc/self/status; 0 where there
+// is none.
+func selfRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

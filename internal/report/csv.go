@@ -21,7 +21,7 @@ var Columns = []string{
 	"share", "share_min", "share_max", "share_stddev",
 	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s", "cores",
 	"session_new", "session_hit", "session_miss", "session_miss_ratio",
-	"restarts", "retries", "faults", "ctx_switches_per_s",
+	"restarts", "retries", "faults", "ctx_switches_per_s", "bench_rss_mb",
 	"flags", "note",
 }
 
@@ -59,7 +59,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			strconv.FormatUint(st.Sessions.New, 10), strconv.FormatUint(st.Sessions.Hit, 10),
 			strconv.FormatUint(st.Sessions.Miss, 10), f4(st.Sessions.MissRatio()),
 			strconv.Itoa(st.Restarts), strconv.FormatUint(st.Retries, 10), formatFaults(st.Faults),
-			f1(st.CtxSwitches),
+			f1(st.CtxSwitches), f1(float64(st.BenchRSS) / (1 << 20)),
 			strings.Join(st.Flags, " "), row.Note,
 		}
 		if err := cw.Write(rec); err != nil {

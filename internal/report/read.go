@@ -43,7 +43,7 @@ var derivedColumns = map[string]bool{
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
 var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
-	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true}
+	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true, "bench_rss_mb": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -300,6 +300,9 @@ func (c *cells) step() experiment.Step {
 	}
 	st.Restarts = c.optInt("restarts")
 	st.Retries = c.optUint("retries")
+	if _, ok := c.col["bench_rss_mb"]; ok {
+		st.BenchRSS = uint64(c.float("bench_rss_mb") * (1 << 20))
+	}
 	if _, ok := c.col["ctx_switches_per_s"]; ok {
 		st.CtxSwitches = c.float("ctx_switches_per_s")
 	}
