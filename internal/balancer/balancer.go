@@ -242,14 +242,27 @@ func (b *Balancer) ResetCounts() {
 // WithHealthCheck and the notes in health.go).
 func (b *Balancer) Serve(ctx context.Context, addr string) (string, error) {
 	switch b.engine {
-	case EngineFast, EngineStd:
+	case EngineFast, EngineStd, EngineL4:
 	default:
-		return "", fmt.Errorf("balancer: engine: unknown %q (known: %s, %s)", b.engine, EngineFast, EngineStd)
+		return "", fmt.Errorf("balancer: engine: unknown %q (known: %s, %s, %s)", b.engine, EngineFast, EngineStd, EngineL4)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("balancer: listen on %s: %w", addr, err)
+	}
+	if b.engine == EngineL4 {
+		l4 := &l4Server{b: b, ln: ln, conns: map[net.Conn]struct{}{}}
+		b.serving.Add(2)
+		go func() { defer b.serving.Done(); l4.serve() }()
+		go func() {
+			defer b.serving.Done()
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), b.shutdownTimeout)
+			defer cancel()
+			l4.shutdown(sctx)
+		}()
+		return ln.Addr().String(), nil
 	}
 	std := b.newServer()
 	var fast *fastServer

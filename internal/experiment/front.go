@@ -54,6 +54,12 @@ func (haproxyFront) Retries() uint64  { return 0 }
 
 func (haproxyFront) Health() []balancer.HealthEvent { return nil }
 
+// connectionsOnly is the l4 engine: its counters count connections, so Counts says nothing of
+// how requests were spread.
+type connectionsOnly struct{ *inProcess }
+
+func (connectionsOnly) Counts() []uint64 { return nil }
+
 // direct is no balancer at all: reuseport, where the kernel spreads connections over workers
 // that share one port.
 type direct struct{}
@@ -90,8 +96,11 @@ func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, stra
 		return nil, "", nil, fmt.Errorf("balancer: %w", err)
 	}
 	var opts []balancer.Option
-	if sc.Balancer.Engine == "std" {
+	switch sc.Balancer.Engine {
+	case "std":
 		opts = append(opts, balancer.WithEngine(balancer.EngineStd))
+	case "l4":
+		opts = append(opts, balancer.WithEngine(balancer.EngineL4))
 	}
 	// A hung worker is only noticed by probing it. Capacity runs go without active probes: a
 	// saturated single-threaded worker can miss one, and ejecting it would move its load onto the
@@ -109,6 +118,10 @@ func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, stra
 	if err != nil {
 		cancel()
 		return nil, "", nil, fmt.Errorf("balancer: %w", err)
+	}
+	if sc.Balancer.Engine == "l4" {
+		// It counts connections, not requests: the shares come from the responses instead.
+		return connectionsOnly{fr}, laddr, func() { cancel(); fr.Wait() }, nil
 	}
 	return fr, laddr, func() { cancel(); fr.Wait() }, nil
 }

@@ -136,9 +136,9 @@ var Stores = []string{"memory", "redis"}
 const storeRedis = "redis"
 
 // Engines lists the balancer engines balancer.engine accepts: bench's own HTTP/1.1 proxy
-// (fast), net/http/httputil's ReverseProxy (std), or an HAProxy process (haproxy).
+// (fast), net/http/httputil's ReverseProxy (std), a connection balancer (l4), or an HAProxy process (haproxy).
 // Callers must not modify it.
-var Engines = []string{"fast", "std", "haproxy"}
+var Engines = []string{"fast", "std", "l4", "haproxy"}
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
 // thousand processes or an all-night run, not real hardware limits.

@@ -264,7 +264,7 @@ func TestParse_runKeyErrors(t *testing.T) {
 		{"bounded_load negative", cpu + "balancer: {strategy: cookie-hash, bounded_load: -1}\n" + load, "2:49", "balancer.bounded_load", "got -1"},
 		{"bounded_load infinite", cpu + "balancer: {strategy: cookie-hash, bounded_load: .inf}\n" + load, "2:49", "balancer.bounded_load", "got +Inf"},
 		{"bounded_load word", cpu + "balancer: {strategy: cookie-hash, bounded_load: high}\n" + load, "2:49", "balancer.bounded_load", `expected a factor like 1.25 (0 = no bound), got "high"`},
-		{"engine unknown", cpu + "balancer: {engine: nginx}\n" + load, "2:20", "balancer.engine", "unknown engine \"nginx\" (known: fast, std, haproxy)"},
+		{"engine unknown", cpu + "balancer: {engine: nginx}\n" + load, "2:20", "balancer.engine", "unknown engine \"nginx\" (known: fast, std, l4, haproxy)"},
 		{"engine typo", cpu + "balancer: {engine: HAProxy}\n" + load, "2:20", "balancer.engine", `did you mean "haproxy"?`},
 		{"engine empty", cpu + "balancer: {engine: \"\"}\n" + load, "2:20", "balancer.engine", "unknown engine \"\""},
 
