@@ -248,6 +248,16 @@ func progressLine(st experiment.Step) string {
 	if len(st.Flags) > 0 {
 		flags = "  [" + strings.Join(st.Flags, " ") + "]"
 	}
+	// Name the commonest error: "errors" alone does not say what to fix.
+	var top string
+	for e, n := range st.Errors {
+		if top == "" || n > st.Errors[top] || (n == st.Errors[top] && e < top) {
+			top = e
+		}
+	}
+	if top != "" {
+		flags += fmt.Sprintf("  %d× %q", st.Errors[top], top)
+	}
 	return fmt.Sprintf("  %2d worker(s)  offered %6.0f rps  sent %6.0f  throughput %6.0f  p99 %8v  success %.2f%%  cpu workers %.0f%% bench %.0f%%%s",
 		st.Workers, st.Offered, st.Sent, st.Throughput, st.P99.Round(10*time.Microsecond), 100*st.Success,
 		100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), flags)
