@@ -111,3 +111,27 @@ func TestWriteTables(t *testing.T) {
 		}
 	}
 }
+
+func TestDiagnose_cpuOrContention(t *testing.T) {
+	t.Parallel()
+	mk := func(workerCPU time.Duration) *experiment.Result {
+		res := &experiment.Result{Cores: 2}
+		for _, p := range []scaling.Point{{Workers: 1, Capacity: 490}, {Workers: 2, Capacity: 880}, {Workers: 4, Capacity: 860}} {
+			res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
+				Elapsed: 2 * time.Second, WorkerCPU: workerCPU, Cores: 2})
+			res.Capacity = append(res.Capacity, p)
+		}
+		return res
+	}
+	fit, ok := uslFit(mk(0))
+	if !ok {
+		t.Fatal("no fit")
+	}
+	// 3.8 s of worker CPU in a 2 s window on 2 cores: 95 % busy, the cores are the limit.
+	if got := diagnose(mk(3800*time.Millisecond), fit); !strings.HasPrefix(got, "CPU-bound") {
+		t.Errorf("saturated cores: %q, want CPU-bound", got)
+	}
+	if got := diagnose(mk(200*time.Millisecond), fit); strings.HasPrefix(got, "CPU-bound") {
+		t.Errorf("idle cores: %q, want the model's diagnosis", got)
+	}
+}

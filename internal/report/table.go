@@ -176,7 +176,7 @@ func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 	}
 	if fitted && style == textTable {
 		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f: %s\n", fit.Sigma, fit.Kappa, fit.Lambda, fit.R2,
-			scaling.Diagnose(res.Capacity, fit))
+			diagnose(res, fit))
 		if fit.Warning != "" {
 			fmt.Fprintf(w, "  (%s)\n", fit.Warning)
 		}
@@ -216,4 +216,23 @@ func oversubscribed(res *experiment.Result) bool {
 		}
 	}
 	return false
+}
+
+// diagnose names what limits scaling: the machine's cores when the plateau's steps kept the CPU
+// saturated (then "contention" would blame the service for the machine), else scaling.Diagnose.
+func diagnose(res *experiment.Result, fit scaling.FitResult) string {
+	x, from, ok := scaling.Plateau(res.Capacity)
+	if ok {
+		var busiest float64
+		for _, st := range res.Steps {
+			if st.Workers == from && !st.Flagged() {
+				busiest = math.Max(busiest, st.WorkerCPUShare()+st.BenchCPUShare())
+			}
+		}
+		if busiest >= 0.85 {
+			return fmt.Sprintf("CPU-bound: from %d workers on the machine's cores are saturated (%.0f%% of all cores busy) "+
+				"and capacity stays at ≈%.0f rps; more workers add only context switches", from, 100*busiest, x)
+		}
+	}
+	return scaling.Diagnose(res.Capacity, fit)
 }
