@@ -135,3 +135,16 @@ func TestDiagnose_cpuOrContention(t *testing.T) {
 		t.Errorf("idle cores: %q, want the model's diagnosis", got)
 	}
 }
+
+func TestDiagnose_nearLinear(t *testing.T) {
+	t.Parallel()
+	res := &experiment.Result{Capacity: []scaling.Point{{Workers: 1, Capacity: 94}, {Workers: 4, Capacity: 373}, {Workers: 16, Capacity: 1485}}}
+	res.Scaling, _ = scaling.Table(res.Capacity, 0)
+	fit, ok := uslFit(res)
+	if !ok {
+		t.Fatal("no fit")
+	}
+	if got := diagnose(res, fit); !strings.HasPrefix(got, "near-linear over the measured range: 15.8× at 16 workers") {
+		t.Errorf("diagnose = %q, want near-linear", got)
+	}
+}

@@ -234,5 +234,11 @@ func diagnose(res *experiment.Result, fit scaling.FitResult) string {
 				"and capacity stays at ≈%.0f rps; more workers add only context switches", from, 100*busiest, x)
 		}
 	}
+	if n := len(res.Scaling); n > 0 {
+		if last := res.Scaling[n-1]; last.Workers > 1 && last.Efficiency >= 0.9 {
+			return fmt.Sprintf("near-linear over the measured range: %.1f× at %d workers (%.0f%% efficiency); %s",
+				last.Speedup, last.Workers, 100*last.Efficiency, fit.Verdict())
+		}
+	}
 	return scaling.Diagnose(res.Capacity, fit)
 }
