@@ -477,32 +477,14 @@ func readLine(dst, src *side) ([]byte, error) {
 	return line, nil
 }
 
-// parseChunkSize parses a chunk-size line, "1a2b;ext=v\r\n".
+// parseChunkSize parses a chunk-size line as read, "1a2b;ext=v\r\n": whatever follows the
+// first CR or LF is not part of the size, and a line without one is incomplete.
 func parseChunkSize(line []byte) (int64, bool) {
-	var n int64
-	digits := 0
-	for _, c := range line {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			if digits == 0 || (c != ';' && c != '\r' && c != '\n' && c != ' ' && c != '\t') {
-				return 0, false
-			}
-			return n, true
-		}
-		digits++
-		if digits > 15 {
-			return 0, false
-		}
-		n = n<<4 | int64(d)
+	k := bytes.IndexAny(line, "\r\n")
+	if k < 0 {
+		return 0, false
 	}
-	return 0, false
+	return httpwire.ParseChunkSize(line[:k])
 }
 
 // copyUntilEOF copies a body delimited by the sender closing the connection.

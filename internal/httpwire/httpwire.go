@@ -118,3 +118,32 @@ func NextLine(buf []byte, off int) (line []byte, next int, ok bool) {
 	}
 	return line, off + i + 1, true
 }
+
+// ParseChunkSize parses a chunk-size line without its line end: hex
+// digits, then optional extensions after ';'.
+func ParseChunkSize(line []byte) (int64, bool) {
+	var n int64
+	digits := 0
+	for _, c := range line {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			if digits == 0 || (c != ';' && c != ' ' && c != '\t') {
+				return 0, false
+			}
+			return n, true
+		}
+		digits++
+		if digits > 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, digits > 0
+}

@@ -156,3 +156,28 @@ func TestNextLine(t *testing.T) {
 		t.Errorf("NextLine(LF) = %q, %d, %v; want empty, 1, true", line, next, ok)
 	}
 }
+
+func TestParseChunkSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"1a2B", 0x1a2b, true},
+		{"ff;name=value", 0xff, true},
+		{"10 ", 0x10, true},
+		{"", 0, false},                 // sad: no digits
+		{";ext", 0, false},             // sad: no digits before the extension
+		{"1g", 0, false},               // sad: not hex
+		{"1a\r", 0, false},             // sad: a line end is the caller's to cut
+		{"1000000000000000", 0, false}, // sad: 16 digits overflow int64's guard
+		{"fffffffffffffff", 1<<60 - 1, true},
+	} {
+		got, ok := ParseChunkSize([]byte(tc.line))
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("ParseChunkSize(%q) = %d, %v; want %d, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}

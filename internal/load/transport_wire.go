@@ -690,7 +690,7 @@ func (b *respBody) nextChunk() (end bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	size, ok := parseChunkSize(line)
+	size, ok := httpwire.ParseChunkSize(line)
 	if !ok {
 		return false, errBadChunk
 	}
@@ -739,34 +739,6 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
-// parseChunkSize parses a chunk-size line without its line end: hex
-// digits, then optional extensions after ';'.
-func parseChunkSize(line []byte) (int64, bool) {
-	var n int64
-	digits := 0
-	for _, c := range line {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			if digits == 0 || (c != ';' && c != ' ' && c != '\t') {
-				return 0, false
-			}
-			return n, true
-		}
-		digits++
-		if digits > 15 {
-			return 0, false
-		}
-		n = n<<4 | int64(d)
-	}
-	return n, digits > 0
-}
 
 // done ends a body read to its end: the connection goes back to its pool
 // unless it must close, or bytes beyond the response arrived.
