@@ -739,7 +739,6 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return line, nil
 }
 
-
 // done ends a body read to its end: the connection goes back to its pool
 // unless it must close, or bytes beyond the response arrived.
 func (b *respBody) done() {

@@ -334,6 +334,21 @@ func (r redisReply) String() string {
 // errProtocol is wrapped by every error for a malformed reply.
 var errProtocol = errors.New("RESP protocol error")
 
+// parseLength reads the length of a bulk string or an array: -1 is RESP2's null, anything else
+// must be within 0..max.
+func parseLength(body []byte, max int64, what string) (int64, error) {
+	n, err := parseInt(body)
+	switch {
+	case err != nil:
+		return 0, err
+	case n == -1:
+		return -1, nil
+	case n < 0 || n > max:
+		return 0, fmt.Errorf("%w: %s length %d", errProtocol, what, n)
+	}
+	return n, nil
+}
+
 // readReply reads one RESP2 value from r; depth counts enclosing arrays.
 func readReply(r *bufio.Reader, depth int) (redisReply, error) {
 	line, err := readLine(r)
@@ -353,16 +368,10 @@ func readReply(r *bufio.Reader, depth int) (redisReply, error) {
 		rep.num, err = parseInt(body)
 		return rep, err
 	case '$':
-		n, err := parseInt(body)
-		if err != nil {
+		n, err := parseLength(body, redisMaxBulk, "bulk")
+		if err != nil || n < 0 {
+			rep.null = n < 0
 			return rep, err
-		}
-		if n == -1 {
-			rep.null = true
-			return rep, nil
-		}
-		if n < 0 || n > redisMaxBulk {
-			return rep, fmt.Errorf("%w: bulk length %d", errProtocol, n)
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
@@ -374,16 +383,10 @@ func readReply(r *bufio.Reader, depth int) (redisReply, error) {
 		rep.str = string(buf[:n])
 		return rep, nil
 	case '*':
-		n, err := parseInt(body)
-		if err != nil {
+		n, err := parseLength(body, redisMaxArray, "array")
+		if err != nil || n < 0 {
+			rep.null = n < 0
 			return rep, err
-		}
-		if n == -1 {
-			rep.null = true
-			return rep, nil
-		}
-		if n < 0 || n > redisMaxArray {
-			return rep, fmt.Errorf("%w: array length %d", errProtocol, n)
 		}
 		if depth >= redisMaxDepth {
 			return rep, fmt.Errorf("%w: arrays nested deeper than %d", errProtocol, redisMaxDepth)
