@@ -110,6 +110,10 @@ func writePlan(w io.Writer, src, how string, res *experiment.Result, p scaling.P
 		pf("  USL fit                λ=%s rps, σ=%s, κ=%s, R²=%.3f over %d points: %s\n",
 			rate(f.Lambda), g2(f.Sigma), g2(f.Kappa), f.R2, f.N, f.Verdict())
 	}
+	if b := p.Bound; p.ByBound {
+		pf("  bottleneck fit         min(%s rps × N, %s rps), R²=%.3f, worst point %+.0f%% (the USL's %+.0f%%): fits better, the plan uses it\n",
+			rate(b.Lambda), rate(b.Ceiling), b.R2, 100*scaling.WorstResidual(b.Residuals), 100*scaling.WorstResidual(p.Fit.Residuals))
+	}
 	for _, n := range p.Notes {
 		pf("  warning                %s\n", n)
 	}
@@ -128,7 +132,12 @@ func writePlan(w io.Writer, src, how string, res *experiment.Result, p scaling.P
 	if p.ReachableOnOne {
 		one = fmt.Sprintf("one machine could, with enough cores; with %d it carries %s rps", in.CoresPerMachine, rate(p.MachineRPS))
 	}
-	pf("  (c) USL model          %s; for %s rps %s\n", peak, rate(p.DesignRPS), one)
+	model := "(c) USL model"
+	if p.ByBound {
+		model = "(c) bottleneck model"
+		peak = fmt.Sprintf("reaches its ceiling of %s rps at N≈%.1f workers and stays there", rate(p.PeakX), p.PeakN)
+	}
+	pf("  %-23s%s; for %s rps %s\n", model, peak, rate(p.DesignRPS), one)
 
 	pf("\nPlan\n")
 	pf("  workers per machine    %d (of %d cores: the count that carries most per machine under the model, %s rps)\n",
@@ -145,7 +154,11 @@ func writePlan(w io.Writer, src, how string, res *experiment.Result, p scaling.P
 	pf("\nQueueing model: %s\n\n", scaling.QueueingModel)
 
 	t := textTable(w)
-	t.Header("workers", "linear rps (N × one worker)", "USL X(N), one machine", "USL on "+strconv.Itoa(p.WorkersPerMachine)+"-worker machines", "machines", "")
+	name := "USL"
+	if p.ByBound {
+		name = "bottleneck"
+	}
+	t.Header("workers", "linear rps (N × one worker)", name+" X(N), one machine", name+" on "+strconv.Itoa(p.WorkersPerMachine)+"-worker machines", "machines", "")
 	for _, r := range p.Rows {
 		if err := t.Append(strconv.Itoa(r.Workers), rate(r.Linear), rate(r.Model), rate(r.Spread), strconv.Itoa(r.Machines), r.Note); err != nil {
 			return err

@@ -235,3 +235,27 @@ func TestPlan_badInput(t *testing.T) {
 		})
 	}
 }
+
+// A run with one shared serialized resource (the capacities of a scenarios/shared-db.yaml run): the
+// bottleneck model fits better than the USL, the plan scales with it and names the resource as what
+// binds, with the ceiling no number of machines passes if they all share it.
+func TestPlan_sharedResource(t *testing.T) {
+	t.Parallel()
+	s := synth{cores: 2, capacity: map[int]float64{1: 74, 2: 147, 4: 302, 6: 423, 8: 410, 12: 390, 16: 412},
+		workers: []int{1, 2, 4, 6, 8, 12, 16}, rates: []float64{50, 100, 200, 300, 400, 450}}
+	stdout, stderr, code := bench(t, "plan", "--rps", "10000", "--p99", "50ms", "--from", s.write(t))
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"bottleneck fit         min(74.3 rps × N, 408 rps)", "fits better, the plan uses it",
+		"(c) bottleneck model", "bottleneck             a shared resource (bottleneck fit: ceiling ≈",
+		"no number of machines carries more than", "bottleneck X(N), one machine"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	// min(74N, C) stops rising at the knee ⌈C/74⌉ = 6 workers per machine.
+	if got := field(t, stdout, "workers per machine"); got != 6 {
+		t.Errorf("workers per machine %v, want 6 (the knee)\n%s", got, stdout)
+	}
+}

@@ -146,6 +146,7 @@ var (
 	}
 	grey   = color.Gray{Y: 0x70}
 	dashed = []vg.Length{vg.Points(6), vg.Points(3)}
+	dotted = []vg.Length{vg.Points(2), vg.Points(2)}
 )
 
 func rgb(v uint32) color.Color {
@@ -210,9 +211,10 @@ func throughputChart(res *experiment.Result, title string) *chart {
 	for _, st := range res.Steps {
 		maxN = max(maxN, st.Workers)
 	}
-	fit, fitErr := scaling.Fit(res.Capacity)
+	fitted := fitRun(res)
+	fit := fitted.usl
 	xmax := float64(maxN)
-	if fitErr == nil {
+	if fitted.ok {
 		// Draw the model a little past the largest measured count: where it heads is the point.
 		xmax = math.Ceil(1.5 * float64(maxN))
 	}
@@ -236,7 +238,7 @@ func throughputChart(res *experiment.Result, title string) *chart {
 		ymax = math.Max(ymax, one*xmax)
 	}
 
-	if fitErr == nil {
+	if fitted.ok {
 		f := plotter.NewFunction(fit.Throughput)
 		f.XMin, f.XMax, f.Samples = 0, xmax, 200
 		f.Color, f.Width = colour(2), vg.Points(2)
@@ -249,7 +251,16 @@ func throughputChart(res *experiment.Result, title string) *chart {
 		for x := 0.0; x <= xmax; x += xmax / 200 {
 			ymax = math.Max(ymax, fit.Throughput(x))
 		}
-		p.Title.Text += "\n" + fit.Verdict()
+		verdict := fit.Verdict()
+		if b := fitted.bound; fitted.byBound {
+			g := plotter.NewFunction(b.Throughput)
+			g.XMin, g.XMax, g.Samples = 0, xmax, 400
+			g.Color, g.Width, g.Dashes = colour(3), vg.Points(2), dotted
+			p.Add(g)
+			p.Legend.Add(fmt.Sprintf("bottleneck fit: min(%.0f × N, %.0f), R²=%.3f: fits better", b.Lambda, b.Ceiling, b.R2), g)
+			verdict = b.Verdict()
+		}
+		p.Title.Text += "\n" + verdict
 	} else {
 		note(p, "no USL fit: it needs ≥ %d worker counts with a capacity, this run has %d",
 			scaling.MinFitWorkerCounts, distinctWorkers(res.Capacity))

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +18,7 @@ import (
 var Columns = []string{
 	"workers", "strategy", "store", "rep", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
-	"capacity_rps", "linear_rps", "usl_rps", "speedup", "efficiency",
+	"capacity_rps", "linear_rps", "usl_rps", "bound_rps", "speedup", "efficiency",
 	"share", "share_min", "share_max", "share_stddev",
 	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s", "cores",
 	"session_new", "session_hit", "session_miss", "session_miss_ratio",
@@ -31,14 +32,21 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 	if err := cw.Write(Columns); err != nil {
 		return err
 	}
-	// usl_rps: the model fitted to the capacities, empty without a fit. Derived, like the scaling
-	// columns: a reader recomputes it.
-	fit, fitted := uslFit(res)
+	// usl_rps and bound_rps: the models fitted to the capacities, empty without a fit (bound_rps
+	// also without a ceiling in the measured range). Derived, like the scaling columns: a reader
+	// recomputes them.
+	f := fitRun(res)
 	usl := func(workers int) string {
-		if !fitted {
+		if !f.ok {
 			return ""
 		}
-		return f1(fit.Throughput(float64(workers)))
+		return f1(f.usl.Throughput(float64(workers)))
+	}
+	bound := func(workers int) string {
+		if !f.ok || math.IsInf(f.bound.Ceiling, 1) {
+			return ""
+		}
+		return f1(f.bound.Throughput(float64(workers)))
 	}
 	for _, st := range res.Steps {
 		row, _ := res.ScalingAt(st.Workers)
@@ -51,7 +59,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			strconv.Itoa(st.Workers), st.Strategy, st.Store, strconv.Itoa(st.Rep), strconv.FormatBool(st.Search),
 			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
 			ms(st.P50), ms(st.P90), ms(st.P99), ms(st.P999), ms(st.Max), ms(st.Lag),
-			f1(row.Capacity), f1(row.Linear), usl(st.Workers), f3(row.Speedup), f3(row.Efficiency),
+			f1(row.Capacity), f1(row.Linear), usl(st.Workers), bound(st.Workers), f3(row.Speedup), f3(row.Efficiency),
 			joinCounts(st.Share), f4(sh.Min), f4(sh.Max), f4(sh.Stddev),
 			f3(st.WorkerCPU.Seconds()), f3(st.BenchCPU.Seconds()),
 			f1(100 * cpu.WorkerCPUShare()), f1(100 * cpu.BenchCPUShare()), f3(st.Elapsed.Seconds()),

@@ -39,6 +39,7 @@ func (e *CSVError) Unwrap() error { return e.Err }
 var derivedColumns = map[string]bool{
 	"share_min": true, "share_max": true, "share_stddev": true,
 	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true, "session_miss_ratio": true, "usl_rps": true,
+	"bound_rps": true,
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,8 +124,8 @@ func TestDiagnose_cpuOrContention(t *testing.T) {
 		}
 		return res
 	}
-	fit, ok := uslFit(mk(0))
-	if !ok {
+	fit := fitRun(mk(0))
+	if !fit.ok {
 		t.Fatal("no fit")
 	}
 	// 3.8 s of worker CPU in a 2 s window on 2 cores: 95 % busy, the cores are the limit.
@@ -140,11 +141,60 @@ func TestDiagnose_nearLinear(t *testing.T) {
 	t.Parallel()
 	res := &experiment.Result{Capacity: []scaling.Point{{Workers: 1, Capacity: 94}, {Workers: 4, Capacity: 373}, {Workers: 16, Capacity: 1485}}}
 	res.Scaling, _ = scaling.Table(res.Capacity, 0)
-	fit, ok := uslFit(res)
-	if !ok {
+	fit := fitRun(res)
+	if !fit.ok {
 		t.Fatal("no fit")
 	}
 	if got := diagnose(res, fit); !strings.HasPrefix(got, "near-linear over the measured range: 15.8× at 16 workers") {
 		t.Errorf("diagnose = %q, want near-linear", got)
+	}
+}
+
+// A run of scenarios/shared-db.yaml whose knee is too sharp for the USL (13 % off at N=6): the
+// table adds the bottleneck model's column, whose worst point is within 10 %, and the verdict
+// names the shared resource; summary.csv carries both models.
+func TestWriteScaling_sharpKnee(t *testing.T) {
+	t.Parallel()
+	res := &experiment.Result{Cores: 2}
+	for i, n := range []int{1, 2, 4, 6, 8, 12, 16} {
+		p := scaling.Point{Workers: n, Capacity: []float64{74, 147, 302, 423, 410, 390, 412}[i]}
+		res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
+			Elapsed: 2 * time.Second, Cores: 2})
+		res.Capacity = append(res.Capacity, p)
+	}
+	res.Scaling, _ = scaling.Table(res.Capacity, 2)
+	var buf bytes.Buffer
+	if err := WriteScaling(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"bottleneck rps", "bottleneck fit: min(74 rps × N, 408 rps)", "fits better than the USL",
+		"verdict: contention-limited: one shared resource caps throughput at ≈408 rps", "worst point -12.9% (N=6)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scaling table lacks %q:\n%s", want, out)
+		}
+	}
+	f := fitRun(res)
+	if w := scaling.WorstResidual(f.bound.Residuals); math.Abs(w) > 0.10 {
+		t.Errorf("bottleneck fit's worst point %+.3f, want within 10 %%", w)
+	}
+
+	buf.Reset()
+	if err := WriteCSV(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(rows[0], "bound_rps")
+	if col < 0 {
+		t.Fatalf("summary.csv has no bound_rps: %v", rows[0])
+	}
+	if got := rows[1][col]; got != "74.3" { // N=1: λ of the fit
+		t.Errorf("bound_rps at N=1 = %q, want 74.3", got)
+	}
+	if got := rows[7][col]; got != "408.0" { // N=16: the ceiling
+		t.Errorf("bound_rps at N=16 = %q, want 408.0", got)
 	}
 }

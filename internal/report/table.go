@@ -157,44 +157,93 @@ func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScali
 
 func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 	t := newTable(w, style)
-	fit, fitted := uslFit(res)
-	t.Header("workers", "capacity rps", "linear rps (1 worker × N)", "USL rps", "speedup", "efficiency", "note")
+	f := fitRun(res)
+	header := []any{"workers", "capacity rps", "linear rps (1 worker × N)", "USL rps"}
+	if f.byBound {
+		header = append(header, "bottleneck rps")
+	}
+	t.Header(append(header, "speedup", "efficiency", "note")...)
 	for _, r := range res.Scaling {
-		usl := "-"
-		if fitted {
-			usl = fmt.Sprintf("%.0f", fit.Throughput(float64(r.Workers)))
+		n := float64(r.Workers)
+		cells := []string{strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear), f.cell(f.usl.Throughput, n)}
+		if f.byBound {
+			cells = append(cells, f.cell(f.bound.Throughput, n))
 		}
-		if err := t.Append(
-			strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear), usl,
-			fmt.Sprintf("%.2f×", r.Speedup), fmt.Sprintf("%.0f%%", 100*r.Efficiency), r.Note,
-		); err != nil {
+		cells = append(cells, fmt.Sprintf("%.2f×", r.Speedup), fmt.Sprintf("%.0f%%", 100*r.Efficiency), r.Note)
+		if err := t.Append(cells); err != nil {
 			return err
 		}
 	}
 	if err := t.Render(); err != nil {
 		return err
 	}
-	if fitted && style == textTable {
-		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f: %s\n", fit.Sigma, fit.Kappa, fit.Lambda, fit.R2,
-			diagnose(res, fit))
-		if fit.Warning != "" {
-			fmt.Fprintf(w, "  (%s)\n", fit.Warning)
+	if f.ok && style == textTable {
+		u := f.usl
+		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f, worst point %s\n", u.Sigma, u.Kappa, u.Lambda, u.R2, f.worst(u.Residuals))
+		if f.byBound {
+			b := f.bound
+			fmt.Fprintf(w, "bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL\n",
+				b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals))
+		}
+		fmt.Fprintf(w, "verdict: %s\n", diagnose(res, f))
+		if u.Warning != "" {
+			fmt.Fprintf(w, "  (%s)\n", u.Warning)
 		}
 	}
 	return nil
 }
 
-// uslFit fits the Universal Scalability Law to the run's capacities (which leave out flagged steps);
-// false when there are too few worker counts to fit.
-// It fits the capacities as summary.csv holds them (to 0.1 rps), so that a report re-rendered from
-// the file shows the same model.
-func uslFit(res *experiment.Result) (scaling.FitResult, bool) {
-	points := make([]scaling.Point, len(res.Capacity))
-	for i, p := range res.Capacity {
-		points[i] = scaling.Point{Workers: p.Workers, Capacity: math.Round(p.Capacity*10) / 10}
+// fits are the scaling models fitted to a run's capacities (which leave out flagged steps).
+type fits struct {
+	usl   scaling.FitResult
+	bound scaling.BoundFit
+	// points are the capacities as fitted, in the order of the fits' residuals.
+	points []scaling.Point
+	// ok is false when there are too few worker counts to fit.
+	ok bool
+	// byBound is true when the bottleneck model, with a ceiling in the measured range, fits better
+	// than the USL: the table shows its column and the verdict follows it.
+	byBound bool
+}
+
+// fitRun fits the USL and the bottleneck model to the run's capacities as summary.csv holds them
+// (to 0.1 rps), so that a report re-rendered from the file shows the same models.
+func fitRun(res *experiment.Result) fits {
+	f := fits{points: make([]scaling.Point, 0, len(res.Capacity))}
+	for _, p := range res.Capacity {
+		if p.Workers > 0 && p.Capacity > 0 && !math.IsInf(p.Capacity, 1) {
+			f.points = append(f.points, scaling.Point{Workers: p.Workers, Capacity: math.Round(p.Capacity*10) / 10})
+		}
 	}
-	fit, err := scaling.Fit(points)
-	return fit, err == nil
+	var err error
+	if f.usl, err = scaling.Fit(f.points); err != nil {
+		return fits{}
+	}
+	if f.bound, err = scaling.FitBound(f.points); err != nil {
+		return fits{}
+	}
+	f.ok = true
+	f.byBound = scaling.PreferBound(f.usl, f.bound) && !math.IsInf(f.bound.Ceiling, 1)
+	return f
+}
+
+// cell formats a model's prediction for a table, "-" without a fit.
+func (f fits) cell(predict func(float64) float64, n float64) string {
+	if !f.ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", predict(n))
+}
+
+// worst formats a fit's largest relative miss and where it is, e.g. "+4.6% (N=8)".
+func (f fits) worst(residuals []float64) string {
+	w := scaling.WorstResidual(residuals)
+	for i, r := range residuals {
+		if r == w && i < len(f.points) {
+			return fmt.Sprintf("%+.1f%% (N=%d)", 100*w, f.points[i].Workers)
+		}
+	}
+	return fmt.Sprintf("%+.1f%%", 100*w)
 }
 
 // shareCell shows each worker's share of the requests, e.g. "50 50" or "26 24 25 25".
@@ -220,7 +269,7 @@ func oversubscribed(res *experiment.Result) bool {
 
 // diagnose names what limits scaling: the machine's cores when the plateau's steps kept the CPU
 // saturated (then "contention" would blame the service for the machine), else scaling.Diagnose.
-func diagnose(res *experiment.Result, fit scaling.FitResult) string {
+func diagnose(res *experiment.Result, f fits) string {
 	x, from, ok := scaling.Plateau(res.Capacity)
 	if ok {
 		var busiest float64
@@ -237,8 +286,8 @@ func diagnose(res *experiment.Result, fit scaling.FitResult) string {
 	if n := len(res.Scaling); n > 0 {
 		if last := res.Scaling[n-1]; last.Workers > 1 && last.Efficiency >= 0.9 {
 			return fmt.Sprintf("near-linear over the measured range: %.1f× at %d workers (%.0f%% efficiency); %s",
-				last.Speedup, last.Workers, 100*last.Efficiency, fit.Verdict())
+				last.Speedup, last.Workers, 100*last.Efficiency, f.usl.Verdict())
 		}
 	}
-	return scaling.Diagnose(res.Capacity, fit)
+	return scaling.Diagnose(res.Capacity, f.usl, f.bound)
 }

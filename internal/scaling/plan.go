@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -61,7 +62,7 @@ type PlanRow struct {
 	Workers int
 	// Linear is the lesson's math: Workers × one worker's capacity.
 	Linear float64
-	// Model is the fitted USL's X(Workers): all workers on one machine (one pool).
+	// Model is the plan's Curve at Workers: all workers on one machine (one pool).
 	Model float64
 	// Machines is how many machines of Plan.WorkersPerMachine hold Workers.
 	Machines int
@@ -85,8 +86,15 @@ type Plan struct {
 	// worker counts, and Model is then linear scaling at PerWorker.
 	Fit    FitResult
 	Fitted bool
-	// Model is the scaling model the plan uses: Fit.Model, or linear scaling without a fit.
+	// Model is the USL the plan reports: Fit.Model, or linear scaling without a fit.
 	Model Model
+	// Bound is the bottleneck model fitted over the same capacities. ByBound is true when it fits
+	// them better than the USL with a ceiling in the measured range (a sharp knee: one serialized
+	// resource); the plan then scales with it.
+	Bound   BoundFit
+	ByBound bool
+	// Curve is the scaling model the plan computes with: Bound when ByBound, else Model.
+	Curve Curve
 	// PeakN and PeakX are the model's peak: workers of maximal throughput on one machine and that
 	// throughput (+Inf when the model never peaks).
 	PeakN, PeakX float64
@@ -186,7 +194,16 @@ func MakePlan(in PlanInput) (Plan, error) {
 	default:
 		return Plan{}, fmt.Errorf("fit: %w", err)
 	}
-	p.PeakN, p.PeakX = p.Model.Peak()
+	p.Curve = p.Model
+	if p.Fitted {
+		if p.Bound, err = FitBound(in.Points); err != nil {
+			return Plan{}, fmt.Errorf("fit: %w", err)
+		}
+		if p.ByBound = PreferBound(p.Fit, p.Bound) && !math.IsInf(p.Bound.Ceiling, 1); p.ByBound {
+			p.Curve = p.Bound.Bound
+		}
+	}
+	p.PeakN, p.PeakX = p.Curve.Peak()
 	p.ReachableOnOne = p.PeakX >= p.DesignRPS
 
 	// (a) the lesson and (b) one pooled M/M/c queue of workers at the measured service time.
@@ -200,14 +217,14 @@ func MakePlan(in PlanInput) (Plan, error) {
 	cores := in.CoresPerMachine
 	p.WorkersPerMachine = 1
 	for n := 2; n <= cores; n++ {
-		if p.Model.Throughput(float64(n)) > p.Model.Throughput(float64(p.WorkersPerMachine)) {
+		if p.Curve.Throughput(float64(n)) > p.Curve.Throughput(float64(p.WorkersPerMachine)) {
 			p.WorkersPerMachine = n
 		}
 	}
 	wpm := p.WorkersPerMachine
-	p.MachineRPS = p.Model.Throughput(float64(wpm))
+	p.MachineRPS = p.Curve.Throughput(float64(wpm))
 	if !(p.MachineRPS > 0) {
-		return Plan{}, fmt.Errorf("points: the model predicts no throughput (%+v): %w", p.Model, ErrBadPlanInput)
+		return Plan{}, fmt.Errorf("points: the model predicts no throughput (%+v): %w", p.Curve, ErrBadPlanInput)
 	}
 	p.MachineService = seconds(float64(wpm) / p.MachineRPS)
 	if in.P99 < p.MachineService {
@@ -265,9 +282,16 @@ func (p *Plan) limits() {
 		p.Limits = append(p.Limits, fmt.Sprintf("the balancer / the harness (%s): the measured capacities may be the harness's, not the service's", why))
 	}
 
-	eff := p.MachineRPS / (float64(wpm) * m.Lambda)
+	eff := p.MachineRPS / (float64(wpm) * p.Curve.Throughput(1))
 	var machine string
 	switch {
+	case p.ByBound:
+		b := p.Bound
+		machine = fmt.Sprintf("a shared resource (bottleneck fit: ceiling ≈%.0f rps from N≈%.1f workers): the plan puts %d workers on each machine, as many as reach it, and assumes each machine has its own; "+
+			"if all machines share it (one database, one lock), no number of machines carries more than %.0f rps", b.Ceiling, b.Knee(), wpm, b.Ceiling)
+		if p.DesignRPS > b.Ceiling {
+			machine += fmt.Sprintf(", and %s rps needs it %.1f× faster, or partitioned", strconv.FormatFloat(math.Round(p.DesignRPS), 'f', 0, 64), p.DesignRPS/b.Ceiling)
+		}
 	case wpm < cores && (m.Sigma >= 1 || m.Kappa == 0):
 		machine = fmt.Sprintf("contention (σ=%s): throughput stops rising at %d worker(s) per machine", num(m.Sigma), wpm)
 	case wpm < cores:
@@ -320,12 +344,12 @@ func (p *Plan) rows() {
 		r := PlanRow{
 			Workers:  n,
 			Linear:   float64(n) * p.PerWorker,
-			Model:    p.Model.Throughput(float64(n)),
+			Model:    p.Curve.Throughput(float64(n)),
 			Machines: ceilInt(float64(n) / float64(wpm)),
 			Spread:   float64(full) * p.MachineRPS,
 		}
 		if rest > 0 { // X(0) is 0/0 for σ = 1
-			r.Spread += p.Model.Throughput(float64(rest))
+			r.Spread += p.Curve.Throughput(float64(rest))
 		}
 		if n == p.Workers {
 			r.Note = "← plan"
@@ -333,6 +357,18 @@ func (p *Plan) rows() {
 		p.Rows = append(p.Rows, r)
 	}
 }
+
+// Curve is a fitted scaling model: the USL (Model) or the bottleneck model (Bound).
+type Curve interface {
+	Throughput(n float64) float64
+	// Peak returns the worker count where throughput stops rising and that throughput.
+	Peak() (n, x float64)
+	Verdict() string
+}
+
+// Peak returns the knee and the ceiling: throughput stops rising at N = C/λ (+Inf without a
+// ceiling).
+func (b Bound) Peak() (n, x float64) { return b.Knee(), b.Ceiling }
 
 // ceilInt is ⌈x⌉ as an int, at least 1, for the counts of a plan (x is finite and positive by
 // construction).

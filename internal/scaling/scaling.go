@@ -5,6 +5,7 @@ package scaling
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -105,13 +106,19 @@ func Plateau(points []Point) (x float64, from int, ok bool) {
 	return x, from, x > 0 && near >= 2 && last.Capacity >= 0.9*x && from < last.Workers
 }
 
-// Diagnose names what limits scaling in plain words, from the fitted model and the measurements
-// themselves. A plateau that does not fall is contention on a serialized resource (Amdahl), even
-// when the USL fit, following a sharp knee, puts it in κ.
-func Diagnose(points []Point, fit FitResult) string {
-	if x, from, ok := Plateau(points); ok && fit.Kappa > 0 {
-		return fmt.Sprintf("contention-limited: throughput plateaus at ≈%.0f rps from %d workers on and does not fall, "+
-			"the mark of one serialized resource (Amdahl); the USL fit reads the sharp knee as coherency (κ=%.3g)", x, from, fit.Kappa)
+// Diagnose names what limits scaling in plain words, from the fitted models and the measurements
+// themselves. A sharp knee that the bottleneck model fits better than the USL is one serialized
+// resource; so is a plateau that does not fall, even when the USL fit, following the knee, puts it
+// in κ.
+func Diagnose(points []Point, usl FitResult, bound BoundFit) string {
+	if PreferBound(usl, bound) && !math.IsInf(bound.Ceiling, 1) {
+		return fmt.Sprintf("%s, the mark of one serialized resource (Amdahl with a sharp knee); "+
+			"the bottleneck model's worst point is %+.0f%%, the USL's %+.0f%%",
+			bound.Verdict(), 100*WorstResidual(bound.Residuals), 100*WorstResidual(usl.Residuals))
 	}
-	return fit.Verdict()
+	if x, from, ok := Plateau(points); ok && usl.Kappa > 0 {
+		return fmt.Sprintf("contention-limited: throughput plateaus at ≈%.0f rps from %d workers on and does not fall, "+
+			"the mark of one serialized resource (Amdahl); the USL fit reads the sharp knee as coherency (κ=%.3g)", x, from, usl.Kappa)
+	}
+	return usl.Verdict()
 }

@@ -121,48 +121,72 @@ type FitResult struct {
 // (σ, κ) only: a coarse logarithmic grid, then Nelder–Mead from the best grid cells. It is
 // deterministic and needs no starting guess.
 func Fit(points []Point) (FitResult, error) {
-	var ns, xs []float64
-	distinct := map[int]bool{}
+	ns, xs, err := usable(points)
+	if err != nil {
+		return FitResult{}, err
+	}
+	o := objective{n: ns, x: xs}
+	sigma, kappa := o.minimise()
+	m := Model{Lambda: o.lambda(sigma, kappa), Sigma: sigma, Kappa: kappa}
+
+	r := FitResult{Model: m, N: len(ns)}
+	r.Residuals, r.R2 = goodness(m.Throughput, ns, xs)
+	if d := distinctCount(ns); d < TrustedFitWorkerCounts {
+		r.Warning = fmt.Sprintf("only %d distinct worker counts; %d or more give a trustworthy fit (codahale/usl requires %d)",
+			d, TrustedFitWorkerCounts, TrustedFitWorkerCounts)
+	}
+	return r, nil
+}
+
+// usable returns the worker counts and capacities of the points a fit uses: Workers > 0 and a
+// positive, finite capacity. Fewer than MinFitWorkerCounts distinct worker counts is an error
+// wrapping ErrInsufficientMeasurements.
+func usable(points []Point) (ns, xs []float64, err error) {
 	for _, p := range points {
 		if p.Workers <= 0 || !(p.Capacity > 0) || math.IsInf(p.Capacity, 1) {
 			continue
 		}
 		ns = append(ns, float64(p.Workers))
 		xs = append(xs, p.Capacity)
-		distinct[p.Workers] = true
 	}
-	if len(distinct) < MinFitWorkerCounts {
-		return FitResult{}, fmt.Errorf("points: %d distinct worker counts with a capacity, need %d: %w",
-			len(distinct), MinFitWorkerCounts, ErrInsufficientMeasurements)
+	if d := distinctCount(ns); d < MinFitWorkerCounts {
+		return nil, nil, fmt.Errorf("points: %d distinct worker counts with a capacity, need %d: %w",
+			d, MinFitWorkerCounts, ErrInsufficientMeasurements)
 	}
+	return ns, xs, nil
+}
 
-	o := objective{n: ns, x: xs}
-	sigma, kappa := o.minimise()
-	m := Model{Lambda: o.lambda(sigma, kappa), Sigma: sigma, Kappa: kappa}
+func distinctCount(ns []float64) int {
+	seen := map[float64]bool{}
+	for _, n := range ns {
+		seen[n] = true
+	}
+	return len(seen)
+}
 
-	r := FitResult{Model: m, N: len(ns), Residuals: make([]float64, len(ns))}
+// goodness returns a fitted curve's relative residuals (predicted − measured) / measured, in input
+// order, and its coefficient of determination R² on the capacities themselves.
+func goodness(predict func(float64) float64, ns, xs []float64) (residuals []float64, r2 float64) {
 	var mean float64
 	for _, x := range xs {
 		mean += x
 	}
 	mean /= float64(len(xs))
+	residuals = make([]float64, len(ns))
 	var ssRes, ssTot float64
 	for i := range ns {
-		pred := m.Throughput(ns[i])
-		r.Residuals[i] = (pred - xs[i]) / xs[i]
+		pred := predict(ns[i])
+		residuals[i] = (pred - xs[i]) / xs[i]
 		ssRes += (pred - xs[i]) * (pred - xs[i])
 		ssTot += (xs[i] - mean) * (xs[i] - mean)
 	}
-	if ssTot > 0 {
-		r.R2 = 1 - ssRes/ssTot
-	} else if ssRes == 0 {
-		r.R2 = 1
+	switch {
+	case ssTot > 0:
+		r2 = 1 - ssRes/ssTot
+	case ssRes == 0:
+		r2 = 1
 	}
-	if len(distinct) < TrustedFitWorkerCounts {
-		r.Warning = fmt.Sprintf("only %d distinct worker counts; %d or more give a trustworthy fit (codahale/usl requires %d)",
-			len(distinct), TrustedFitWorkerCounts, TrustedFitWorkerCounts)
-	}
-	return r, nil
+	return residuals, r2
 }
 
 // objective is the relative least-squares cost of the USL profiled over λ.
