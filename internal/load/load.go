@@ -29,7 +29,17 @@ const (
 	// DefaultConnections is the number of idle keep-alive connections kept to
 	// the target. It is large so that an open-loop attack never waits for a
 	// free connection (which would turn it into a closed loop).
-	DefaultConnections = 10000
+	DefaultConnections = MaxInFlight
+	// MaxInFlight bounds the requests one attack has in flight (vegeta's
+	// workers, and so its connections). Past it, a send waits for a response:
+	// the schedule slips, which the send lag and Behind report, where an
+	// unbounded attack on a target that stopped answering opens connections
+	// until the process runs out of file descriptors and memory. Within
+	// bench each request in flight holds three descriptors (the client's
+	// socket, the balancer's accepted one and its upstream one); 4096 keeps
+	// them well inside the 20,000 a process usually may open, and is more
+	// than a rate of 10,000 rps needs until latency passes 400 ms.
+	MaxInFlight = 4096
 	// BehindRatio is the fraction of the offered rate below which the
 	// achieved send rate marks a step as Behind.
 	BehindRatio = 0.99
@@ -81,6 +91,9 @@ type Step struct {
 	// the caller. A write error fails the attack after it has run. Nil
 	// writes nothing.
 	Raw io.Writer
+	// MaxInFlight caps the requests in flight, and so the connections; zero
+	// means the package's MaxInFlight.
+	MaxInFlight int
 	// Progress, when not nil, is called every ProgressInterval with a
 	// snapshot of the attack. It runs on the goroutine that drains vegeta's
 	// results, so it must return quickly. Nil means no snapshots.
@@ -198,17 +211,19 @@ func pacer(rate float64) vegeta.ConstantPacer {
 }
 
 // initialWorkers sizes vegeta's starting worker pool to cover 10 ms of
-// latency at rate; vegeta adds workers whenever all are busy (MaxWorkers is
-// left unbounded), so this only saves the ramp of goroutine spawns.
+// latency at rate; vegeta adds workers whenever all are busy, up to
+// MaxInFlight, so this only saves the ramp of goroutine spawns.
 func initialWorkers(rate float64) uint64 {
 	return uint64(min(max(math.Ceil(rate/100), vegeta.DefaultWorkers), 1000))
 }
 
 // Attack offers GET s.URL at s.Rate for s.Warmup+s.Duration and returns what
 // the measured window saw. It makes a fresh vegeta.Attacker (one runs a
-// single attack) with redirects not followed, bodies discarded, keep-alive
-// and no cap on workers: a capped worker pool would delay sends while
-// latency is still measured from the actual send, hiding the delay.
+// single attack) with redirects not followed, bodies discarded and
+// keep-alive. Its workers are capped only at MaxInFlight, far past any
+// saturation point: a small pool would delay sends while latency is still
+// measured from the actual send, hiding the delay; past the cap the delay
+// shows as send lag and the step is marked Behind.
 //
 // When ctx is done the attack stops, requests in flight are cut (their
 // connections closed) and not counted, and Attack returns what was measured
@@ -250,7 +265,11 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 
 	ac := newAttackClient(timeout, std)
 	defer ac.close()
-	atk := newAttacker(ac, initialWorkers(s.Rate), vegeta.DefaultMaxWorkers)
+	maxInFlight := uint64(MaxInFlight)
+	if s.MaxInFlight > 0 {
+		maxInFlight = uint64(s.MaxInFlight)
+	}
+	atk := newAttacker(ac, min(initialWorkers(s.Rate), maxInFlight), maxInFlight)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
 	var cl *clients
 	if s.Clients > 0 {

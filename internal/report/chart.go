@@ -258,7 +258,7 @@ func throughputChart(res *experiment.Result, title string) *chart {
 			g.Color, g.Width, g.Dashes = colour(3), vg.Points(2), dotted
 			p.Add(g)
 			p.Legend.Add(fmt.Sprintf("bottleneck fit: min(%.0f × N, %.0f), R²=%.3f: fits better", b.Lambda, b.Ceiling, b.R2), g)
-			verdict = b.Verdict()
+			verdict = fmt.Sprintf("contention-limited: ceiling ≈%.0f rps from N≈%.1f workers", b.Ceiling, b.Knee())
 		}
 		p.Title.Text += "\n" + verdict
 	} else {

@@ -112,7 +112,7 @@ func Plateau(points []Point) (x float64, from int, ok bool) {
 // in κ.
 func Diagnose(points []Point, usl FitResult, bound BoundFit) string {
 	if PreferBound(usl, bound) && !math.IsInf(bound.Ceiling, 1) {
-		return fmt.Sprintf("%s, the mark of one serialized resource (Amdahl with a sharp knee); "+
+		return fmt.Sprintf("%s: a sharp knee, as a lock or a one-connection pool gives (Amdahl); "+
 			"the bottleneck model's worst point is %+.0f%%, the USL's %+.0f%%",
 			bound.Verdict(), 100*WorstResidual(bound.Residuals), 100*WorstResidual(usl.Residuals))
 	}
