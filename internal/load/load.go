@@ -26,19 +26,22 @@ import (
 const (
 	// DefaultTimeout is the per-request timeout used when Step.Timeout is zero.
 	DefaultTimeout = vegeta.DefaultTimeout
-	// DefaultConnections is the number of idle keep-alive connections kept to
-	// the target. It is large so that an open-loop attack never waits for a
-	// free connection (which would turn it into a closed loop).
-	DefaultConnections = MaxInFlight
+	// DefaultConnections bounds the connections an attack opens to the
+	// target, idle or busy (Step.Connections overrides it). A request that
+	// is due when all are busy waits for one, and the wait is part of its
+	// latency, as in any client with a connection pool: the schedule is kept
+	// (the request was sent on time by vegeta's clock), so nothing is hidden.
+	// Without a bound, every stall of the machine (a GC cycle, a preempted
+	// balancer) leaves behind as many new connections as requests came due
+	// during it, each costing bench memory and a connect, accept and
+	// upstream dial while the stall is still being worked off.
+	DefaultConnections = 256
 	// MaxInFlight bounds the requests one attack has in flight (vegeta's
-	// workers, and so its connections). Past it, a send waits for a response:
-	// the schedule slips, which the send lag and Behind report, where an
-	// unbounded attack on a target that stopped answering opens connections
-	// until the process runs out of file descriptors and memory. Within
-	// bench each request in flight holds three descriptors (the client's
-	// socket, the balancer's accepted one and its upstream one); 4096 keeps
-	// them well inside the 20,000 a process usually may open, and is more
-	// than a rate of 10,000 rps needs until latency passes 400 ms.
+	// workers), those waiting for one of its Connections included. Past it,
+	// a send waits for a response: the schedule slips, which the send lag
+	// and Behind report, where an unbounded attack on a target that stopped
+	// answering would pile up goroutines until the timeout. It is more than
+	// a rate of 10,000 rps needs until latency passes 400 ms.
 	MaxInFlight = 4096
 	// BehindRatio is the fraction of the offered rate below which the
 	// achieved send rate marks a step as Behind.
@@ -91,9 +94,12 @@ type Step struct {
 	// the caller. A write error fails the attack after it has run. Nil
 	// writes nothing.
 	Raw io.Writer
-	// MaxInFlight caps the requests in flight, and so the connections; zero
-	// means the package's MaxInFlight.
+	// MaxInFlight caps the requests in flight; zero means the package's
+	// MaxInFlight.
 	MaxInFlight int
+	// Connections bounds the connections to the target; zero means
+	// DefaultConnections.
+	Connections int
 	// Progress, when not nil, is called every ProgressInterval with a
 	// snapshot of the attack. It runs on the goroutine that drains vegeta's
 	// results, so it must return quickly. Nil means no snapshots.
@@ -263,7 +269,11 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 		timeout = DefaultTimeout
 	}
 
-	ac := newAttackClient(timeout, std)
+	conns := DefaultConnections
+	if s.Connections > 0 {
+		conns = s.Connections
+	}
+	ac := newAttackClient(timeout, conns, std)
 	defer ac.close()
 	maxInFlight := uint64(MaxInFlight)
 	if s.MaxInFlight > 0 {
@@ -340,12 +350,13 @@ type attackClient struct {
 	conns  *connTracker // the std transport's connections
 }
 
-func newAttackClient(timeout time.Duration, std bool) *attackClient {
+func newAttackClient(timeout time.Duration, conns int, std bool) *attackClient {
 	ac := &attackClient{conns: newConnTracker(&net.Dialer{KeepAlive: 30 * time.Second})}
 	ac.std = &http.Transport{
 		Proxy:               nil, // loopback only; never route through a proxy
 		DialContext:         ac.conns.DialContext,
-		MaxIdleConnsPerHost: DefaultConnections,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
 		DisableCompression:  true, // bodies are discarded; don't ask for gzip
 	}
 	if std {
@@ -356,7 +367,8 @@ func newAttackClient(timeout time.Duration, std bool) *attackClient {
 	// RoundTripper net/http does not know, Client.Timeout costs a
 	// goroutine and a timer per request.
 	ac.lean = &Transport{
-		MaxIdleConnsPerHost: DefaultConnections,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
 		Timeout:             timeout,
 		Fallback:            ac.std, // https; Timeout applies to it through the context
 	}

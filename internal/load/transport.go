@@ -75,6 +75,12 @@ type Transport struct {
 	// host; a connection freed beyond it is closed. Zero means
 	// DefaultMaxIdleConnsPerHost.
 	MaxIdleConnsPerHost int
+	// MaxConnsPerHost bounds the connections per host, idle or carrying a
+	// request. A request that finds none idle when the bound is reached
+	// waits, first come first served, for one to come free or close; the
+	// wait is part of its latency, as in a client with a connection pool.
+	// Zero means no bound.
+	MaxConnsPerHost int
 	// Timeout bounds each request from the start of RoundTrip to the end
 	// of its response body, dial included; on expiry the request fails
 	// with ErrTimeout and its connection is closed. It is kept to 1 %: a
@@ -107,8 +113,23 @@ type hostPool struct {
 	host string // URL host, the key
 	addr string // host:port to dial
 
-	mu   sync.Mutex
-	idle []*tconn
+	mu      sync.Mutex
+	idle    []*tconn
+	open    int           // connections open or being dialled, for MaxConnsPerHost
+	waiters []chan *tconn // requests waiting for a connection, oldest first
+}
+
+// handOff gives c (nil: a free slot to dial into) to the oldest waiting
+// request and reports whether there was one. p.mu is held.
+func (p *hostPool) handOff(c *tconn) bool {
+	if len(p.waiters) == 0 {
+		return false
+	}
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	w <- c // buffered: never blocks
+	return true
 }
 
 // tconn is a client connection of a Transport.
@@ -213,6 +234,8 @@ func (t *Transport) Close() error {
 	for _, p := range t.hosts {
 		p.mu.Lock()
 		p.idle = nil
+		for p.handOff(nil) { // they find the Transport closed
+		}
 		p.mu.Unlock()
 	}
 	t.mu.Unlock()
@@ -289,25 +312,106 @@ func trimBrackets(h string) string {
 }
 
 // getConn returns an idle connection of p (reused true) or, when there is
-// none or fresh is set, a new one.
+// none or fresh is set, a new one; at MaxConnsPerHost it waits for either.
 func (t *Transport) getConn(ctx context.Context, p *hostPool, deadline time.Time, fresh bool) (c *tconn, reused bool, err error) {
-	if !fresh {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 && !fresh {
+		c = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return c, true, nil
+	}
+	if t.MaxConnsPerHost > 0 && p.open >= t.MaxConnsPerHost {
+		if fresh && len(p.idle) > 0 {
+			// A retry needs a new connection: make room by closing an idle one.
+			c = p.idle[0]
+			p.idle = p.idle[1:]
+			p.mu.Unlock()
+			c.close() // frees its slot, which a waiter may take first
+			return t.getConn(ctx, p, deadline, fresh)
+		}
+		if c, err = t.wait(ctx, p, deadline); err != nil || c != nil {
+			return c, c != nil, err
+		}
+		// Handed a free slot: p.open already counts this dial.
+	} else {
+		p.open++
+		p.mu.Unlock()
+	}
+	c, err = t.dial(ctx, p, deadline)
+	if err != nil {
 		p.mu.Lock()
-		if n := len(p.idle); n > 0 {
-			c = p.idle[n-1]
-			p.idle[n-1] = nil
-			p.idle = p.idle[:n-1]
+		if !p.handOff(nil) {
+			p.open--
 		}
 		p.mu.Unlock()
-		if c != nil {
-			return c, true, nil
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+// wait queues for a connection of p at MaxConnsPerHost; p.mu is held and
+// is released. It returns a connection freed by another request, or nil
+// and no error when a slot came free to dial into (counted in p.open).
+func (t *Transport) wait(ctx context.Context, p *hostPool, deadline time.Time) (*tconn, error) {
+	w := make(chan *tconn, 1)
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		timer := time.NewTimer(time.Until(deadline))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case c := <-w:
+		return c, t.closedErr()
+	case <-ctx.Done():
+		return t.leave(p, w, ctx.Err())
+	case <-expired:
+		return t.leave(p, w, context.DeadlineExceeded)
+	}
+}
+
+// leave takes w off p's queue after its request gave up with err. If it
+// was handed a connection or a slot meanwhile, that goes to the next one.
+func (t *Transport) leave(p *hostPool, w chan *tconn, err error) (*tconn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return nil, err
 		}
 	}
+	c := <-w // already handed over: pass it on
+	switch {
+	case c != nil && p.handOff(c):
+	case c != nil:
+		p.idle = append(p.idle, c)
+	case !p.handOff(nil):
+		p.open--
+	}
+	return nil, err
+}
+
+func (t *Transport) closedErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrTransportClosed
+	}
+	return nil
+}
+
+// dial opens a new connection of p.
+func (t *Transport) dial(ctx context.Context, p *hostPool, deadline time.Time) (*tconn, error) {
 	t.mu.Lock()
 	closed := t.closed
 	t.mu.Unlock()
 	if closed {
-		return nil, false, ErrTransportClosed
+		return nil, ErrTransportClosed
 	}
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
@@ -320,21 +424,21 @@ func (t *Transport) getConn(ctx context.Context, p *hostPool, deadline time.Time
 	}
 	nc, err := dial(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	c = &tconn{t: t, pool: p, nc: nc, rw: rawio.New(nc)}
+	c := &tconn{t: t, pool: p, nc: nc, rw: rawio.New(nc)}
 	c.cancelFn = c.cancel
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		_ = nc.Close()
-		return nil, false, ErrTransportClosed
+		return nil, ErrTransportClosed
 	}
 	if t.conns == nil {
 		t.conns = make(map[*tconn]struct{})
 	}
 	t.conns[c] = struct{}{}
-	return c, false, nil
+	return c, nil
 }
 
 var defaultDialer = &net.Dialer{KeepAlive: 30 * time.Second}
@@ -348,7 +452,16 @@ func (c *tconn) put() {
 		max = DefaultMaxIdleConnsPerHost
 	}
 	p.mu.Lock()
-	if len(p.idle) >= max || c.closed.Load() {
+	if c.closed.Load() {
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	if p.handOff(c) {
+		p.mu.Unlock()
+		return
+	}
+	if len(p.idle) >= max {
 		p.mu.Unlock()
 		c.close()
 		return
@@ -362,14 +475,25 @@ func (c *tconn) put() {
 	}
 }
 
-// close closes c and forgets it.
+// close closes c and forgets it; its slot under MaxConnsPerHost goes to
+// the oldest waiting request. It is idempotent.
 func (c *tconn) close() {
 	c.closed.Store(true)
 	_ = c.nc.Close()
 	t := c.t
 	t.mu.Lock()
+	_, known := t.conns[c]
 	delete(t.conns, c)
 	t.mu.Unlock()
+	if !known {
+		return // closed before, or by Transport.Close
+	}
+	p := c.pool
+	p.mu.Lock()
+	if !p.handOff(nil) {
+		p.open--
+	}
+	p.mu.Unlock()
 }
 
 // cancel runs when the context of the request c carries is done: it wakes

@@ -89,7 +89,7 @@ func (d drive) add(e drive) drive {
 // request at a time, as wrk's connections) for dur, on net/http's
 // transport if std is set, else on ours.
 func driveVegeta(b *testing.B, url string, conns int, dur time.Duration, std bool) drive {
-	ac := newAttackClient(DefaultTimeout, std)
+	ac := newAttackClient(DefaultTimeout, DefaultConnections, std)
 	defer ac.close()
 	atk := newAttacker(ac, uint64(conns), uint64(conns))
 	tgt := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
@@ -230,7 +230,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			name = "std"
 		}
 		b.Run(name, func(b *testing.B) {
-			ac := newAttackClient(0, std)
+			ac := newAttackClient(0, DefaultConnections, std)
 			defer ac.close()
 			req := &http.Request{Method: http.MethodGet, URL: pu, Host: pu.Host, Header: http.Header{"X-Vegeta-Seq": {"1"}}}
 			b.ReportAllocs()

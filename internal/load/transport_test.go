@@ -654,7 +654,7 @@ func TestTransport_HeadersInVegetaResults(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	})
-	ac := newAttackClient(time.Second, false)
+	ac := newAttackClient(time.Second, DefaultConnections, false)
 	defer ac.close()
 	atk := newAttacker(ac, 2, 2)
 	tgt := vegeta.NewStaticTargeter(
