@@ -48,10 +48,13 @@ if [ -z "$BENCH" ]; then
 fi
 go test -c -o "$tmp/load.test" ./internal/load
 
-# A free loopback port: one nobody answers on.
+# A free loopback port: one nobody answers on, below the kernel's ephemeral
+# range (where a client socket could hold it).
+hi_port=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "${hi_port:-0}" -gt 11000 ] || hi_port=32768
 port=
 for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
+  p=$((10000 + RANDOM % (hi_port - 10000)))
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
 done
 [ -n "$port" ] || { echo "no free port found" >&2; exit 1; }

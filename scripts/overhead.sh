@@ -86,11 +86,19 @@ go build -o "$tmp/bench" ./cmd/bench
 go build -o "$tmp/overhead" ./scripts/overhead
 go test -c -o "$tmp/load.test" ./internal/load
 
+# The ports free_port picks from: 10000 up to the start of the ephemeral
+# range (net.ipv4.ip_local_port_range; 32768 when it cannot be read).
+lo_port=10000
+hi_port=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "${hi_port:-0}" -gt $((lo_port + 1000)) ] || hi_port=32768
+
 # free_port prints a loopback port nobody answers on.
 free_port() {
   local p
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
+    # Below the kernel's ephemeral range, where no client socket (wrk's,
+    # the driver's) can hold the port when a worker binds it.
+    p=$((lo_port + RANDOM % (hi_port - lo_port)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   echo "overhead.sh: no free port found" >&2
