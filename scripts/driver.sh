@@ -8,7 +8,7 @@
 # `bench run` offers them. Issue goal: lean ≥ 0.8× wrk's requests/s.
 #
 # Usage: scripts/driver.sh            (about 25 s after building)
-#   CONNS=16 RUN=1s ROUNDS=3 BENCH=path/to/bench scripts/driver.sh
+#   CONNS=16 RUN=1s ROUNDS=3 PROCS=1 BENCH=path/to/bench scripts/driver.sh
 # Installs wrk with apt-get if it is missing and can be; without wrk the
 # wrk columns are left out. Run on a quiet machine: the numbers are ratios
 # measured in one run, interleaved, but a busy neighbour still skews them.
@@ -18,6 +18,7 @@ CONNS=${CONNS:-16}   # connections (vegeta workers, wrk -c)
 RUN=${RUN:-1s}       # one measured run of one driver (whole seconds for wrk)
 ROUNDS=${ROUNDS:-3}  # interleaved runs of each driver
 BENCH=${BENCH:-}     # a built bench binary for the worker (default: build one)
+PROCS=${PROCS:-1}    # GOMAXPROCS of the driver: 1 is how bench runs it (--procs 1)
 
 cd "$(dirname "$0")/.."
 
@@ -68,16 +69,16 @@ for _ in $(seq 100); do
   sleep 0.05 # polling interval
 done
 url="http://127.0.0.1:$port/"
-echo "target: built-in worker (cpu, cost 0, GOMAXPROCS=1) at $url; $(nproc) cores; $CONNS connections"
+echo "target: built-in worker (cpu, cost 0, GOMAXPROCS=1) at $url; $(nproc) cores; $CONNS connections; driver GOMAXPROCS=$PROCS"
 
 export LOAD_DRIVER_URL=$url LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=$RUN LOAD_DRIVER_ROUNDS=$ROUNDS
 timeout 120 "$tmp/load.test" -test.run '^$' -test.bench '^(BenchmarkDriverMax|BenchmarkAttackTransport)$' \
-  -test.benchtime 1x >"$tmp/bench.out" 2>&1 || { cat "$tmp/bench.out" >&2; exit 1; }
+  -test.benchtime 1x -test.cpu "$PROCS" >"$tmp/bench.out" 2>&1 || { cat "$tmp/bench.out" >&2; exit 1; }
 
 # Benchmark lines are "name N ns/op value unit value unit …".
 awk '
   /^Benchmark/ {
-    name = $1; sub(/-[0-9]+$/, "", name)
+    name = $1; sub(/-[0-9]+$/, "", name) # the -N of GOMAXPROCS=N
     for (i = 5; i < NF; i += 2) m[name, $(i+1)] = $i
   }
   function v(n, u) { return m[n, u] }
