@@ -225,12 +225,12 @@ measure() {
     -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" -v e="$errs" -v s="$RUN" 'BEGIN {
       pp = has ? sprintf("%11.2f", p) : sprintf("%11s", "-")
       pr = has && r > 0 ? sprintf("%11.1f", p * 1e6 / (r * s)) : sprintf("%11s", "-")
-      printf "  %-22s %9.0f %10.2f %s %9.2f %s %7d\n", l, r, w, pp, c, pr, e
+      printf "  %-26s %9.0f %10.2f %s %9.2f %s %7d\n", l, r, w, pp, c, pr, e
     }'
 }
 
 header() {
-  printf "  %-22s %9s %10s %11s %9s %11s %7s\n" "" "req/s" "worker s" "proxy s" "wrk s" "proxy µs/r" "errors"
+  printf "  %-26s %9s %10s %11s %9s %11s %7s\n" "" "req/s" "worker s" "proxy s" "wrk s" "proxy µs/r" "errors"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }

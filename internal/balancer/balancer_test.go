@@ -824,3 +824,38 @@ func TestBalancer_HeadShapes(t *testing.T) {
 		}
 	})
 }
+
+// A streamed response reaches the client as the backend sends it, not when it ends: the fast
+// engine holds a response back only until it waits for the next request (rawio.NewDeferred), and
+// must send what it has whenever it waits for the backend instead.
+func TestBalancer_StreamsResponses(t *testing.T) {
+	forEngine(t, func(t *testing.T, e Engine) {
+		seen := make(chan struct{})
+		srv := backend(t, 1, func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "first;")
+			w.(http.Flusher).Flush()
+			select { // the rest only once the client has the first part
+			case <-seen:
+			case <-time.After(5 * time.Second):
+				io.WriteString(w, "timeout;")
+			}
+			io.WriteString(w, "second")
+		})
+		b := New(addrs(srv), nil, WithEngine(e))
+		url := serve(t, b)
+		resp, err := client(t).Get(url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		first := make([]byte, len("first;"))
+		if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first;" {
+			t.Fatalf("first part %q, %v", first, err)
+		}
+		close(seen)
+		rest, _ := io.ReadAll(resp.Body)
+		if string(rest) != "second" {
+			t.Errorf("rest = %q, want second: the first part reached the client only when the response ended", rest)
+		}
+	})
+}

@@ -104,9 +104,12 @@ func (s *fastServer) shutdown(ctx context.Context) {
 	s.closing.Store(true)
 	for c := range s.conns {
 		// A connection waiting for its next request is idle; one that
-		// goes idle after this sees closing and closes itself.
+		// goes idle after this sees closing and closes itself. An idle one
+		// is woken by a read deadline rather than closed here: its last
+		// response may still be pending (rawio.NewDeferred), and it sends
+		// that before it closes.
 		if c.state.CompareAndSwap(connIdle, connClosed) {
-			_ = c.conn.Close()
+			_ = c.conn.SetReadDeadline(aLongTimeAgo)
 		}
 	}
 	s.mu.Unlock()
@@ -131,6 +134,9 @@ func (s *fastServer) shutdown(ctx context.Context) {
 	s.mu.Unlock()
 	<-done
 }
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // Client connection states, for shutdown.
 const (
@@ -160,7 +166,10 @@ type clientConn struct {
 // serve answers requests on c until either side closes, the request is one
 // for net/http, or the server shuts down.
 func (c *clientConn) serve() {
-	rw := rawio.New(c.conn)
+	// Responses are sent when the connection next waits for a request
+	// (see rawio.NewDeferred): one system call less per request.
+	rw := rawio.NewDeferred(c.conn)
+	c.rw = rw
 	c.br = getReader(&clientReaders, rw)
 	c.bw = getWriter(rw)
 	c.req.RemoteAddr = c.conn.RemoteAddr().String()
@@ -169,6 +178,7 @@ func (c *clientConn) serve() {
 	defer func() {
 		putWriter(c.bw)
 		if !handedOff {
+			_ = rawio.Flush(rw) // the last response
 			_ = c.conn.Close()
 			putReader(&clientReaders, c.br)
 		}
@@ -190,6 +200,9 @@ func (c *clientConn) serve() {
 			return
 		}
 		if head == nil {
+			if rawio.Flush(rw) != nil { // net/http writes to the connection directly
+				return
+			}
 			handedOff = c.s.handoff.push(&bufConn{Conn: c.conn, r: c.br})
 			return
 		}
@@ -393,7 +406,7 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 				return nil, err
 			}
 			_, _ = uc.br.Discard(c.rh.n)
-			if err := c.bw.Flush(); err != nil {
+			if err := c.side.flush(); err != nil { // the client sees it while we wait
 				return nil, err
 			}
 			continue

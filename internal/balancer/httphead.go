@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/bench-dev/bench/internal/httpwire"
+	"github.com/bench-dev/bench/internal/rawio"
 )
 
 // This file holds the fast engine's HTTP/1.1 framing: parsing just enough of
@@ -367,8 +368,18 @@ func methodString(m []byte) string {
 // side is one end of a proxied exchange: a connection and its buffers.
 type side struct {
 	conn net.Conn
+	rw   io.ReadWriter // conn's raw reader/writer under br and bw (rawio)
 	br   *bufio.Reader
 	bw   *bufio.Writer
+}
+
+// flush sends everything written to s: bw's buffer and what rawio holds
+// back (rawio.NewDeferred). Needed before writing to conn directly.
+func (s *side) flush() error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	return rawio.Flush(s.rw)
 }
 
 // spliceMin is the remaining body size above which copyBody hands the copy
@@ -382,7 +393,7 @@ const spliceMin = 64 << 10
 func copyBody(dst, src *side, n int64) error {
 	for n > 0 {
 		if src.br.Buffered() == 0 {
-			if err := dst.bw.Flush(); err != nil {
+			if err := dst.flush(); err != nil {
 				return err
 			}
 			if n >= spliceMin {
@@ -460,7 +471,7 @@ func copyChunked(dst, src *side) error {
 // read may block. The line is valid until the next read from src.
 func readLine(dst, src *side) ([]byte, error) {
 	if src.br.Buffered() == 0 {
-		if err := dst.bw.Flush(); err != nil {
+		if err := dst.flush(); err != nil {
 			return nil, err
 		}
 	}
@@ -491,7 +502,7 @@ func parseChunkSize(line []byte) (int64, bool) {
 func copyUntilEOF(dst, src *side) error {
 	for {
 		if src.br.Buffered() == 0 {
-			if err := dst.bw.Flush(); err != nil {
+			if err := dst.flush(); err != nil {
 				return err
 			}
 			if _, err := src.br.Peek(1); err != nil {

@@ -109,8 +109,8 @@ func (p *upstreamPool) dial(ctx context.Context) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rw := rawio.New(conn)
-	return &upConn{side: side{conn: conn, br: getReader(&upstreamReaders, rw), bw: getWriter(rw)}}, nil
+	rw := rawio.NewDeferred(conn) // a request goes out when its response is awaited
+	return &upConn{side: side{conn: conn, rw: rw, br: getReader(&upstreamReaders, rw), bw: getWriter(rw)}}, nil
 }
 
 // put returns uc to the pool, or closes it when the pool is full or closed.

@@ -426,7 +426,7 @@ func (t *Transport) dial(ctx context.Context, p *hostPool, deadline time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	c := &tconn{t: t, pool: p, nc: nc, rw: rawio.New(nc)}
+	c := &tconn{t: t, pool: p, nc: nc, rw: rawio.NewDeferred(nc)}
 	c.cancelFn = c.cancel
 	t.mu.Lock()
 	defer t.mu.Unlock()

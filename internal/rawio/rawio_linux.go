@@ -20,12 +20,20 @@ import (
 
 // conn is a connection's raw reader/writer.
 type conn struct {
-	rc      syscall.RawConn
-	readFn  func(fd uintptr) bool // built once: a closure per call would allocate
-	writeFn func(fd uintptr) bool
-	p       []byte // the caller's buffer during a call
-	n       int
-	errno   syscall.Errno
+	rc          syscall.RawConn
+	readFn      func(fd uintptr) bool // built once: a closure per call would allocate
+	writeFn     func(fd uintptr) bool
+	writeReadFn func(fd uintptr) bool
+	p           []byte // the caller's buffer during a call
+	n           int
+	errno       syscall.Errno
+
+	// Deferred writes (NewDeferred): bytes written but not yet sent.
+	deferred bool
+	pend     []byte
+	sent     int  // of pend, during a Read that sends it
+	sentAll  bool // pend went out in full during that Read
+	werrno   syscall.Errno
 }
 
 // New returns a reader/writer of c that makes raw system calls on its
@@ -49,7 +57,79 @@ func New(c net.Conn) io.ReadWriter {
 	r := &conn{rc: rc}
 	r.readFn = r.read
 	r.writeFn = r.write
+	r.writeReadFn = r.writeRead
 	return r
+}
+
+// maxDeferred bounds the bytes a deferred conn holds back: a request or
+// response head and a small body. Larger writes go out at once.
+const maxDeferred = 8 << 10
+
+// NewDeferred is New with writes deferred to the next Read, for a
+// connection that alternates writing a message and reading the answer
+// (an HTTP/1.1 client, or a proxy's side of one). Write copies p and
+// returns; the next Read sends the pending bytes and then waits for the
+// answer in the same netpoller turn. That saves the read a plain
+// write-then-read makes right after writing, which finds nothing (the peer
+// cannot have answered yet), fails with EAGAIN and costs a system call per
+// message. Waiting first is only safe inside one RawConn.Read call: Go
+// resets a socket's readiness when a read starts, so an answer that
+// arrived between a separate Write and Read would not wake the reader.
+//
+// Writes beyond maxDeferred bytes go out at once, after the pending ones.
+// Flush sends pending bytes without reading: call it before closing the
+// connection or handing it to code that writes to it directly. Bytes still
+// pending when the connection is closed are lost, as in a bufio.Writer.
+// Without a socket (see New) it returns c, and writes go out at once.
+func NewDeferred(c net.Conn) io.ReadWriter {
+	rw := New(c)
+	if r, ok := rw.(*conn); ok {
+		r.deferred = true
+		r.pend = make([]byte, 0, maxDeferred)
+	}
+	return rw
+}
+
+// Flush sends the pending bytes of a connection made by NewDeferred; for
+// any other io.ReadWriter it does nothing.
+func Flush(rw io.ReadWriter) error {
+	if r, ok := rw.(*conn); ok && len(r.pend) > 0 {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *conn) flush() error {
+	p := r.pend
+	r.pend = r.pend[:0]
+	_, err := r.write0(p)
+	return err
+}
+
+// writeRead sends the pending bytes and then returns false, so that the
+// RawConn waits for readability before reading. If the socket takes only
+// part of them (EAGAIN), or fails, it returns true with sentAll unset: the
+// caller finishes the write the ordinary way.
+func (r *conn) writeRead(fd uintptr) bool {
+	if r.sentAll {
+		return r.read(fd)
+	}
+	for r.sent < len(r.pend) {
+		rest := r.pend[r.sent:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
+		switch e {
+		case 0:
+			r.sent += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true
+		default:
+			r.werrno = e
+			return true
+		}
+	}
+	r.sentAll = true
+	return false // the answer cannot be there yet: wait for it
 }
 
 func (r *conn) read(fd uintptr) bool {
@@ -91,8 +171,30 @@ func (r *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	fn, sending := r.readFn, len(r.pend) > 0
+	if sending {
+		r.sent, r.sentAll, r.werrno = 0, false, 0
+		fn = r.writeReadFn
+	}
 	r.p, r.n, r.errno = p, 0, 0
-	err := r.rc.Read(r.readFn)
+	err := r.rc.Read(fn)
+	if sending {
+		if !r.sentAll && err == nil {
+			// The socket did not take it all, or failed: the rest goes the
+			// ordinary way, which waits for writability or reports the error.
+			if r.werrno != 0 {
+				err = &net.OpError{Op: "write", Net: "tcp", Err: r.werrno}
+			} else {
+				rest := r.pend[r.sent:]
+				r.pend = r.pend[:0]
+				if _, err = r.write0(rest); err == nil {
+					r.p, r.n, r.errno = p, 0, 0
+					err = r.rc.Read(r.readFn)
+				}
+			}
+		}
+		r.pend = r.pend[:0]
+	}
 	n, errno := r.n, r.errno
 	r.p = nil
 	switch {
@@ -106,8 +208,23 @@ func (r *conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write writes all of p like net.Conn's Write.
+// Write writes all of p like net.Conn's Write; on a deferred connection
+// (NewDeferred) small writes are held until the next Read or Flush.
 func (r *conn) Write(p []byte) (int, error) {
+	if r.deferred {
+		if len(r.pend)+len(p) <= maxDeferred {
+			r.pend = append(r.pend, p...)
+			return len(p), nil
+		}
+		if err := Flush(r); err != nil {
+			return 0, err
+		}
+	}
+	return r.write0(p)
+}
+
+// write0 writes all of p now.
+func (r *conn) write0(p []byte) (int, error) {
 	r.p, r.n, r.errno = p, 0, 0
 	err := r.rc.Write(r.writeFn)
 	n, errno := r.n, r.errno

@@ -11,3 +11,9 @@ import (
 
 // New returns c: raw system calls are only used on Linux.
 func New(c net.Conn) io.ReadWriter { return c }
+
+// NewDeferred returns c: writes are not deferred without raw system calls.
+func NewDeferred(c net.Conn) io.ReadWriter { return c }
+
+// Flush does nothing: nothing is deferred.
+func Flush(rw io.ReadWriter) error { return nil }
