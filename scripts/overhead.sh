@@ -269,8 +269,8 @@ printf "  ratios: bench÷direct %s   haproxy÷direct %s (round 1)   bench÷hapro
 echo
 echo "part 1d: bench's load driver vs wrk, max rate against the worker directly ($CONNS connections)"
 echo "  the driver at GOMAXPROCS=1 (as bench runs it: --procs 1) and at 2; wrk is one thread either way"
-LOAD_DRIVER_URL="http://$w0_addr/" LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=2s LOAD_DRIVER_ROUNDS=2 \
-  timeout 90 "$tmp/load.test" -test.run '^$' -test.bench '^BenchmarkDriverMax$' -test.benchtime 1x -test.cpu 1,2 \
+LOAD_DRIVER_URL="http://$w0_addr/" LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=2s LOAD_DRIVER_ROUNDS=3 \
+  timeout 120 "$tmp/load.test" -test.run '^$' -test.bench '^BenchmarkDriverMax$' -test.benchtime 1x -test.cpu 1,2 \
   >"$tmp/driver.out" 2>&1 || { cat "$tmp/driver.out" >&2; exit 1; }
 awk '
   /^BenchmarkDriverMax/ {
