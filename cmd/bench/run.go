@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +40,7 @@ Examples:
   bench run scenarios/cpu.yaml
   bench run scenarios/cpu.yaml --workers 1,2 --rates 200,400 --duration 5s --warmup 1s
   bench run scenarios/sleep.yaml --workers auto,2x --out /tmp/sleep
+  bench run scenarios/cpu.yaml --workers 1,2 --engine haproxy          # the same run behind HAProxy
   bench run scenarios/cpu.yaml --slo p99=50ms,success=99.9% --quiet     # a CI gate: exit 99 on a miss
   bench run scenarios/cpu.yaml --format json > cpu.json                  # the folder goes to stderr
   bench run scenarios/cpu.yaml --format markdown                         # tables to paste in an issue
@@ -49,6 +51,7 @@ Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, fla
 
 type runFlags struct {
 	workers, rates, out, listen string
+	engine, strategy            string
 	duration, warmup            time.Duration
 	format, slo                 string
 	raw, quiet                  bool
@@ -63,6 +66,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&f.warmup, "warmup", -1, "warm-up before each step, not counted")
 	fs.StringVar(&f.out, "out", "", "results folder (default results/<scenario>-<UTC time>)")
 	fs.StringVar(&f.listen, "listen", "", "balancer address (default a free 127.0.0.1 port)")
+	fs.StringVar(&f.engine, "engine", "", "balancer engine: "+strings.Join(scenario.Engines, ", ")+" (replaces balancer.engine)")
+	fs.StringVar(&f.strategy, "strategy", "", "balancing strategies to compare, comma-separated, e.g. round-robin,least-connections (replaces balancer.strategy)")
 	fs.StringVar(&f.format, "format", report.FormatTable, "summary on stdout: "+strings.Join(report.Formats, ", ")+" (csv and json print the folder on stderr)")
 	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
@@ -201,6 +206,22 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 			return fmt.Errorf("--rates: %w", err)
 		}
 		sc.Load.Rates, sc.Load.Search = r, nil
+	}
+	if f.engine != "" {
+		if !slices.Contains(scenario.Engines, f.engine) {
+			return fmt.Errorf("--engine: %q is not an engine; want one of %s", f.engine, strings.Join(scenario.Engines, ", "))
+		}
+		sc.Balancer.Engine = f.engine
+	}
+	if f.strategy != "" {
+		names := strings.Split(f.strategy, ",")
+		for i, n := range names {
+			names[i] = strings.TrimSpace(n)
+			if !slices.Contains(scenario.Strategies, names[i]) {
+				return fmt.Errorf("--strategy: %q is not a strategy; want one of %s", names[i], strings.Join(scenario.Strategies, ", "))
+			}
+		}
+		sc.Balancer.SetStrategies(slices.Compact(names))
 	}
 	if f.duration != 0 {
 		sc.Load.Duration = f.duration
