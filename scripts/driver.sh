@@ -21,6 +21,8 @@ BENCH=${BENCH:-}     # a built bench binary for the worker (default: build one)
 PROCS=${PROCS:-1}    # GOMAXPROCS of the driver: 1 is how bench runs it (--procs 1)
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! command -v wrk >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -34,10 +36,7 @@ fi
 tmp=$(mktemp -d)
 worker=
 cleanup() {
-  if [ -n "$worker" ]; then
-    kill "$worker" 2>/dev/null || true
-    wait "$worker" 2>/dev/null || true
-  fi
+  if [ -n "$worker" ]; then stop_pid TERM "$worker"; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -49,16 +48,7 @@ if [ -z "$BENCH" ]; then
 fi
 go test -c -o "$tmp/load.test" ./internal/load
 
-# A free loopback port: one nobody answers on, below the kernel's ephemeral
-# range (where a client socket could hold it).
-hi_port=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-[ "${hi_port:-0}" -gt 11000 ] || hi_port=32768
-port=
-for _ in $(seq 50); do
-  p=$((10000 + RANDOM % (hi_port - 10000)))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port found" >&2; exit 1; }
+port=$(free_port) || exit 1
 
 PORT=$port GOMAXPROCS=1 BENCH_WORKER_INDEX=1 \
   "$BENCH" worker --workload cpu --cost 0 --threads 1 >"$tmp/worker.log" 2>&1 &

@@ -21,18 +21,12 @@ DURATION=${DURATION:-60s}
 PROCS=${PROCS:-1}
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 tmp=$(mktemp -d)
 pid=
 cleanup() {
-  if [ -n "$pid" ]; then
-    kill -INT "$pid" 2>/dev/null || true # bench stops its workers on SIGINT
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1 # polling interval
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  if [ -n "$pid" ]; then stop_pid INT "$pid"; fi # bench stops its workers on SIGINT
   rm -rf "$tmp"
 }
 trap cleanup EXIT

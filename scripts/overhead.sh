@@ -33,6 +33,8 @@ COST=${COST:-2ms}   # part 2: CPU per request of each worker
 ROUNDS=${ROUNDS:-3} # part 1: bench and HAProxy rows, taking turns
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 for tool in wrk haproxy; do
   if ! command -v "$tool" >/dev/null; then
@@ -67,15 +69,8 @@ trap cleanup EXIT
 # pid the system has since reused.
 stop_procs() {
   local p q keep=()
-  kill -TERM "$@" 2>/dev/null || true
-  for p in "$@"; do
-    for _ in $(seq 30); do
-      kill -0 "$p" 2>/dev/null || break
-      sleep 0.1 # polling interval
-    done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
+  kill -TERM "$@" 2>/dev/null || true # all at once, then each in turn
+  for p in "$@"; do stop_pid TERM "$p"; done
   for q in "${pids[@]}"; do
     for p in "$@"; do [ "$p" = "$q" ] && continue 2; done
     keep+=("$q")
@@ -89,29 +84,10 @@ go build -o "$tmp/bench" ./cmd/bench
 go build -o "$tmp/overhead" ./scripts/overhead
 go test -c -o "$tmp/load.test" ./internal/load
 
-# The ports free_port picks from: 10000 up to the start of the ephemeral
-# range (net.ipv4.ip_local_port_range; 32768 when it cannot be read).
-lo_port=10000
-hi_port=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-[ "${hi_port:-0}" -gt $((lo_port + 1000)) ] || hi_port=32768
-
-# free_port prints a loopback port nobody answers on.
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    # Below the kernel's ephemeral range, where no client socket (wrk's,
-    # the driver's) can hold the port when a worker binds it.
-    p=$((lo_port + RANDOM % (hi_port - lo_port)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "overhead.sh: no free port found" >&2
-  exit 1
-}
-
 # start_worker INDEX COST: starts a built-in cpu worker; sets W_ADDR, W_PID.
 start_worker() {
   local port
-  port=$(free_port)
+  port=$(free_port) || exit 1
   PORT=$port GOMAXPROCS=1 BENCH_WORKER_INDEX=$1 \
     "$tmp/bench" worker --workload cpu --cost "$2" --threads 1 >"$tmp/worker$1.log" 2>&1 &
   W_PID=$!

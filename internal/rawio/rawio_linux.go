@@ -114,22 +114,31 @@ func (r *conn) writeRead(fd uintptr) bool {
 	if r.sentAll {
 		return r.read(fd)
 	}
-	for r.sent < len(r.pend) {
-		rest := r.pend[r.sent:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
-		switch e {
-		case 0:
-			r.sent += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return true
-		default:
-			r.werrno = e
-			return true
-		}
+	if blocked, e := writeAll(fd, r.pend, &r.sent); blocked || e != 0 {
+		r.werrno = e
+		return true
 	}
 	r.sentAll = true
 	return false // the answer cannot be there yet: wait for it
+}
+
+// writeAll writes p[*done:], advancing *done, until all is written, the
+// socket's buffer is full (blocked: EAGAIN) or the write fails (errno).
+func writeAll(fd uintptr, p []byte, done *int) (blocked bool, errno syscall.Errno) {
+	for *done < len(p) {
+		rest := p[*done:]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
+		switch e {
+		case 0:
+			*done += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true, 0
+		default:
+			return false, e
+		}
+	}
+	return false, 0
 }
 
 func (r *conn) read(fd uintptr) bool {
@@ -147,20 +156,11 @@ func (r *conn) read(fd uintptr) bool {
 }
 
 func (r *conn) write(fd uintptr) bool {
-	for r.n < len(r.p) {
-		rest := r.p[r.n:]
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(rest))), uintptr(len(rest)))
-		switch e {
-		case 0:
-			r.n += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false // socket buffer full: wait until writable
-		default:
-			r.errno = e
-			return true
-		}
+	blocked, e := writeAll(fd, r.p, &r.n)
+	if blocked {
+		return false // socket buffer full: wait until writable
 	}
+	r.errno = e
 	return true
 }
 
