@@ -61,8 +61,7 @@ done
 url="http://127.0.0.1:$port/"
 echo "target: built-in worker (cpu, cost 0, GOMAXPROCS=1) at $url; $(nproc) cores; $CONNS connections; driver GOMAXPROCS=$PROCS"
 
-# GOGC=400: the driver's garbage collector as bench sets it (cmd/bench: harnessGOGC).
-export GOGC=400 LOAD_DRIVER_URL=$url LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=$RUN LOAD_DRIVER_ROUNDS=$ROUNDS
+export LOAD_DRIVER_URL=$url LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=$RUN LOAD_DRIVER_ROUNDS=$ROUNDS
 timeout 120 "$tmp/load.test" -test.run '^$' -test.bench '^(BenchmarkDriverMax|BenchmarkAttackTransport)$' \
   -test.benchtime 1x -test.cpu "$PROCS" >"$tmp/bench.out" 2>&1 || { cat "$tmp/bench.out" >&2; exit 1; }
 

@@ -31,7 +31,6 @@ RUN=${RUN:-5}       # seconds of one measured wrk run (wrk takes whole seconds)
 CONNS=${CONNS:-16}  # wrk connections
 COST=${COST:-2ms}   # part 2: CPU per request of each worker
 ROUNDS=${ROUNDS:-3} # part 1: bench and HAProxy rows, taking turns
-BENCH_GOGC=400      # bench's garbage collector target (cmd/bench: harnessGOGC)
 
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -111,9 +110,8 @@ start_proxy() {
   shift 2
   local flags=() b
   for b in "$@"; do flags+=(--backend "$b"); done
-  # The balancer runs as `bench run` and `bench serve` run it: --procs 1
-  # and GOGC=400 (cmd/bench's harnessGOGC).
-  GOMAXPROCS=1 GOGC=$BENCH_GOGC "$tmp/overhead" "$kind" "${flags[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  # GOMAXPROCS=1: the balancer runs as `bench run` and `bench serve` run it (--procs 1).
+  GOMAXPROCS=1 "$tmp/overhead" "$kind" "${flags[@]}" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   local pid=$!
   pids+=("$pid")
   P_LAUNCHER=$pid
@@ -246,8 +244,8 @@ printf "  ratios: bench÷direct %s   haproxy÷direct %s (round 1)   bench÷hapro
 
 echo
 echo "part 1d: bench's load driver vs wrk, max rate against the worker directly ($CONNS connections)"
-echo "  the driver at GOMAXPROCS=1 (as bench runs it: --procs 1) and at 2, GOGC=$BENCH_GOGC as in bench; wrk is one thread either way"
-GOGC=$BENCH_GOGC LOAD_DRIVER_URL="http://$w0_addr/" LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=2s LOAD_DRIVER_ROUNDS=3 \
+echo "  the driver at GOMAXPROCS=1 (as bench runs it: --procs 1) and at 2; wrk is one thread either way"
+LOAD_DRIVER_URL="http://$w0_addr/" LOAD_DRIVER_CONNS=$CONNS LOAD_DRIVER_DURATION=2s LOAD_DRIVER_ROUNDS=3 \
   timeout 120 "$tmp/load.test" -test.run '^$' -test.bench '^BenchmarkDriverMax$' -test.benchtime 1x -test.cpu 1,2 \
   >"$tmp/driver.out" 2>&1 || { cat "$tmp/driver.out" >&2; exit 1; }
 awk '

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -200,16 +199,7 @@ func addProcsFlag(fs *flagSet) *int {
 	return fs.Int("procs", defaultProcs, "GOMAXPROCS of bench itself (generator and balancer); 0 = one per core")
 }
 
-// harnessGOGC is the garbage collector's target of bench while it drives or serves a cluster,
-// unless GOGC is set in the environment. The live heap is a few MB and the generator allocates about
-// 20 objects per request, so at the default of 100 the collector runs dozens of times a second at
-// high rates. Measured on 2 cores (vegeta with the lean transport, GOMAXPROCS=1, 16 connections, at
-// its maximum rate against a single-threaded worker, three pairs of runs): 400 carried 8 % more
-// requests per second than 100 in each pair, for some tens of MB more memory (scripts/memory.sh).
-const harnessGOGC = 400
-
-// setProcs applies --procs, and harnessGOGC unless GOGC is set, and returns a function that
-// restores the previous settings.
+// setProcs applies --procs and returns a function that restores the previous setting.
 func setProcs(n int) (restore func(), err error) {
 	if n < 0 {
 		return nil, badInput{fmt.Errorf("--procs: must be ≥ 0, got %d", n)}
@@ -218,16 +208,7 @@ func setProcs(n int) (restore func(), err error) {
 		n = runtime.NumCPU()
 	}
 	prev := runtime.GOMAXPROCS(n)
-	prevGC := -2 // not changed
-	if os.Getenv("GOGC") == "" {
-		prevGC = debug.SetGCPercent(harnessGOGC)
-	}
-	return func() {
-		runtime.GOMAXPROCS(prev)
-		if prevGC != -2 {
-			debug.SetGCPercent(prevGC)
-		}
-	}, nil
+	return func() { runtime.GOMAXPROCS(prev) }, nil
 }
 
 // parseScenarioArgs parses a command's flags around its one scenario argument and applies --procs
