@@ -52,6 +52,7 @@ Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, fla
 type runFlags struct {
 	workers, rates, out, listen string
 	engine, strategy            string
+	connections                 int
 	duration, warmup            time.Duration
 	format, slo                 string
 	raw, quiet                  bool
@@ -68,6 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.listen, "listen", "", "balancer address (default a free 127.0.0.1 port)")
 	fs.StringVar(&f.engine, "engine", "", "balancer engine: "+strings.Join(scenario.Engines, ", ")+" (replaces balancer.engine)")
 	fs.StringVar(&f.strategy, "strategy", "", "balancing strategies to compare, comma-separated, e.g. round-robin,least-connections (replaces balancer.strategy)")
+	fs.IntVar(&f.connections, "connections", 0, fmt.Sprintf("most connections the generator opens (default %d; replaces load.connections)", scenario.DefaultConnections))
 	fs.StringVar(&f.format, "format", report.FormatTable, "summary on stdout: "+strings.Join(report.Formats, ", ")+" (csv and json print the folder on stderr)")
 	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
@@ -222,6 +224,12 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 			}
 		}
 		sc.Balancer.SetStrategies(slices.Compact(names))
+	}
+	if f.connections != 0 {
+		if f.connections < 1 || f.connections > scenario.MaxConnections {
+			return fmt.Errorf("--connections: must be between 1 and %d, got %d", scenario.MaxConnections, f.connections)
+		}
+		sc.Load.Connections = f.connections
 	}
 	if f.duration != 0 {
 		sc.Load.Duration = f.duration

@@ -274,6 +274,7 @@ func TestRun_badInput(t *testing.T) {
 		{"bad duration", "target:\n  builtin: cpu\n  cost: fast\nload:\n  rates: [10]\n", nil, "tiny.yaml:3:9: target.cost"},
 		{"bad flag value", tinyScenario, []string{"--workers", "0"}, "--workers"},
 		{"unknown flag", tinyScenario, []string{"--wrokers", "2"}, "wrokers"},
+		{"too many connections", tinyScenario, []string{"--connections", "100000"}, "--connections: must be between 1 and 4096"},
 		{"unknown engine", tinyScenario, []string{"--engine", "nginx"}, `--engine: "nginx" is not an engine`},
 		{"unknown strategy", tinyScenario, []string{"--strategy", "round-robin,rr"}, `--strategy: "rr" is not a strategy`},
 		{"missing command", "target:\n  command: [\"no-such-server-command\"]\nworkers: [1]\nload:\n  rates: [10]\n  duration: 1s\n", nil, "no-such-server-command"},

@@ -190,3 +190,10 @@ func keys[V any](m map[int]V) []int {
 	}
 	return out
 }
+
+// A scenario's default connection bound is the load package's: one number, documented in both.
+func TestDefaultConnections(t *testing.T) {
+	if scenario.DefaultConnections != load.DefaultConnections {
+		t.Errorf("scenario.DefaultConnections = %d, load.DefaultConnections = %d", scenario.DefaultConnections, load.DefaultConnections)
+	}
+}

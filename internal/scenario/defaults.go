@@ -27,6 +27,7 @@ import "time"
 //	load.warmup           DefaultWarmup
 //	load.timeout          DefaultTimeout
 //	load.clients          DefaultSessionClients for the session workload, 0 (none) otherwise
+//	load.connections      DefaultConnections
 //	load.repeat           DefaultRepeat
 //	load.search.success   DefaultSuccess
 //	load.search.max_steps DefaultMaxSteps
@@ -76,6 +77,10 @@ const (
 	// DefaultEngine is the balancer's proxy implementation: bench's own HTTP/1.1 engine, whose
 	// CPU per request is the smallest (see DESIGN.md, "The balancer hop bends the curve").
 	DefaultEngine = "fast"
+	// DefaultConnections is load.connections: the most connections the generator opens to the
+	// balancer. A request that comes due while all are busy waits for one, inside its latency
+	// (load.DefaultConnections says why there is a bound).
+	DefaultConnections = 256
 	// DefaultSessionClients is load.clients for the session workload: enough clients that a
 	// session is rarely reused back to back, few enough to stay well within one process.
 	DefaultSessionClients = 1000
@@ -157,6 +162,9 @@ const (
 	MaxSteps = 100
 	// MaxSlowdown bounds a target.slowdown factor.
 	MaxSlowdown = 100
+	// MaxConnections bounds load.connections: past it the descriptors of the generator's and
+	// the balancer's sides of each connection approach what a process may open.
+	MaxConnections = 4096
 	// MaxClients bounds load.clients.
 	MaxClients = 100_000
 	// MaxRepeat bounds load.repeat.

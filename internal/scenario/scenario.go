@@ -158,6 +158,9 @@ type LoadSpec struct {
 	// cookies (its session), 0..MaxClients. 0 = none: every request is anonymous. Parse
 	// defaults it to DefaultSessionClients for the session workload, 0 otherwise.
 	Clients int
+	// Connections bounds the connections the generator keeps to the balancer, 1..MaxConnections;
+	// Parse defaults it to DefaultConnections; 0 leaves the choice to package load (the same).
+	Connections int
 	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat, to see
 	// the spread between runs; Parse defaults it to DefaultRepeat. Zero is invalid.
 	Repeat int

@@ -220,6 +220,9 @@ func (l *LoadSpec) problem() (field, msg string) {
 	if msg := checkRepeat(l.Repeat); msg != "" {
 		return "load.repeat", msg
 	}
+	if msg := checkConnections(l.Connections, true); msg != "" {
+		return "load.connections", msg
+	}
 	return "", ""
 }
 
@@ -475,6 +478,18 @@ func checkBoundedLoad(c float64) string {
 	// Below 1 no backend could take its share of the average. Written so that NaN fails too.
 	if c != 0 && !(c >= 1 && c <= math.MaxFloat64) {
 		return fmt.Sprintf("must be 0 (no bound) or a factor ≥ 1 of the average load, like 1.25; got %g", c)
+	}
+	return ""
+}
+
+// checkConnections accepts a bound on the generator's connections; zeroOK admits 0 (the default),
+// which a file may not write.
+func checkConnections(n int, zeroOK bool) string {
+	if n == 0 && zeroOK {
+		return ""
+	}
+	if n < 1 || n > MaxConnections {
+		return fmt.Sprintf("must be between 1 and %d, got %d", MaxConnections, n)
 	}
 	return ""
 }

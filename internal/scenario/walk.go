@@ -21,7 +21,7 @@ var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
 	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
 	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
-	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "repeat"}
+	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "connections", "repeat"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
 	redisKeys    = []string{"start", "addr"}
 	restartKeys  = []string{"enabled", "max", "within"}
@@ -733,6 +733,8 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 			l.Timeout, err = w.duration(v, f+key, false)
 		case "clients":
 			l.Clients, err = w.int(v, f+key, func(n int) string { return checkClients(n, false) })
+		case "connections":
+			l.Connections, err = w.int(v, f+key, func(n int) string { return checkConnections(n, false) })
 		case "repeat":
 			l.Repeat, err = w.int(v, f+key, checkRepeat)
 		}
@@ -763,6 +765,9 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 	}
 	if keys["repeat"] == nil {
 		l.Repeat = DefaultRepeat
+	}
+	if keys["connections"] == nil {
+		l.Connections = DefaultConnections
 	}
 	return nil
 }

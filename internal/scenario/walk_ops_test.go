@@ -65,7 +65,7 @@ func TestParse_runKeys(t *testing.T) {
 					Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin", "cookie-hash", "p2c"},
 						Cookie: "session", BoundedLoad: 1.25, Engine: "std"},
 					Load: LoadSpec{Rates: []float64{100, 200}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-						Timeout: 10 * time.Second, Clients: 500, Repeat: 3},
+						Timeout: 10 * time.Second, Clients: 500, Connections: DefaultConnections, Repeat: 3},
 					Redis:   &Redis{Start: true},
 					Restart: Restart{Enabled: true, Max: 3, Within: 30 * time.Second},
 					Faults:  []Fault{{At: 0, Kill: 4}, {At: 5 * time.Second, Stop: 2, For: 7 * time.Second}},
@@ -271,6 +271,8 @@ func TestParse_runKeyErrors(t *testing.T) {
 		// load.clients, load.repeat
 		{"clients zero", cpu + "load: {rates: [1], clients: 0}\n", "2:29", "load.clients", "must be between 1 and 100000, got 0"},
 		{"clients too many", cpu + "load: {rates: [1], clients: 100001}\n", "2:29", "load.clients", "got 100001"},
+		{"connections zero", cpu + "load: {rates: [1], connections: 0}\n", "2:33", "load.connections", "must be between 1 and 4096, got 0"},
+		{"connections too many", cpu + "load: {rates: [1], connections: 5000}\n", "2:33", "load.connections", "got 5000"},
 		{"clients float", cpu + "load: {rates: [1], clients: 1.5}\n", "2:29", "load.clients", `expected an integer, got "1.5"`},
 		{"repeat zero", cpu + "load: {rates: [1], repeat: 0}\n", "2:28", "load.repeat", "must be between 1 and 20, got 0"},
 		{"repeat too many", cpu + "load: {rates: [1], repeat: 21}\n", "2:28", "load.repeat", "got 21"},
