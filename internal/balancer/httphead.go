@@ -523,28 +523,8 @@ func copyUntilEOF(dst, src *side) error {
 // readResponseHead reads a response head from br into h and returns the
 // buffered bytes, head first; they are valid until the next read from br.
 func readResponseHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if len(buf) > 0 {
-			res, err := parseResponse(buf, head, h)
-			if err != nil {
-				return nil, err
-			}
-			if res == parseOK {
-				return buf, nil
-			}
-			if len(buf) >= br.Size() {
-				return nil, errHeadTooLarge
-			}
-		}
-		if _, err := br.Peek(len(buf) + 1); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-				if len(buf) == 0 {
-					err = errBackendClosed
-				}
-			}
-			return nil, err
-		}
-	}
+	return httpwire.PeekHead(br, func(buf []byte) (bool, error) {
+		res, err := parseResponse(buf, head, h)
+		return res == parseOK, err
+	}, errHeadTooLarge, errBackendClosed)
 }

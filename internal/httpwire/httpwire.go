@@ -5,7 +5,9 @@
 package httpwire
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"unsafe"
 )
 
@@ -146,4 +148,36 @@ func ParseChunkSize(line []byte) (int64, bool) {
 		n = n<<4 | int64(d)
 	}
 	return n, digits > 0
+}
+
+// PeekHead waits until br holds a complete message head, as parse decides, and returns br's
+// buffered bytes, head first, valid until the next read from br. parse reports whether buf starts
+// with a complete head, or an error for a malformed one. A head that fills br's whole buffer
+// without completing is tooLarge; the peer closing before any byte is closed, after some bytes
+// io.ErrUnexpectedEOF.
+func PeekHead(br *bufio.Reader, parse func(buf []byte) (bool, error), tooLarge, closed error) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if len(buf) > 0 {
+			complete, err := parse(buf)
+			if err != nil {
+				return nil, err
+			}
+			if complete {
+				return buf, nil
+			}
+			if len(buf) >= br.Size() {
+				return nil, tooLarge
+			}
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+				if len(buf) == 0 {
+					err = closed
+				}
+			}
+			return nil, err
+		}
+	}
 }

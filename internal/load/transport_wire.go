@@ -330,30 +330,8 @@ type respHead struct {
 // readRespHead reads a response head from br into h and returns the
 // buffered bytes, head first; they are valid until the next read from br.
 func readRespHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if len(buf) > 0 {
-			complete, err := parseRespHead(buf, head, h)
-			if err != nil {
-				return nil, err
-			}
-			if complete {
-				return buf, nil
-			}
-			if len(buf) >= br.Size() {
-				return nil, errHeadTooLarge
-			}
-		}
-		if _, err := br.Peek(len(buf) + 1); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-				if len(buf) == 0 {
-					err = errServerClosed
-				}
-			}
-			return nil, err
-		}
-	}
+	return httpwire.PeekHead(br, func(buf []byte) (bool, error) { return parseRespHead(buf, head, h) },
+		errHeadTooLarge, errServerClosed)
 }
 
 // parseRespHead parses the response head at the start of buf into h, for
