@@ -223,7 +223,7 @@ func fitRun(res *experiment.Result) fits {
 		return fits{}
 	}
 	f.ok = true
-	f.byBound = scaling.PreferBound(f.usl, f.bound) && !math.IsInf(f.bound.Ceiling, 1)
+	f.byBound = scaling.PreferBound(f.usl, f.bound)
 	return f
 }
 

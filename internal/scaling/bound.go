@@ -31,6 +31,10 @@ func (b Bound) Throughput(n float64) float64 {
 // Knee returns the worker count at which the ceiling is reached, C/λ (+Inf for linear scaling).
 func (b Bound) Knee() float64 { return b.Ceiling / b.Lambda }
 
+// Peak returns the knee and the ceiling: throughput stops rising at N = C/λ (+Inf without a
+// ceiling).
+func (b Bound) Peak() (n, x float64) { return b.Knee(), b.Ceiling }
+
 // BoundFit is a Bound fitted to measurements, with how well it fits; the fields mean what they
 // mean in FitResult.
 type BoundFit struct {
@@ -144,9 +148,10 @@ func WorstResidual(residuals []float64) float64 {
 	return w
 }
 
-// PreferBound reports whether the bottleneck model describes the points better than the USL: a
-// smaller relative RMS error with one parameter fewer. A sharp knee (a lock, a one-connection pool)
-// is where it wins; a curve that falls past a peak, or bends gradually, stays with the USL.
+// PreferBound reports whether the bottleneck model, with a ceiling within the measured range,
+// describes the points better than the USL: a smaller relative RMS error with one parameter fewer.
+// A sharp knee (a lock, a one-connection pool) is where it wins; a curve that falls past a peak, or
+// bends gradually, stays with the USL, and so does one without a ceiling (near-linear).
 func PreferBound(usl FitResult, bound BoundFit) bool {
-	return bound.N > 0 && RMS(bound.Residuals) < RMS(usl.Residuals)
+	return bound.N > 0 && !math.IsInf(bound.Ceiling, 1) && RMS(bound.Residuals) < RMS(usl.Residuals)
 }

@@ -140,3 +140,24 @@ func TestWorstResidualAndRMS(t *testing.T) {
 		t.Errorf("RMS = %v, want %v", got, want)
 	}
 }
+
+// Near-linear capacities (a scenarios/sleep.yaml run) have no ceiling in range: the USL keeps them,
+// and a last point a little low does not become a "ceiling" of its own.
+func TestPreferBound_NearLinear(t *testing.T) {
+	t.Parallel()
+	pts := []Point{{1, 93}, {2, 188}, {4, 372}, {8, 752}, {16, 1480}}
+	uf, err := Fit(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, err := FitBound(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsInf(bf.Ceiling, 1) {
+		t.Errorf("ceiling %v, want none (+Inf) for a near-linear run", bf.Ceiling)
+	}
+	if PreferBound(uf, bf) {
+		t.Error("PreferBound = true without a ceiling")
+	}
+}

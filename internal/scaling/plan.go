@@ -199,7 +199,7 @@ func MakePlan(in PlanInput) (Plan, error) {
 		if p.Bound, err = FitBound(in.Points); err != nil {
 			return Plan{}, fmt.Errorf("fit: %w", err)
 		}
-		if p.ByBound = PreferBound(p.Fit, p.Bound) && !math.IsInf(p.Bound.Ceiling, 1); p.ByBound {
+		if p.ByBound = PreferBound(p.Fit, p.Bound); p.ByBound {
 			p.Curve = p.Bound.Bound
 		}
 	}
@@ -365,10 +365,6 @@ type Curve interface {
 	Peak() (n, x float64)
 	Verdict() string
 }
-
-// Peak returns the knee and the ceiling: throughput stops rising at N = C/λ (+Inf without a
-// ceiling).
-func (b Bound) Peak() (n, x float64) { return b.Knee(), b.Ceiling }
 
 // ceilInt is ⌈x⌉ as an int, at least 1, for the counts of a plan (x is finite and positive by
 // construction).

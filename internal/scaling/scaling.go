@@ -5,7 +5,6 @@ package scaling
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 )
 
@@ -111,7 +110,7 @@ func Plateau(points []Point) (x float64, from int, ok bool) {
 // resource; so is a plateau that does not fall, even when the USL fit, following the knee, puts it
 // in κ.
 func Diagnose(points []Point, usl FitResult, bound BoundFit) string {
-	if PreferBound(usl, bound) && !math.IsInf(bound.Ceiling, 1) {
+	if PreferBound(usl, bound) {
 		return fmt.Sprintf("%s: a sharp knee, as a lock or a one-connection pool gives (Amdahl); "+
 			"the bottleneck model's worst point is %+.0f%%, the USL's %+.0f%%",
 			bound.Verdict(), 100*WorstResidual(bound.Residuals), 100*WorstResidual(usl.Residuals))
