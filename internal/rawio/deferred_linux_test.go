@@ -84,3 +84,24 @@ func TestNewDeferred_Deadline(t *testing.T) {
 		t.Fatalf("server read %q, %v: the pending write must have gone out", got, err)
 	}
 }
+
+// A Read that fails before it could send (a read deadline already past, as the balancer's shutdown
+// sets on idle connections) keeps the pending bytes, and Flush still sends them.
+func TestNewDeferred_FailedReadKeepsPending(t *testing.T) {
+	t.Parallel()
+	client, server := pair(t)
+	rw := NewDeferred(client)
+	_, _ = rw.Write([]byte("last response"))
+	_ = client.SetReadDeadline(time.Unix(1, 0))
+	if _, err := rw.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if err := Flush(rw); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("last response"))
+	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(server, got); err != nil || string(got) != "last response" {
+		t.Fatalf("server read %q, %v: the pending bytes were lost", got, err)
+	}
+}

@@ -179,21 +179,26 @@ func (r *conn) Read(p []byte) (int, error) {
 	r.p, r.n, r.errno = p, 0, 0
 	err := r.rc.Read(fn)
 	if sending {
-		if !r.sentAll && err == nil {
-			// The socket did not take it all, or failed: the rest goes the
-			// ordinary way, which waits for writability or reports the error.
-			if r.werrno != 0 {
-				err = &net.OpError{Op: "write", Net: "tcp", Err: r.werrno}
-			} else {
-				rest := r.pend[r.sent:]
-				r.pend = r.pend[:0]
-				if _, err = r.write0(rest); err == nil {
-					r.p, r.n, r.errno = p, 0, 0
-					err = r.rc.Read(r.readFn)
-				}
+		switch {
+		case r.sentAll: // sent; err and the rest are the read's
+			r.pend = r.pend[:0]
+		case err != nil:
+			// The wait failed (a deadline, a close) before anything was
+			// sent: keep it for Flush, as a bufio.Writer would.
+			r.pend = append(r.pend[:0], r.pend[r.sent:]...)
+		case r.werrno != 0:
+			r.pend = r.pend[:0]
+			err = &net.OpError{Op: "write", Net: "tcp", Err: r.werrno}
+		default:
+			// The socket took only part: the rest goes the ordinary way,
+			// which waits for writability, then the read.
+			rest := r.pend[r.sent:]
+			r.pend = r.pend[:0]
+			if _, err = r.write0(rest); err == nil {
+				r.p, r.n, r.errno = p, 0, 0
+				err = r.rc.Read(r.readFn)
 			}
 		}
-		r.pend = r.pend[:0]
 	}
 	n, errno := r.n, r.errno
 	r.p = nil
