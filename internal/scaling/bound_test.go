@@ -82,19 +82,12 @@ func TestFitBound_SharedDBRuns(t *testing.T) {
 			pts[i] = Point{n, run[i]}
 			plateau = max(plateau, run[i])
 		}
-		bf, err := FitBound(pts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		uf, bf := fitBoth(t, pts)
 		if w := WorstResidual(bf.Residuals); math.Abs(w) > 0.10 {
 			t.Errorf("%v: worst residual %+.3f, want within 10 %%", run, w)
 		}
 		if !relApprox(bf.Ceiling, plateau, 0.10) {
 			t.Errorf("%v: ceiling %.0f, plateau %.0f", run, bf.Ceiling, plateau)
-		}
-		uf, err := Fit(pts)
-		if err != nil {
-			t.Fatal(err)
 		}
 		if !PreferBound(uf, bf) {
 			t.Errorf("%v: PreferBound = false (bound RMS %.3f, USL RMS %.3f)", run, RMS(bf.Residuals), RMS(uf.Residuals))
@@ -105,10 +98,9 @@ func TestFitBound_SharedDBRuns(t *testing.T) {
 	}
 }
 
-// A curve that falls past its peak is the USL's: the bottleneck model cannot fall.
-func TestPreferBound_Retrograde(t *testing.T) {
-	t.Parallel()
-	pts := curve(Model{Lambda: 1000, Sigma: 0.02, Kappa: 0.01}, 1, 2, 4, 8, 16, 32)
+// fitBoth fits both models to pts.
+func fitBoth(t *testing.T, pts []Point) (FitResult, BoundFit) {
+	t.Helper()
 	uf, err := Fit(pts)
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +109,13 @@ func TestPreferBound_Retrograde(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return uf, bf
+}
+
+// A curve that falls past its peak is the USL's: the bottleneck model cannot fall.
+func TestPreferBound_Retrograde(t *testing.T) {
+	t.Parallel()
+	uf, bf := fitBoth(t, curve(Model{Lambda: 1000, Sigma: 0.02, Kappa: 0.01}, 1, 2, 4, 8, 16, 32))
 	if PreferBound(uf, bf) {
 		t.Errorf("PreferBound = true for a retrograde USL curve (bound RMS %.3f, USL RMS %.3f)", RMS(bf.Residuals), RMS(uf.Residuals))
 	}
@@ -145,15 +144,7 @@ func TestWorstResidualAndRMS(t *testing.T) {
 // and a last point a little low does not become a "ceiling" of its own.
 func TestPreferBound_NearLinear(t *testing.T) {
 	t.Parallel()
-	pts := []Point{{1, 93}, {2, 188}, {4, 372}, {8, 752}, {16, 1480}}
-	uf, err := Fit(pts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bf, err := FitBound(pts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uf, bf := fitBoth(t, []Point{{1, 93}, {2, 188}, {4, 372}, {8, 752}, {16, 1480}})
 	if !math.IsInf(bf.Ceiling, 1) {
 		t.Errorf("ceiling %v, want none (+Inf) for a near-linear run", bf.Ceiling)
 	}
