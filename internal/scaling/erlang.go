@@ -107,7 +107,13 @@ func MinServers(lambda float64, service time.Duration, p99 time.Duration) (int, 
 	// The response quantile falls as c grows (Erlang C falls, c − a grows), so search: double the
 	// headroom above the load until the target is met, then bisect. Once C ≤ 1 % the wait quantile
 	// is zero and the response is the service time, which meets any reachable target.
-	lo := int(math.Floor(a)) // a count known too few (a ≥ lo: unstable), or 0
+	return firstAbove(int(math.Floor(a)), ok), nil // floor(a) servers are too few (a ≥ c: unstable), or 0
+}
+
+// firstAbove returns the smallest n > lo for which ok holds, where ok is false up to some count and
+// true from it on, and lo is known to be too few: it doubles the step above lo until ok holds, then
+// bisects.
+func firstAbove(lo int, ok func(int) bool) int {
 	hi, step := lo+1, 1
 	for !ok(hi) {
 		lo, step = hi, step*2
@@ -121,7 +127,7 @@ func MinServers(lambda float64, service time.Duration, p99 time.Duration) (int, 
 			lo = mid
 		}
 	}
-	return hi, nil
+	return hi
 }
 
 // seconds converts seconds to a Duration, saturating at the maximum Duration.

@@ -201,3 +201,17 @@ func TestMinServers_errors(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstAbove(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ lo, want int }{{0, 1}, {0, 7}, {3, 4}, {3, 1000}, {10, 11}} {
+		calls := 0
+		got := firstAbove(tc.lo, func(n int) bool { calls++; return n >= tc.want })
+		if got != tc.want {
+			t.Errorf("firstAbove(%d, n ≥ %d) = %d", tc.lo, tc.want, got)
+		}
+		if calls > 40 {
+			t.Errorf("firstAbove(%d, n ≥ %d) asked %d times, want a logarithmic search", tc.lo, tc.want, calls)
+		}
+	}
+}

@@ -252,21 +252,7 @@ func (p *Plan) minMachines() int {
 		a := p.DesignRPS / float64(m) * p.MachineService.Seconds()
 		return ResponseQuantile(p.WorkersPerMachine, a, p.MachineService, 0.99) <= p.Input.P99
 	}
-	lo := p.ThroughputMachines - 1 // known too few, or 0
-	hi, step := max(p.ThroughputMachines, 1), 1
-	for !ok(hi) {
-		lo, step = hi, step*2
-		hi = lo + step
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if ok(mid) {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	return hi
+	return firstAbove(p.ThroughputMachines-1, ok) // fewer than the throughput needs are too few
 }
 
 // limits names what binds, first things first: a harness that limited the measurement makes every
