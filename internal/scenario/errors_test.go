@@ -148,32 +148,7 @@ func TestParse_errors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := Parse("x.yaml", []byte(tc.in))
-			if err == nil {
-				t.Fatalf("Parse succeeded: %+v", s)
-			}
-			if s != nil {
-				t.Errorf("Parse returned a scenario with the error: %+v", s)
-			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T is not an *Error: %v", err, err)
-			}
-			prefix := "x.yaml"
-			if tc.pos != "" {
-				prefix += ":" + tc.pos
-			}
-			prefix += ": "
-			if tc.field != "" {
-				prefix += tc.field + ": "
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, prefix) || !strings.Contains(strings.TrimPrefix(msg, prefix), tc.msg) {
-				t.Errorf("error\n  %s\nwant prefix\n  %s\ncontaining\n  %s", msg, prefix, tc.msg)
-			}
-			if strings.ContainsAny(msg, "\n\r") {
-				t.Errorf("error is not one line: %q", msg)
-			}
+			assertParseError(t, tc.in, tc.pos, tc.field, tc.msg)
 		})
 	}
 }
@@ -261,5 +236,37 @@ func TestError_format(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// assertParseError parses in as x.yaml and checks that it fails without a scenario, with one
+// *Error line "x.yaml:POS: FIELD: …MSG…". An empty pos or field leaves that part out.
+func assertParseError(t *testing.T, in, pos, field, msg string) {
+	t.Helper()
+	s, err := Parse("x.yaml", []byte(in))
+	if err == nil {
+		t.Fatalf("Parse succeeded: %+v", s)
+	}
+	if s != nil {
+		t.Errorf("Parse returned a scenario with the error: %+v", s)
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %T is not an *Error: %v", err, err)
+	}
+	prefix := "x.yaml"
+	if pos != "" {
+		prefix += ":" + pos
+	}
+	prefix += ": "
+	if field != "" {
+		prefix += field + ": "
+	}
+	got := err.Error()
+	if !strings.HasPrefix(got, prefix) || !strings.Contains(strings.TrimPrefix(got, prefix), msg) {
+		t.Errorf("error\n  %s\nwant prefix\n  %s\ncontaining\n  %s", got, prefix, msg)
+	}
+	if strings.ContainsAny(got, "\n\r") {
+		t.Errorf("error is not one line: %q", got)
 	}
 }

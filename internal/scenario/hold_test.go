@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -71,19 +70,7 @@ func TestParse_holdErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := Parse("x.yaml", []byte(tc.in))
-			if err == nil {
-				t.Fatalf("Parse succeeded: %+v", s)
-			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T is not an *Error: %v", err, err)
-			}
-			prefix := "x.yaml:" + tc.pos + ": " + tc.field + ": "
-			msg := err.Error()
-			if !strings.HasPrefix(msg, prefix) || !strings.Contains(strings.TrimPrefix(msg, prefix), tc.msg) {
-				t.Errorf("error\n  %s\nwant prefix\n  %s\ncontaining\n  %s", msg, prefix, tc.msg)
-			}
+			assertParseError(t, tc.in, tc.pos, tc.field, tc.msg)
 		})
 	}
 }

@@ -349,25 +349,7 @@ func TestParse_runKeyErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := Parse("x.yaml", []byte(tc.in))
-			if err == nil {
-				t.Fatalf("Parse succeeded: %+v", s)
-			}
-			if s != nil {
-				t.Errorf("Parse returned a scenario with the error: %+v", s)
-			}
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("error %T is not an *Error: %v", err, err)
-			}
-			prefix := "x.yaml:" + tc.pos + ": " + tc.field + ": "
-			msg := err.Error()
-			if !strings.HasPrefix(msg, prefix) || !strings.Contains(strings.TrimPrefix(msg, prefix), tc.msg) {
-				t.Errorf("error\n  %s\nwant prefix\n  %s\ncontaining\n  %s", msg, prefix, tc.msg)
-			}
-			if strings.ContainsAny(msg, "\n\r") {
-				t.Errorf("error is not one line: %q", msg)
-			}
+			assertParseError(t, tc.in, tc.pos, tc.field, tc.msg)
 		})
 	}
 }
