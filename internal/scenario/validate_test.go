@@ -83,23 +83,7 @@ func TestValidate(t *testing.T) {
 			t.Parallel()
 			s := parse(t, tc.in)
 			tc.modify(s)
-			err := s.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate succeeded, want %q", tc.want)
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.Line != 0 || e.File != "v.yaml" {
-				t.Errorf("error %#v: want an *Error with File v.yaml and Line 0", err)
-			}
-			if got := err.Error(); !strings.HasPrefix(got, tc.want) {
-				t.Errorf("Validate =\n  %s\nwant prefix\n  %s", got, tc.want)
-			}
+			assertValidate(t, s, "v.yaml", tc.want)
 		})
 	}
 }
@@ -181,5 +165,28 @@ func TestParseRates(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("ParseRates(%q) = %v, %v; want error containing %q", tc.in, got, err, tc.err)
 		}
+	}
+}
+
+// assertValidate checks what s.Validate says: nil when want is empty, otherwise an *Error for file
+// (no line: the fields were set by code, not read) whose text starts with want.
+func assertValidate(t *testing.T, s *Scenario, file, want string) {
+	t.Helper()
+	err := s.Validate()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("Validate succeeded, want %q", want)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 0 || e.File != file {
+		t.Errorf("error %#v: want an *Error with File %s and Line 0", err, file)
+	}
+	if got := err.Error(); !strings.HasPrefix(got, want) {
+		t.Errorf("Validate =\n  %s\nwant prefix\n  %s", got, want)
 	}
 }

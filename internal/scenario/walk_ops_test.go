@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"math"
 	"reflect"
 	"slices"
@@ -448,23 +447,7 @@ func TestValidate_runKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.modify(s)
-			err = s.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate succeeded, want %q", tc.want)
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.Line != 0 || e.File != "x.yaml" {
-				t.Errorf("error %#v: want an *Error with File x.yaml and Line 0", err)
-			}
-			if got := err.Error(); !strings.HasPrefix(got, tc.want) {
-				t.Errorf("Validate =\n  %s\nwant prefix\n  %s", got, tc.want)
-			}
+			assertValidate(t, s, "x.yaml", tc.want)
 		})
 	}
 }
