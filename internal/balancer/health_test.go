@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // healthLog records the HealthEvents of a Balancer.
@@ -27,18 +29,6 @@ func (l *healthLog) all() []HealthEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]HealthEvent(nil), l.events...)
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestHealth_RetryOnDeadBackend(t *testing.T) {
@@ -93,7 +83,7 @@ func TestHealth_RetryOnDeadBackend(t *testing.T) {
 func TestHealth_PostNotRetried(t *testing.T) {
 	forEngine(t, func(t *testing.T, e Engine) {
 		srv2 := backend(t, 2, ok)
-		b := New([]string{closedAddr(t), addrs(srv2)[0]}, new(RoundRobin), WithEngine(e))
+		b := New([]string{testserver.FreeAddr(t), addrs(srv2)[0]}, new(RoundRobin), WithEngine(e))
 		url := serve(t, b)
 		c := client(t)
 		// Round-robin starts with backend 1: the POST meets the dead one.

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // This file measures what the balancer costs the workers end to end, the
@@ -178,12 +180,7 @@ func startHAProxy(b *testing.B, backends []string) *helper {
 	if err != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // HAProxy binds it next; a race another process is unlikely to win here
+	addr := testserver.FreeAddr(b) // HAProxy binds it next; a race another process is unlikely to win here
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `global
 	nbthread 1

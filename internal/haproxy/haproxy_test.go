@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 func TestConfigText(t *testing.T) {
@@ -302,12 +304,7 @@ func TestStopReportsAnEarlyExit(t *testing.T) {
 func TestExplicitListenAddress(t *testing.T) {
 	t.Parallel()
 	needHAProxy(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testserver.FreeAddr(t)
 	p, err := Start(context.Background(), Config{Backends: backends(t, 1), Listen: addr})
 	if err != nil {
 		// Another process may have taken the port meanwhile; that is not

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // redisServer is a redis-server child process started for one test.
@@ -51,7 +53,7 @@ func startRedis(t *testing.T) *redisServer {
 }
 
 func tryStartRedis(t *testing.T, bin string) (*redisServer, error) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
 	s := &redisServer{Addr: addr, done: make(chan error, 1), log: filepath.Join(dir, "redis.log")}
@@ -281,7 +283,7 @@ func TestRedisClient_ServerGone(t *testing.T) {
 
 func TestRedisClient_Refused(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	c := NewRedisClient(addr, 0)
 	defer c.Close()
 	err := c.Ping(context.Background())

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // sessionServer serves a session workload handler on loopback for the test.
@@ -242,7 +244,7 @@ func TestSession_RedisDown(t *testing.T) {
 
 func TestSession_RedisStartupFails(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t) // nobody listens
+	addr := testserver.FreeAddr(t) // nobody listens
 	_, err := Handler(Config{Workload: WorkloadSession, Store: StoreRedis, RedisAddr: addr})
 	if got, want := fmt.Sprint(err), "target: store redis: redis at "+addr+": connection refused"; got != want {
 		t.Errorf("Handler with Redis down = %q, want %q", got, want)
@@ -258,7 +260,7 @@ func TestSession_RedisStartupFails(t *testing.T) {
 
 // Not parallel: Run changes GOMAXPROCS for the whole process.
 func TestRun_RedisStartupFails(t *testing.T) {
-	redisAddr, addr := freeAddr(t), freeAddr(t)
+	redisAddr, addr := testserver.FreeAddr(t), testserver.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := Run(ctx, Config{Workload: WorkloadSession, Store: StoreRedis, RedisAddr: redisAddr, Addr: addr})

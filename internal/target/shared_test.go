@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // lockLen returns LLEN key: the number of tokens in the list.
@@ -72,7 +74,7 @@ func TestResetLock_OneToken(t *testing.T) {
 	if err := ResetLock(ctx, "10.0.0.1:6379", "k"); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("ResetLock(non-loopback) = %v, want a loopback error", err)
 	}
-	if err := ResetLock(ctx, freeAddr(t), "k"); err == nil {
+	if err := ResetLock(ctx, testserver.FreeAddr(t), "k"); err == nil {
 		t.Error("ResetLock(nobody listening) = nil, want an error")
 	}
 }
@@ -169,7 +171,7 @@ func TestHandler_HoldTimeout(t *testing.T) {
 func TestHandler_HoldNeedsRedis(t *testing.T) {
 	t.Parallel()
 	// Hold 0: no Redis needed, even at an address nobody listens on.
-	h, err := Handler(Config{Workload: WorkloadSleep, RedisAddr: freeAddr(t)})
+	h, err := Handler(Config{Workload: WorkloadSleep, RedisAddr: testserver.FreeAddr(t)})
 	if err != nil {
 		t.Fatalf("Handler without hold: %v", err)
 	}
@@ -180,7 +182,7 @@ func TestHandler_HoldNeedsRedis(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"nobody listening", Config{RedisAddr: freeAddr(t), Hold: time.Millisecond}, "target: hold:"},
+		{"nobody listening", Config{RedisAddr: testserver.FreeAddr(t), Hold: time.Millisecond}, "target: hold:"},
 		{"not loopback", Config{RedisAddr: "10.1.2.3:6379", Hold: time.Millisecond}, "loopback"},
 		{"negative", Config{Hold: -time.Millisecond}, "target: hold: must not be negative"},
 	} {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // processCPU is the user+system CPU time of this test process so far.
@@ -243,22 +245,9 @@ func TestHandler_Config(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port nobody listened on a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // Not parallel: Run changes GOMAXPROCS for the whole process.
 func TestRun_StopsOnCancel(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	procs := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -335,7 +324,7 @@ func TestRun_Errors(t *testing.T) {
 	if err := Run(ctx, Config{Workload: WorkloadSleep}); err == nil || !strings.Contains(err.Error(), "addr") {
 		t.Errorf("Run with empty addr = %v, want error naming addr", err)
 	}
-	if err := Run(ctx, Config{Workload: "nope", Addr: freeAddr(t)}); !errors.Is(err, ErrUnknownWorkload) {
+	if err := Run(ctx, Config{Workload: "nope", Addr: testserver.FreeAddr(t)}); !errors.Is(err, ErrUnknownWorkload) {
 		t.Errorf("Run with unknown workload = %v, want ErrUnknownWorkload", err)
 	}
 }

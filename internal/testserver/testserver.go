@@ -49,3 +49,17 @@ func Raw(t testing.TB, serve func(c net.Conn)) string {
 	})
 	return ln.Addr().String()
 }
+
+// FreeAddr returns a loopback address, host:port, that nothing listened on a moment ago: for a
+// server the test starts next, or for a connection that must be refused. Another process may take
+// the port meanwhile; a test that binds it should say so if that fails.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
