@@ -186,11 +186,7 @@ func splitHeader(line []byte) (name, value []byte, ok bool) {
 func connectionOptions(v []byte) (close, ok bool) {
 	for len(v) > 0 {
 		var opt []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			opt, v = httpwire.TrimOWS(v[:i]), v[i+1:]
-		} else {
-			opt, v = httpwire.TrimOWS(v), nil
-		}
+		opt, v = httpwire.NextElement(v)
 		switch {
 		case len(opt) == 0:
 		case bytes.EqualFold(opt, closeToken):
@@ -307,11 +303,7 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 func responseConnection(v []byte) (close, keepAlive bool) {
 	for len(v) > 0 {
 		var opt []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			opt, v = httpwire.TrimOWS(v[:i]), v[i+1:]
-		} else {
-			opt, v = httpwire.TrimOWS(v), nil
-		}
+		opt, v = httpwire.NextElement(v)
 		close = close || bytes.EqualFold(opt, closeToken)
 		keepAlive = keepAlive || bytes.EqualFold(opt, keepAliveToken)
 	}

@@ -38,7 +38,7 @@ func ParseContentLength(v []byte) (int64, bool) {
 // TrimOWS trims the optional whitespace (spaces and tabs) HTTP allows around
 // header values and list elements. It returns a subslice of b; a nil or
 // all-whitespace b gives an empty result.
-func TrimOWS(b []byte) []byte {
+func TrimOWS[T ~string | ~[]byte](b T) T {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}
@@ -46,6 +46,18 @@ func TrimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// NextElement splits the first element off a comma-separated header value (RFC 9110 5.6.1), as
+// Connection and Transfer-Encoding are written, and trims the optional whitespace around it:
+// "close , te" gives "close" and " te". Loop while len(rest) > 0; empty elements come back empty.
+func NextElement[T ~string | ~[]byte](v T) (elem, rest T) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == ',' {
+			return TrimOWS(v[:i]), v[i+1:]
+		}
+	}
+	return TrimOWS(v), v[len(v):]
 }
 
 // BytesString views b as a string without copying; the string is valid only

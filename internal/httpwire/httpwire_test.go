@@ -1,6 +1,7 @@
 package httpwire
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -58,7 +59,7 @@ func TestTrimOWS(t *testing.T) {
 			t.Errorf("TrimOWS(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := TrimOWS(nil); len(got) != 0 {
+	if got := TrimOWS([]byte(nil)); len(got) != 0 {
 		t.Errorf("TrimOWS(nil) = %q, want empty", got)
 	}
 }
@@ -178,6 +179,35 @@ func TestParseChunkSize(t *testing.T) {
 		got, ok := ParseChunkSize([]byte(tc.line))
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("ParseChunkSize(%q) = %d, %v; want %d, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestNextElement(t *testing.T) {
+	for in, want := range map[string][]string{
+		"close":               {"close"},
+		"keep-alive, Upgrade": {"keep-alive", "Upgrade"},
+		" close ,\tte ,":      {"close", "te"},
+		"a,,b":                {"a", "", "b"},
+		"":                    nil,
+	} {
+		var got []string
+		for v := in; len(v) > 0; {
+			var e string
+			e, v = NextElement(v)
+			got = append(got, e)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("elements of %q = %q, want %q", in, got, want)
+		}
+		var gotBytes []string
+		for v := []byte(in); len(v) > 0; {
+			var e []byte
+			e, v = NextElement(v)
+			gotBytes = append(gotBytes, string(e))
+		}
+		if !slices.Equal(gotBytes, want) {
+			t.Errorf("elements of []byte %q = %q, want %q", in, gotBytes, want)
 		}
 	}
 }

@@ -301,12 +301,8 @@ func skipHeader(k string) bool {
 func hasCloseToken(v string) bool {
 	for len(v) > 0 {
 		var opt string
-		if i := indexByte(v, ','); i >= 0 {
-			opt, v = v[:i], v[i+1:]
-		} else {
-			opt, v = v, ""
-		}
-		if httpwire.EqualFold(trimOWSString(opt), "close") {
+		opt, v = httpwire.NextElement(v)
+		if httpwire.EqualFold(opt, "close") {
 			return true
 		}
 	}
@@ -455,7 +451,7 @@ func buildHeader(block []byte, lines int) http.Header {
 			line = line[:len(line)-1]
 		}
 		colon := indexByte(line, ':')
-		name, value := line[:colon], trimOWSString(line[colon+1:])
+		name, value := line[:colon], httpwire.TrimOWS(line[colon+1:])
 		if old, ok := h[name]; ok {
 			h[name] = append(old, value) // a repeated name: its own array
 			continue
@@ -769,13 +765,3 @@ func bytesIndexAny(s, chars string) bool {
 }
 
 func indexByte(s string, c byte) int { return strings.IndexByte(s, c) }
-
-func trimOWSString(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
