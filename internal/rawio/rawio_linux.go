@@ -84,8 +84,7 @@ const maxDeferred = 8 << 10
 func NewDeferred(c net.Conn) io.ReadWriter {
 	rw := New(c)
 	if r, ok := rw.(*conn); ok {
-		r.deferred = true
-		r.pend = make([]byte, 0, maxDeferred)
+		r.deferred = true // pend grows with the first messages, then is reused
 	}
 	return rw
 }
