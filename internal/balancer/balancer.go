@@ -321,5 +321,10 @@ func (b *Balancer) shutdown(ln net.Listener, std *http.Server, fast *fastServer)
 // connections are closed.
 func (b *Balancer) Wait() { b.serving.Wait() }
 
+// ErrorHeader marks the balancer's own error responses (502 when a worker could not be reached,
+// 503 when none is available) with the value "balancer", so that a client tells them from a
+// worker's own 502 or 503: bench's generator counts them as the balancer's errors.
+const ErrorHeader = "X-Bench-Error"
+
 // errNoBackend is the 503 body when the Selector finds nothing available.
 var errNoBackend = errors.New("no backend available")

@@ -467,7 +467,7 @@ func (c *clientConn) reply(code int, msg string) bool {
 	bw.WriteString(strconv.Itoa(code))
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(code))
-	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n" + ErrorHeader + ": balancer\r\nContent-Length: ")
 	bw.WriteString(strconv.Itoa(len(msg) + 1))
 	if !keep {
 		bw.WriteString("\r\nConnection: close")

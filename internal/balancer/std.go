@@ -80,6 +80,7 @@ var forwardedHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Hos
 
 // badGateway is every std engine failure to reach a backend: 502, one line.
 func badGateway(w http.ResponseWriter, _ *http.Request, err error) {
+	w.Header().Set(ErrorHeader, "balancer")
 	http.Error(w, "bad gateway: "+err.Error(), http.StatusBadGateway)
 }
 
@@ -167,6 +168,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One small allocation: the std path makes dozens more per request.
 	be := b.sel.Select(b.pool, NewRequest(r))
 	if be == nil {
+		w.Header().Set(ErrorHeader, "balancer")
 		http.Error(w, errNoBackend.Error(), http.StatusServiceUnavailable)
 		return
 	}

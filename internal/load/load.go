@@ -162,10 +162,15 @@ type Result struct {
 	Requests, Successes uint64
 	// Success is Successes/Requests, zero when Requests is zero.
 	Success float64
-	// Latency holds every measured request's latency in microseconds, from
-	// the actual send to the end of the response body (failed requests
-	// included). Never nil in a Result returned by Attack.
+	// Latency holds every successful measured request's latency in
+	// microseconds, from the actual send to the end of the response body.
+	// Never nil in a Result returned by Attack.
 	Latency *hdrhistogram.Histogram
+	// FailLatency holds the failed requests' latencies, kept apart: a
+	// balancer's 503 answered in 20 µs must not make the service look fast,
+	// nor a timeout make it look slow. Never nil in a Result returned by
+	// Attack.
+	FailLatency *hdrhistogram.Histogram
 	// Elapsed is the measured window as Throughput sees it: first measured
 	// send to last measured completion.
 	Elapsed time.Duration
@@ -173,6 +178,8 @@ type Result struct {
 	// "500 Internal Server Error", or a transport error). At most
 	// MaxErrorKinds keys plus OtherErrors. Nil when there were no errors.
 	Errors map[string]int
+	// Classes counts the failed requests by where they failed.
+	Classes ErrorClasses
 	// Behind is true when the generator did not keep up with its schedule:
 	// Sent < BehindRatio × Offered, or fewer than two sends in a window
 	// whose schedule held more (and the attack was not cancelled). Such a
@@ -257,7 +264,7 @@ func Attack(ctx context.Context, s Step) (Result, error) {
 // set (to compare them in benchmarks).
 func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	if err := s.Validate(); err != nil {
-		return Result{Latency: newHistogram()}, err
+		return Result{Latency: newHistogram(), FailLatency: newHistogram()}, err
 	}
 	p := pacer(s.Rate)
 	rec := newRecorder(p)

@@ -20,11 +20,12 @@ type recorder struct {
 	duration time.Duration // the measured window that follows
 	cutoff   time.Time     // if set, results ending after it were cut short by us
 
-	lat, lag *hdrhistogram.Histogram
+	lat, failLat, lag *hdrhistogram.Histogram
 
 	requests, successes, warmupRequests uint64
 	earliest, latest, end               time.Time
 	errors                              map[string]int
+	classes                             ErrorClasses
 	sessions                            Sessions
 	workers                             []uint64 // successes per worker, from WorkerHeader
 	timeline                            []uint32 // successes per TimelineBucket, by completion
@@ -38,6 +39,7 @@ func newRecorder(p vegeta.ConstantPacer) *recorder {
 		offered:  p.Rate(0),
 		interval: time.Duration(p.Per.Nanoseconds() / int64(p.Freq)),
 		lat:      newHistogram(),
+		failLat:  newHistogram(),
 		lag:      newHistogram(),
 	}
 }
@@ -78,7 +80,6 @@ func (rc *recorder) add(r *vegeta.Result) bool {
 	}
 
 	rc.requests++
-	rc.lat.RecordValue(micros(r.Latency))
 	rc.lag.RecordValue(micros(r.Timestamp.Sub(rc.began) - due))
 
 	if rc.earliest.IsZero() || r.Timestamp.Before(rc.earliest) {
@@ -92,14 +93,48 @@ func (rc *recorder) add(r *vegeta.Result) bool {
 	}
 
 	if r.Error == "" && r.Code >= 200 && r.Code < 400 {
+		rc.lat.RecordValue(micros(r.Latency))
 		rc.successes++
 		countSession(&rc.sessions, r.Headers)
 		rc.workers = countWorker(rc.workers, r.Headers)
 		rc.mark(end)
 		return true
 	}
+	// A failure's latency says how fast it failed (a balancer's 503 takes microseconds), not how
+	// fast the service answers: it is kept apart, as k6 keeps expected_response apart.
+	rc.failLat.RecordValue(micros(r.Latency))
+	rc.classes.add(r)
 	rc.addError(r.Error)
 	return true
+}
+
+// ErrorSourceHeader is the header with which bench's balancer marks its own error responses
+// (value "balancer"): a 502 or 503 carrying it was the balancer's, not a worker's.
+const ErrorSourceHeader = "X-Bench-Error"
+
+// ErrorClasses counts failed requests by where they failed.
+type ErrorClasses struct {
+	// Target: a response with an error status from the service (a worker's 500, 503, 404 …).
+	Target uint64
+	// Balancer: the balancer's own 502 (a worker could not be reached) or 503 (none available).
+	Balancer uint64
+	// Generator: no response at all: a timeout, a refused or reset connection, as the generator
+	// saw it.
+	Generator uint64
+}
+
+// Total is the number of failed requests.
+func (e ErrorClasses) Total() uint64 { return e.Target + e.Balancer + e.Generator }
+
+func (e *ErrorClasses) add(r *vegeta.Result) {
+	switch {
+	case r.Code == 0:
+		e.Generator++
+	case r.Headers != nil && r.Headers.Get(ErrorSourceHeader) == "balancer":
+		e.Balancer++
+	default:
+		e.Target++
+	}
 }
 
 // mark counts a success completing at end in its timeline bucket, measured from the start of
@@ -141,7 +176,9 @@ func (rc *recorder) result() Result {
 		Requests:       rc.requests,
 		Successes:      rc.successes,
 		Latency:        rc.lat,
+		FailLatency:    rc.failLat,
 		Errors:         rc.errors,
+		Classes:        rc.classes,
 		WarmupRequests: rc.warmupRequests,
 		Sessions:       rc.sessions,
 		Workers:        rc.workers,
