@@ -18,8 +18,9 @@ const (
 	// zero.
 	DefaultSearchMaxSteps = 12
 	// SearchPrecision ends the bisection once the failing rate is within
-	// this factor of the passing one.
-	SearchPrecision = 1.03
+	// this factor of the passing one. The capacity's interval is about as
+	// wide; 3 % made run-to-run ratios of two capacities move by ±0.05.
+	SearchPrecision = 1.02
 )
 
 // SearchConfig is the service level a capacity search holds a target to.
@@ -35,6 +36,12 @@ type SearchConfig struct {
 	// Start is the first rate tried, in requests per second. Zero means
 	// DefaultSearchStart.
 	Start float64
+	// Confirm, when > 0, measures both ends of the final bracket again that
+	// many times each after the bisection (beyond MaxSteps): near the
+	// capacity a step passes or fails by chance, and one more look at each
+	// end is what makes Capacity.Lo and Hi an interval rather than two
+	// draws. Zero confirms nothing.
+	Confirm int
 }
 
 func (c SearchConfig) withDefaults() (SearchConfig, error) {
@@ -78,9 +85,24 @@ type Capacity struct {
 	// generator fell behind its schedule: the target's capacity may be
 	// higher than Best, and the machine, not the target, set the bound.
 	GeneratorLimited bool
-	// Steps holds every step's Result in the order tried.
+	// Steps holds every step's Result in the order tried, and Rates the
+	// rate each was tried at.
 	Steps []Result
+	Rates []float64
+	// Lo and Hi bracket the capacity over every step tried, passes and
+	// failures taken as they came: Lo is the highest rate that passed with
+	// no failure at or below it, Hi the lowest rate that failed with no pass
+	// at or above it. A rate that both passed and failed (by chance, near
+	// the capacity) widens the bracket past itself. Lo is zero when no rate
+	// passed that way; Hi is zero when no step failed for the target's sake
+	// (a generator that fell behind is not the target's limit): then the
+	// target was not saturated.
+	Lo, Hi float64
 }
+
+// Saturated reports whether some step failed because of the target (not the
+// generator): only then is Best a capacity rather than a lower bound.
+func (c Capacity) Saturated() bool { return c.Hi > 0 }
 
 // minSearchRate is the lowest rate a search ramping down tries.
 const minSearchRate = 1
@@ -114,10 +136,9 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		r, err := try(ctx, rate)
-		out.Steps = append(out.Steps, r)
+		r, err := out.try(ctx, try, rate)
 		if err != nil {
-			return out, fmt.Errorf("load: search step at %g rps: %w", rate, err)
+			return out, err
 		}
 		if cfg.Passes(r) {
 			lo = rate
@@ -132,16 +153,126 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 			rate *= 2
 		case lo == 0: // every step so far failed: ramp down (a start hint above the capacity)
 			if rate/2 < minSearchRate {
+				out.bracket(cfg)
 				return out, nil
 			}
 			rate /= 2
 		case hi/lo < SearchPrecision:
-			return out, nil
+			return out, out.confirm(ctx, cfg, try, lo, hi)
 		default:
 			rate = midpoint(lo, hi)
 		}
 	}
+	if lo > 0 && hi > 0 {
+		return out, out.confirm(ctx, cfg, try, lo, hi)
+	}
+	out.bracket(cfg)
 	return out, nil
+}
+
+// try runs one step and keeps it.
+func (c *Capacity) try(ctx context.Context, try func(ctx context.Context, rate float64) (Result, error), rate float64) (Result, error) {
+	r, err := try(ctx, rate)
+	c.Steps = append(c.Steps, r)
+	c.Rates = append(c.Rates, rate)
+	if err != nil {
+		return r, fmt.Errorf("load: search step at %g rps: %w", rate, err)
+	}
+	return r, nil
+}
+
+// confirm measures the bracket's ends again, cfg.Confirm times each, then computes the bracket.
+func (c *Capacity) confirm(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), lo, hi float64) error {
+	defer c.bracket(cfg)
+	for i := 0; i < cfg.Confirm; i++ {
+		for _, rate := range []float64{lo, hi} {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, err := c.try(ctx, try, rate); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// bracket sets Lo and Hi from every step (see Capacity), and Best to Lo: the highest rate shown
+// to pass that no failure contradicts.
+func (c *Capacity) bracket(cfg SearchConfig) {
+	c.Lo, c.Hi = Bracket(c.Rates, c.Steps, cfg.Passes)
+	if c.Lo > 0 || c.Best > 0 {
+		c.Best = c.Lo
+	}
+}
+
+// Bracket computes the capacity's bracket from steps tried at rates (see Capacity.Lo and Hi):
+// lo is the highest passing rate below every failure, hi the lowest failing rate above every pass.
+// Failures of a generator that fell behind bound nothing.
+func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi float64) {
+	var maxPass, minFail float64 // the extremes that contradict: a pass above a failure
+	minFail = math.Inf(1)
+	for i, r := range steps {
+		switch {
+		case passes(r):
+			maxPass = math.Max(maxPass, rates[i])
+		case !r.Behind:
+			minFail = math.Min(minFail, rates[i])
+		}
+	}
+	hi = math.Inf(1)
+	for i, r := range steps {
+		switch {
+		case passes(r):
+			if rates[i] < minFail {
+				lo = math.Max(lo, rates[i])
+			}
+		case !r.Behind:
+			if rates[i] > maxPass {
+				hi = math.Min(hi, rates[i])
+			}
+		}
+	}
+	if math.IsInf(hi, 1) {
+		hi = 0
+	}
+	return lo, hi
+}
+
+// Estimate is the capacity the steps point to, within the bracket, and the bracket itself as
+// throughputs: lo is the lowest throughput measured at rate Lo (what surely passed), hi is Hi (a
+// rate that surely failed; +Inf when the target was not saturated). The estimate interpolates
+// where the p99 crosses the objective between the two ends, in log space (near saturation p99
+// grows about exponentially with the rate): a bisection alone would leave the answer anywhere
+// within its last bracket, and the runs would differ by as much.
+func (c Capacity) Estimate(cfg SearchConfig) (estimate, lo, hi float64) {
+	if c.Lo == 0 {
+		return 0, 0, 0
+	}
+	lo = math.Inf(1)
+	var pLo, pHi time.Duration
+	for i, r := range c.Steps {
+		switch c.Rates[i] {
+		case c.Lo:
+			if cfg.Passes(r) {
+				lo = math.Min(lo, r.Throughput)
+				pLo = max(pLo, r.Quantile(99))
+			}
+		case c.Hi:
+			if q := r.Quantile(99); !cfg.Passes(r) && (pHi == 0 || q < pHi) {
+				pHi = q
+			}
+		}
+	}
+	if c.Hi == 0 {
+		return lo, lo, math.Inf(1)
+	}
+	estimate = lo
+	if pLo > 0 && pHi > cfg.P99 && pHi > pLo && cfg.P99 > pLo {
+		frac := math.Log(float64(cfg.P99)/float64(pLo)) / math.Log(float64(pHi)/float64(pLo))
+		estimate = lo * math.Pow(c.Hi/c.Lo, frac)
+	}
+	return estimate, lo, c.Hi
 }
 
 // midpoint is the geometric mean of lo and hi (the search narrows a ratio),
