@@ -79,7 +79,7 @@ func TestFitBound_SharedDBRuns(t *testing.T) {
 		pts := make([]Point, len(workers))
 		plateau := 0.0
 		for i, n := range workers {
-			pts[i] = Point{n, run[i]}
+			pts[i] = Point{Workers: n, Capacity: run[i]}
 			plateau = max(plateau, run[i])
 		}
 		uf, bf := fitBoth(t, pts)
@@ -123,7 +123,7 @@ func TestPreferBound_Retrograde(t *testing.T) {
 
 func TestFitBound_TooFewPoints(t *testing.T) {
 	t.Parallel()
-	_, err := FitBound([]Point{{1, 100}, {2, 190}, {2, 0}})
+	_, err := FitBound([]Point{{Workers: 1, Capacity: 100}, {Workers: 2, Capacity: 190}, {Workers: 2, Capacity: 0}})
 	if !errors.Is(err, ErrInsufficientMeasurements) {
 		t.Errorf("err = %v, want ErrInsufficientMeasurements", err)
 	}
@@ -144,7 +144,7 @@ func TestWorstResidualAndRMS(t *testing.T) {
 // and a last point a little low does not become a "ceiling" of its own.
 func TestPreferBound_NearLinear(t *testing.T) {
 	t.Parallel()
-	uf, bf := fitBoth(t, []Point{{1, 93}, {2, 188}, {4, 372}, {8, 752}, {16, 1480}})
+	uf, bf := fitBoth(t, []Point{{Workers: 1, Capacity: 93}, {Workers: 2, Capacity: 188}, {Workers: 4, Capacity: 372}, {Workers: 8, Capacity: 752}, {Workers: 16, Capacity: 1480}})
 	if !math.IsInf(bf.Ceiling, 1) {
 		t.Errorf("ceiling %v, want none (+Inf) for a near-linear run", bf.Ceiling)
 	}

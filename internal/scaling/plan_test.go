@@ -127,7 +127,7 @@ func TestMakePlan_contention(t *testing.T) {
 func TestMakePlan_oversubscribedRun(t *testing.T) {
 	t.Parallel()
 	// A 2-core machine measured 1..4 workers: the curve falls past 2 because the cores ran out.
-	pts := []Point{{1, 450}, {2, 800}, {3, 700}, {4, 600}}
+	pts := []Point{{Workers: 1, Capacity: 450}, {Workers: 2, Capacity: 800}, {Workers: 3, Capacity: 700}, {Workers: 4, Capacity: 600}}
 	p, err := MakePlan(PlanInput{RPS: 10000, P99: 50 * time.Millisecond, Points: pts, MeasuredCores: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestMakePlan_tightP99(t *testing.T) {
 
 func TestMakePlan_noFit(t *testing.T) {
 	t.Parallel()
-	p, err := MakePlan(PlanInput{RPS: 2000, P99: 50 * time.Millisecond, Points: []Point{{1, 400}}})
+	p, err := MakePlan(PlanInput{RPS: 2000, P99: 50 * time.Millisecond, Points: []Point{{Workers: 1, Capacity: 400}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestMakePlan_badInput(t *testing.T) {
 		{"headroom 1", PlanInput{RPS: 100, P99: time.Second, Points: pts, Headroom: 1}, "headroom"},
 		{"negative headroom", PlanInput{RPS: 100, P99: time.Second, Points: pts, Headroom: -0.1}, "headroom"},
 		{"negative cores", PlanInput{RPS: 100, P99: time.Second, Points: pts, CoresPerMachine: -1}, "cores"},
-		{"no capacity", PlanInput{RPS: 100, P99: time.Second, Points: []Point{{1, 0}}}, "points"},
+		{"no capacity", PlanInput{RPS: 100, P99: time.Second, Points: []Point{{Workers: 1, Capacity: 0}}}, "points"},
 		{"p99 below service", PlanInput{RPS: 100, P99: time.Millisecond, Points: pts}, "p99"},
 	} {
 		_, err := MakePlan(tc.in)

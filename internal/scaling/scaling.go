@@ -5,6 +5,7 @@ package scaling
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -15,6 +16,38 @@ var ErrNoBaseline = errors.New("scaling: no worker count with a measured capacit
 type Point struct {
 	Workers  int
 	Capacity float64
+	// Lo and Hi bound the capacity (an interval of about 95 %): Lo is what was shown to pass,
+	// Hi what was shown to fail. Hi is +Inf when the worker count was not saturated. Both zero
+	// mean unknown (a point built in code): the interval is the capacity itself.
+	Lo, Hi float64
+	// Unsaturated marks a worker count whose capacity was not reached (no step went over the
+	// objective or lost throughput): Capacity is only a lower bound.
+	Unsaturated bool
+	// Disturbed marks a capacity measured while other processes used the machine (steps still
+	// noisy after being measured again).
+	Disturbed bool
+}
+
+// Saturated reports whether the capacity was reached, i.e. is a measurement and not a bound.
+func (p Point) Saturated() bool { return !p.Unsaturated }
+
+// Interval returns Lo and Hi, or the capacity itself twice when they are unknown.
+func (p Point) Interval() (lo, hi float64) {
+	if p.Lo == 0 && p.Hi == 0 {
+		return p.Capacity, p.Capacity
+	}
+	return p.Lo, p.Hi
+}
+
+// Saturated returns the points whose capacity was reached: what the fits may use.
+func Saturated(points []Point) []Point {
+	var out []Point
+	for _, p := range points {
+		if p.Saturated() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Row is one line of the scaling table: a measured capacity next to the naive scaling math.
@@ -27,11 +60,31 @@ type Row struct {
 	Speedup    float64 // Capacity / capacity of one worker
 	Efficiency float64 // Speedup / Workers: 1 is perfectly linear
 	Note       string
+	// CapacityLo and CapacityHi are the capacity's interval (Point.Lo, Point.Hi); CapacityHi is
+	// +Inf when the worker count was not saturated.
+	CapacityLo, CapacityHi float64
+	// SpeedupLo and SpeedupHi bound the speedup: this count's interval over one worker's, ends
+	// crossed (the lowest capacity over the highest baseline and the other way round). SpeedupHi
+	// is +Inf when this count was not saturated; both are 0 when the baseline was not (a speedup
+	// over a lower bound says nothing).
+	SpeedupLo, SpeedupHi float64
+	// Saturated is false when the capacity is only a lower bound.
+	Saturated bool
 }
+
+// SpeedupKnown reports whether the speedup is a measurement: both this count and the baseline
+// were saturated.
+func (r Row) SpeedupKnown() bool { return r.SpeedupLo > 0 && !math.IsInf(r.SpeedupHi, 1) }
 
 // PerWorker returns the capacity of one worker: measured at N=1 when present, otherwise the
 // smallest measured worker count's capacity divided by that count.
 func PerWorker(points []Point) (float64, error) {
+	p, err := baseline(points)
+	return p.Capacity / float64(p.Workers), err
+}
+
+// baseline is the point PerWorker scales from.
+func baseline(points []Point) (Point, error) {
 	best := Point{}
 	for _, p := range points {
 		if p.Capacity <= 0 || p.Workers <= 0 {
@@ -42,25 +95,33 @@ func PerWorker(points []Point) (float64, error) {
 		}
 	}
 	if best.Workers == 0 {
-		return 0, ErrNoBaseline
+		return Point{Workers: 1}, ErrNoBaseline
 	}
-	return best.Capacity / float64(best.Workers), nil
+	return best, nil
 }
 
 // Table computes the scaling table, sorted by worker count. cores is the machine's core count, used
 // for the notes ("N > cores: oversubscribed"). A point without capacity keeps zero derived values.
 func Table(points []Point, cores int) ([]Row, error) {
-	one, err := PerWorker(points)
+	base, err := baseline(points)
 	if err != nil {
 		return nil, err
 	}
+	one := base.Capacity / float64(base.Workers)
+	baseLo, baseHi := base.Interval()
 	rows := make([]Row, 0, len(points))
 	for _, p := range points {
-		r := Row{Workers: p.Workers, Capacity: p.Capacity, Note: Note(p.Workers, cores)}
+		r := Row{Workers: p.Workers, Capacity: p.Capacity, Note: Note(p.Workers, cores), Saturated: p.Saturated()}
+		r.CapacityLo, r.CapacityHi = p.Interval()
 		r.Linear = one * float64(p.Workers)
 		if p.Capacity > 0 {
 			r.Speedup = p.Capacity / one
 			r.Efficiency = r.Speedup / float64(p.Workers)
+			if base.Saturated() && baseLo > 0 {
+				// Per worker, as Speedup is: the baseline's interval scaled to one worker.
+				perLo, perHi := baseLo/float64(base.Workers), baseHi/float64(base.Workers)
+				r.SpeedupLo, r.SpeedupHi = r.CapacityLo/perHi, r.CapacityHi/perLo
+			}
 		}
 		rows = append(rows, r)
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestTable(t *testing.T) {
 	t.Parallel()
-	rows, err := Table([]Point{{4, 1600}, {1, 500}, {2, 900}}, 2)
+	rows, err := Table([]Point{{Workers: 4, Capacity: 1600}, {Workers: 1, Capacity: 500}, {Workers: 2, Capacity: 900}}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestTable(t *testing.T) {
 func TestTable_noSingleWorker(t *testing.T) {
 	t.Parallel()
 	// Without N=1 the smallest count's per-worker capacity is the baseline.
-	rows, err := Table([]Point{{2, 1000}, {4, 1500}}, 8)
+	rows, err := Table([]Point{{Workers: 2, Capacity: 1000}, {Workers: 4, Capacity: 1500}}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestTable_noSingleWorker(t *testing.T) {
 
 func TestTable_noBaseline(t *testing.T) {
 	t.Parallel()
-	if _, err := Table([]Point{{1, 0}, {2, 0}}, 2); !errors.Is(err, ErrNoBaseline) {
+	if _, err := Table([]Point{{Workers: 1, Capacity: 0}, {Workers: 2, Capacity: 0}}, 2); !errors.Is(err, ErrNoBaseline) {
 		t.Fatalf("err = %v, want ErrNoBaseline", err)
 	}
 }
@@ -57,7 +57,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestPlateauAndDiagnose(t *testing.T) {
 	t.Parallel()
-	flat := []Point{{1, 74}, {2, 147}, {4, 297}, {6, 409}, {8, 418}, {12, 421}, {16, 416}}
+	flat := []Point{{Workers: 1, Capacity: 74}, {Workers: 2, Capacity: 147}, {Workers: 4, Capacity: 297}, {Workers: 6, Capacity: 409}, {Workers: 8, Capacity: 418}, {Workers: 12, Capacity: 421}, {Workers: 16, Capacity: 416}}
 	x, from, ok := Plateau(flat)
 	if !ok || x != 421 || from != 6 {
 		t.Errorf("Plateau = %v, %d, %v; want 421 from 6 workers", x, from, ok)
@@ -67,12 +67,12 @@ func TestPlateauAndDiagnose(t *testing.T) {
 		t.Errorf("Diagnose(plateau) = %q, want contention", got)
 	}
 	// Retrograde: the last count falls well below the peak.
-	falling := []Point{{1, 100}, {2, 180}, {4, 250}, {8, 150}}
+	falling := []Point{{Workers: 1, Capacity: 100}, {Workers: 2, Capacity: 180}, {Workers: 4, Capacity: 250}, {Workers: 8, Capacity: 150}}
 	if _, _, ok := Plateau(falling); ok {
 		t.Error("Plateau(falling) = true, want false")
 	}
 	// Still rising: no plateau.
-	rising := []Point{{1, 100}, {2, 200}, {4, 400}}
+	rising := []Point{{Workers: 1, Capacity: 100}, {Workers: 2, Capacity: 200}, {Workers: 4, Capacity: 400}}
 	if _, _, ok := Plateau(rising); ok {
 		t.Error("Plateau(rising) = true, want false")
 	}

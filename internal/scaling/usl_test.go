@@ -269,7 +269,7 @@ func TestFit_fewPoints(t *testing.T) {
 		// Repeats of one count add no information about the curve's shape.
 		{"three points, two counts", curve(m, 1, 2, 2), true, false},
 		// Unmeasured points (capacity 0) are skipped, not fitted as zero throughput.
-		{"unmeasured skipped", append(curve(m, 1, 2), Point{4, 0}, Point{0, 500}), true, false},
+		{"unmeasured skipped", append(curve(m, 1, 2), Point{Workers: 4, Capacity: 0}, Point{Workers: 0, Capacity: 500}), true, false},
 		{"three", curve(m, 1, 2, 4), false, true},
 		{"five", curve(m, 1, 2, 4, 8, 16), false, true},
 		{"six", curve(m, 1, 2, 4, 8, 16, 32), false, false},
