@@ -164,6 +164,11 @@ type LoadSpec struct {
 	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat, to see
 	// the spread between runs; Parse defaults it to DefaultRepeat. Zero is invalid.
 	Repeat int
+	// NoiseThreshold is the share of the whole machine (all cores) that processes other than the
+	// workers and bench may use during a step before it is flagged noisy and measured again, a
+	// fraction in (0, 1]; Parse defaults it to DefaultNoiseThreshold; 0 (a scenario built in code)
+	// means the default too.
+	NoiseThreshold float64
 }
 
 // Search is a capacity search: the highest rate whose p99 latency stays under P99 while at

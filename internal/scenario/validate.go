@@ -223,6 +223,11 @@ func (l *LoadSpec) problem() (field, msg string) {
 	if msg := checkConnections(l.Connections, true); msg != "" {
 		return "load.connections", msg
 	}
+	if l.NoiseThreshold != 0 {
+		if msg := checkSuccess(l.NoiseThreshold); msg != "" {
+			return "load.noise_threshold", msg
+		}
+	}
 	return "", ""
 }
 

@@ -21,7 +21,7 @@ var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
 	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
 	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
-	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "connections", "repeat"}
+	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "connections", "repeat", "noise_threshold"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
 	redisKeys    = []string{"start", "addr"}
 	restartKeys  = []string{"enabled", "max", "within"}
@@ -737,6 +737,8 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 			l.Connections, err = w.int(v, f+key, func(n int) string { return checkConnections(n, false) })
 		case "repeat":
 			l.Repeat, err = w.int(v, f+key, checkRepeat)
+		case "noise_threshold":
+			l.NoiseThreshold, err = w.success(v, f+key)
 		}
 		return err
 	})
@@ -768,6 +770,9 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 	}
 	if keys["connections"] == nil {
 		l.Connections = DefaultConnections
+	}
+	if keys["noise_threshold"] == nil {
+		l.NoiseThreshold = DefaultNoiseThreshold
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func TestParse_runKeys(t *testing.T) {
 					Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin", "cookie-hash", "p2c"},
 						Cookie: "session", BoundedLoad: 1.25, Engine: "std"},
 					Load: LoadSpec{Rates: []float64{100, 200}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
-						Timeout: 10 * time.Second, Clients: 500, Connections: DefaultConnections, Repeat: 3},
+						Timeout: 10 * time.Second, Clients: 500, Connections: DefaultConnections, Repeat: 3, NoiseThreshold: DefaultNoiseThreshold},
 					Redis:   &Redis{Start: true},
 					Restart: Restart{Enabled: true, Max: 3, Within: 30 * time.Second},
 					Faults:  []Fault{{At: 0, Kill: 4}, {At: 5 * time.Second, Stop: 2, For: 7 * time.Second}},
