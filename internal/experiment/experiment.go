@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +39,19 @@ const (
 	FlagBehind  = "generator-behind" // the generator did not keep the schedule
 	FlagErrors  = "errors"           // success below MinSuccess
 	FlagOverSLO = "p99>slo"          // a search step whose p99 missed the SLO
+	// FlagNoisy: other processes used more of the machine than the scenario's noise threshold
+	// during the step; its numbers are the machine's as much as the cluster's.
+	FlagNoisy = "noisy"
+	// FlagRetried: a noisy step that was measured again; the step after it replaces it.
+	FlagRetried = "retried"
 )
+
+// MaxRetries bounds how many times a noisy step is measured again.
+const MaxRetries = 2
+
+// LostThroughput: a fixed-rate step whose throughput is below this share of its offered rate
+// saturated the cluster (requests queued faster than they were answered).
+const LostThroughput = 0.97
 
 // Options tune a run. The zero value works.
 type Options struct {
@@ -92,10 +105,15 @@ type Step struct {
 	Success    float64 // fraction of requests that succeeded
 	Requests   uint64
 
+	// P50 … Max are the successful requests' latencies; failures are kept apart in FailP99.
 	P50, P90, P99, P999, Max time.Duration
 	Lag                      time.Duration // p99 of how late requests were sent versus the schedule
-	// Latency holds every measured request's latency in microseconds (load.Result.Latency); nil
-	// for a step read back from summary.csv, which keeps only the quantiles.
+	// FailP99 is the p99 of the failed requests' latencies (how fast they failed); zero when
+	// none failed.
+	FailP99 time.Duration
+	// Latency holds every successful measured request's latency in microseconds
+	// (load.Result.Latency); nil for a step read back from summary.csv, which keeps only the
+	// quantiles.
 	Latency *hdrhistogram.Histogram
 
 	Share []uint64 // requests served per worker during the measured window, worker 1 first
@@ -103,7 +121,13 @@ type Step struct {
 	Elapsed   time.Duration // the measured window
 	WorkerCPU time.Duration // CPU used by all workers in the window
 	BenchCPU  time.Duration // CPU used by bench itself (generator and balancer) in the window
-	Cores     int
+	// OtherCPU is the CPU used in the window by everything else on the machine: all cores' busy
+	// time from /proc/stat less the workers' and bench's own (and the processes bench started for
+	// the run, such as redis-server), steal time included.
+	OtherCPU time.Duration
+	// Steal is the part of OtherCPU the hypervisor gave to other machines.
+	Steal time.Duration
+	Cores int
 
 	// Sessions counts the session states the workers reported (load.clients); zero without clients.
 	Sessions load.Sessions
@@ -121,8 +145,10 @@ type Step struct {
 	// Faults are the step's injected faults and what each cost.
 	Faults []FaultResult
 
-	Errors map[string]int
-	Flags  []string
+	// Errors counts failures by error text; Classes by where they came from.
+	Errors  map[string]int
+	Classes load.ErrorClasses
+	Flags   []string
 }
 
 // WorkerCPUShare is the workers' CPU as a fraction of the machine (all cores) over the window.
@@ -130,6 +156,12 @@ func (s Step) WorkerCPUShare() float64 { return cpuShare(s.WorkerCPU, s.Elapsed,
 
 // BenchCPUShare is bench's own CPU (generator and balancer) as a fraction of the machine.
 func (s Step) BenchCPUShare() float64 { return cpuShare(s.BenchCPU, s.Elapsed, s.Cores) }
+
+// OtherCPUShare is the CPU of everything but the workers and bench as a fraction of the machine.
+func (s Step) OtherCPUShare() float64 { return cpuShare(s.OtherCPU, s.Elapsed, s.Cores) }
+
+// Has reports whether the step carries flag f.
+func (s Step) Has(f string) bool { return slices.Contains(s.Flags, f) }
 
 func cpuShare(cpu, elapsed time.Duration, cores int) float64 {
 	if elapsed <= 0 || cores <= 0 {
@@ -140,12 +172,7 @@ func cpuShare(cpu, elapsed time.Duration, cores int) float64 {
 
 // Flagged reports whether the step must not count as a measure of the cluster's capacity.
 func (s Step) Flagged() bool {
-	for _, f := range s.Flags {
-		if f == FlagBehind || f == FlagErrors {
-			return true
-		}
-	}
-	return false
+	return s.Has(FlagBehind) || s.Has(FlagErrors) || s.Has(FlagRetried)
 }
 
 // Result is a whole run.
@@ -155,19 +182,25 @@ type Result struct {
 	Cores    int
 	Steps    []Step
 	// Capacity per worker count: the search's answer, or the best unflagged throughput over the
-	// offered rates.
+	// offered rates, with its interval and whether it was reached.
 	Capacity []scaling.Point
 	Scaling  []scaling.Row
 }
 
 // CapacityAt returns the capacity measured at n workers, 0 if none.
 func (r *Result) CapacityAt(n int) float64 {
+	p, _ := r.PointAt(n)
+	return p.Capacity
+}
+
+// PointAt returns the capacity point of n workers.
+func (r *Result) PointAt(n int) (scaling.Point, bool) {
 	for _, p := range r.Capacity {
 		if p.Workers == n {
-			return p.Capacity
+			return p, true
 		}
 	}
-	return 0
+	return scaling.Point{}, false
 }
 
 // ScalingAt returns the scaling row for n workers.
@@ -187,101 +220,130 @@ type StartError struct{ Err error }
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
+// runner is one Run: what it measures, how, and what it found so far.
+type runner struct {
+	sc   *scenario.Scenario
+	opts Options
+	res  *Result
+	// ours is the CPU used by the processes bench started for the run besides the workers (a
+	// redis-server): not interference.
+	ours func() time.Duration
+	// settled is set once the machine has carried load for the first time (see settle).
+	settled bool
+}
+
+// cell is one combination the run measures: a worker count with a store, a strategy and a
+// repetition. hint is the previous worker count's capacity, where a search starts.
+type cell struct {
+	workers  int
+	store    string
+	strategy string
+	rep      int
+	hint     float64
+}
+
 // Run executes the scenario. On error (including cancellation) the returned Result still holds
 // every step finished before it.
 func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, error) {
 	if opts.Cores == 0 {
 		opts.Cores = runtime.NumCPU()
 	}
-	res := &Result{Scenario: sc, Started: time.Now().UTC(), Cores: opts.Cores}
+	r := &runner{sc: sc, opts: opts, res: &Result{Scenario: sc, Started: time.Now().UTC(), Cores: opts.Cores},
+		ours: func() time.Duration { return 0 }}
 	if sc.Redis != nil && sc.Redis.Start {
-		addr, stop, err := startRedis(ctx)
+		rs, err := startRedis(ctx)
 		if err != nil {
-			return res, &StartError{err}
+			return r.res, &StartError{err}
 		}
-		defer stop()
-		event(opts, "started redis-server on %s", addr)
-		r := *sc.Redis
-		r.Addr = addr
+		defer rs.stop()
+		r.event("started redis-server on %s", rs.addr)
+		r.ours = rs.cpu
+		red := *sc.Redis
+		red.Addr = rs.addr
 		copied := *sc
-		copied.Redis = &r
-		sc = &copied
+		copied.Redis = &red
+		r.sc = &copied
 	}
-	stores := sc.Target.StoreList()
+	err := r.run(ctx)
+	if len(r.res.Capacity) > 0 {
+		cores := opts.Cores
+		if sc.Target.Builtin == "sleep" {
+			cores = 0 // waiting workers do not compete for cores: no "oversubscribed" note
+		}
+		r.res.Scaling, _ = scaling.Table(r.res.Capacity, cores)
+	}
+	return r.res, err
+}
+
+func (r *runner) run(ctx context.Context) error {
+	stores := r.sc.Target.StoreList()
 	if len(stores) == 0 {
 		stores = []string{""}
 	}
 	specs := make([]cluster.Spec, len(stores))
 	for i, store := range stores {
-		spec, err := workerSpec(sc, store, opts)
+		spec, err := workerSpec(r.sc, store, r.opts)
 		if err != nil {
-			return res, &StartError{err}
+			return &StartError{err}
 		}
 		specs[i] = spec
 	}
-	var runErr error
-	var prev float64
-	for _, n := range sc.Workers {
-		var capacity float64
-		var err error
+	var hint float64
+	for _, n := range r.sc.Workers {
+		var best scaling.Point
 		for i, spec := range specs {
-			var c float64
-			c, err = runWorkers(ctx, sc, spec, stores[i], n, prev, opts, res)
-			capacity = max(capacity, c)
+			p, err := r.workers(ctx, spec, cell{workers: n, store: stores[i], hint: hint})
+			if p.Capacity > best.Capacity {
+				best = p
+			}
 			if err != nil {
-				break
+				r.keep(best)
+				return err
 			}
 		}
-		prev = capacity
-		if capacity > 0 {
-			res.Capacity = append(res.Capacity, scaling.Point{Workers: n, Capacity: capacity})
-		}
-		if err != nil {
-			runErr = err
-			break
-		}
+		hint = best.Capacity
+		r.keep(best)
 	}
-	if len(res.Capacity) > 0 {
-		cores := opts.Cores
-		if sc.Target.Builtin == "sleep" {
-			cores = 0 // waiting workers do not compete for cores: no "oversubscribed" note
-		}
-		res.Scaling, _ = scaling.Table(res.Capacity, cores)
-	}
-	return res, runErr
+	return nil
 }
 
-// runWorkers measures one worker count, for each strategy and repetition, and returns its
-// capacity: the best over strategies of the median over repetitions. prev is the capacity of the
-// previous worker count, from which a capacity search starts (0: from the search's default).
-func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, prev float64, opts Options, res *Result) (float64, error) {
+// keep adds a worker count's capacity to the result, if it has one.
+func (r *runner) keep(p scaling.Point) {
+	if p.Capacity > 0 {
+		r.res.Capacity = append(r.res.Capacity, p)
+	}
+}
+
+// workers measures one worker count (c.workers, c.store), for each strategy and repetition, and
+// returns its capacity: the best over strategies of the median over repetitions.
+func (r *runner) workers(ctx context.Context, spec cluster.Spec, c cell) (scaling.Point, error) {
 	// Strategies behind the balancer share one cluster; reuseport needs its own, every worker on
 	// one port, and no balancer at all.
 	var proxied []string
 	reuse := false
-	for _, s := range strategies(sc) {
+	for _, s := range strategies(r.sc) {
 		if s == "reuseport" {
 			reuse = true
 		} else {
 			proxied = append(proxied, s)
 		}
 	}
-	var best float64
+	var best scaling.Point
 	if len(proxied) > 0 {
-		c, err := runCluster(ctx, sc, spec, store, n, proxied, prev, opts, res)
-		best = max(best, c)
+		p, err := r.cluster(ctx, spec, c, proxied)
+		best = better(best, p)
 		if err != nil {
 			return best, err
 		}
 	}
 	if reuse {
-		if len(sc.Target.Command) > 0 {
+		if len(r.sc.Target.Command) > 0 {
 			return best, &StartError{errors.New("balancer.strategy reuseport: the workers must listen with SO_REUSEPORT on one shared port; the built-in worker does, a target.command cannot be made to")}
 		}
 		shared := spec
 		shared.SharedPort = true
-		c, err := runCluster(ctx, sc, shared, store, n, []string{"reuseport"}, prev, opts, res)
-		best = max(best, c)
+		p, err := r.cluster(ctx, shared, c, []string{"reuseport"})
+		best = better(best, p)
 		if err != nil {
 			return best, err
 		}
@@ -289,48 +351,69 @@ func runWorkers(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, s
 	return best, nil
 }
 
-// runCluster starts n workers and measures each strategy in front of them, each repetition; it
-// returns the best over strategies of the median capacity over repetitions.
-func runCluster(ctx context.Context, sc *scenario.Scenario, spec cluster.Spec, store string, n int, strategies []string, prev float64, opts Options, res *Result) (float64, error) {
-	if store != "" {
-		event(opts, "starting %d worker(s), session store %s", n, store)
-	} else {
-		event(opts, "starting %d worker(s)", n)
+func better(a, b scaling.Point) scaling.Point {
+	if b.Capacity > a.Capacity {
+		return b
 	}
-	if t := sc.Target; t.Hold > 0 && sc.Redis != nil {
+	return a
+}
+
+// cluster starts c.workers workers and measures each strategy in front of them, each repetition;
+// it returns the best over strategies of the median over repetitions.
+func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strategies []string) (scaling.Point, error) {
+	if c.store != "" {
+		r.event("starting %d worker(s), session store %s", c.workers, c.store)
+	} else {
+		r.event("starting %d worker(s)", c.workers)
+	}
+	if t := r.sc.Target; t.Hold > 0 && r.sc.Redis != nil {
 		// One token for the shared resource, whatever a previous cluster left holding it.
-		if err := target.ResetLock(ctx, sc.Redis.Addr, t.LockKey); err != nil {
-			return 0, &StartError{fmt.Errorf("target.hold: %w", err)}
+		if err := target.ResetLock(ctx, r.sc.Redis.Addr, t.LockKey); err != nil {
+			return scaling.Point{}, &StartError{fmt.Errorf("target.hold: %w", err)}
 		}
 	}
-	cl, err := cluster.Start(ctx, spec, n)
+	cl, err := cluster.Start(ctx, spec, c.workers)
 	if err != nil {
-		return 0, &StartError{err}
+		return scaling.Point{}, &StartError{err}
 	}
 	defer cl.Stop()
 
-	workers := cl.Workers()
-	addrs := make([]string, len(workers))
-	for i, w := range workers {
-		addrs[i] = w.Addr
-	}
-	var best float64
+	var best scaling.Point
 	for _, strategy := range strategies {
-		var caps []float64
-		for rep := 1; rep <= max(1, sc.Load.Repeat); rep++ {
-			c, err := measure(ctx, sc, cl, addrs, store, strategy, rep, prev, opts, res)
-			if c > 0 {
-				caps = append(caps, c)
+		c.strategy = strategy
+		var reps []scaling.Point
+		for rep := 1; rep <= max(1, r.sc.Load.Repeat); rep++ {
+			c.rep = rep
+			p, err := r.measure(ctx, cl, c)
+			if p.Capacity > 0 {
+				reps = append(reps, p)
 			}
 			if err != nil {
 				return best, err
 			}
 		}
-		if c := scaling.Median(caps); c > best {
-			best = c
-		}
+		best = better(best, medianPoint(reps))
 	}
 	return best, nil
+}
+
+// medianPoint is the repetitions' median capacity with the medians of their intervals' ends; it
+// is saturated or disturbed when any repetition was.
+func medianPoint(reps []scaling.Point) scaling.Point {
+	if len(reps) == 0 {
+		return scaling.Point{}
+	}
+	var caps, los, his []float64
+	out := scaling.Point{Workers: reps[0].Workers}
+	for _, p := range reps {
+		caps = append(caps, p.Capacity)
+		lo, hi := p.Interval()
+		los, his = append(los, lo), append(his, hi)
+		out.Unsaturated = out.Unsaturated || p.Unsaturated
+		out.Disturbed = out.Disturbed || p.Disturbed
+	}
+	out.Capacity, out.Lo, out.Hi = scaling.Median(caps), scaling.Median(los), scaling.Median(his)
+	return out
 }
 
 func strategies(sc *scenario.Scenario) []string {
@@ -340,104 +423,260 @@ func strategies(sc *scenario.Scenario) []string {
 	return []string{sc.Balancer.Strategy}
 }
 
-// measure puts a balancer with one strategy in front of the running cluster and runs the
+// measure puts a balancer with c's strategy in front of the running cluster and runs the
 // scenario's load steps (fixed rates or a capacity search) through it.
-func measure(ctx context.Context, sc *scenario.Scenario, cl *cluster.Cluster, addrs []string, store, strategy string, rep int, prev float64, opts Options, res *Result) (float64, error) {
-	n := len(addrs)
-	fr, laddr, stopFront, err := startFront(ctx, sc, addrs, strategy, opts.Listen)
+func (r *runner) measure(ctx context.Context, cl *cluster.Cluster, c cell) (scaling.Point, error) {
+	workers := cl.Workers()
+	addrs := make([]string, len(workers))
+	for i, w := range workers {
+		addrs[i] = w.Addr
+	}
+	fr, laddr, stopFront, err := startFront(ctx, r.sc, addrs, c.strategy, r.opts.Listen)
 	if err != nil {
-		return 0, &StartError{err}
+		return scaling.Point{}, &StartError{err}
 	}
 	defer stopFront()
-	url := "http://" + laddr + sc.Target.Path
-
-	m := &meter{sc: sc, cl: cl, bal: fr, url: url, workers: n, cores: opts.Cores, store: store, strategy: strategy, rep: rep,
-		opts: opts, res: res, search: sc.Load.Search != nil}
-	record := func(st Step) {
-		res.Steps = append(res.Steps, st)
-		if opts.OnStep != nil {
-			opts.OnStep(st)
-		}
+	m := &meter{runner: r, cell: c, cl: cl, bal: fr, url: "http://" + laddr + r.sc.Target.Path}
+	defer m.reportHealth()
+	if err := r.settle(ctx, m); err != nil {
+		return scaling.Point{}, err
 	}
+	if r.sc.Load.Search != nil {
+		return m.search(ctx)
+	}
+	return m.rates(ctx)
+}
 
-	if s := sc.Load.Search; s != nil {
-		// More workers rarely carry less than fewer did: starting just below the previous capacity
-		// saves the ramp's first steps; the search ramps down if that is still too high.
-		cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * prev)}
-		var capacity float64
-		best := -1 // index in res.Steps of the step whose throughput is capacity
-		found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
-			st, lr, err := m.step(ctx, rate)
+// settle runs one unrecorded step before the run's first measurement: the first worker count
+// would otherwise be measured on a cold machine (caches, CPU frequency, the runtime's heap and
+// the balancer's pools still growing) and the run's baseline, on which every speedup rests,
+// would come out lower than the same count measured a minute later.
+func (r *runner) settle(ctx context.Context, m *meter) error {
+	if r.settled {
+		return nil
+	}
+	r.settled = true
+	rate := 0.0
+	if s := r.sc.Load.Search; s != nil {
+		rate = 0.8 * m.cell.hint
+		if rate == 0 {
+			rate = load.DefaultSearchStart * 4
+		}
+	} else {
+		rate = r.sc.Load.Rates[0]
+	}
+	l := r.sc.Load
+	d := min(settleTime, l.Warmup+l.Duration)
+	r.event("settling the machine: %v at %.0f rps, not recorded", d, rate)
+	ls := loadStep(l, m.url, rate)
+	ls.Duration, ls.Warmup = d, 0
+	_, err := load.Attack(ctx, ls)
+	return err
+}
+
+// settleTime is how long settle loads the machine at most (one step's length when shorter).
+const settleTime = 2 * time.Second
+
+// search runs a capacity search and returns its answer.
+func (m *meter) search(ctx context.Context) (scaling.Point, error) {
+	s := m.sc.Load.Search
+	// More workers rarely carry less than fewer did: starting just below the previous capacity
+	// saves the ramp's first steps; the search ramps down if that is still too high.
+	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * m.cell.hint), Confirm: 1}
+	rows := map[float64][]int{} // rows in res.Steps of the steps the search saw, by rate
+	disturbed := false
+	found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
+		st, lr, err := m.settledStep(ctx, rate, func(st *Step) {
 			if st.P99 > s.P99 {
 				st.Flags = append(st.Flags, FlagOverSLO)
 			}
-			if err == nil || lr.Requests > 0 {
-				record(st)
-			}
-			if cfg.Passes(lr) && lr.Throughput > capacity {
-				capacity = lr.Throughput
-				best = len(res.Steps) - 1 // a passing step measured requests, so it was recorded
-			}
-			return lr, err
 		})
-		if best >= 0 {
-			res.Steps[best].Capacity = true
+		if st.Has(FlagNoisy) {
+			disturbed = true
 		}
-		if found.GeneratorLimited {
-			event(opts, "%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", n, found.Limit)
+		if err == nil || lr.Requests > 0 {
+			rows[rate] = append(rows[rate], len(m.res.Steps)-1)
 		}
-		return capacity, err
+		return lr, err
+	})
+	estimate, lo, hi := found.Estimate(cfg)
+	// The capacity step is the passing step at the bracket's low end with the lowest throughput:
+	// the one lo was read from.
+	for _, i := range rows[found.Lo] {
+		if st := m.res.Steps[i]; st.Throughput == lo && !st.Flagged() {
+			m.res.Steps[i].Capacity = true
+			break
+		}
 	}
+	if found.GeneratorLimited && !found.Saturated() {
+		m.event("%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", m.workers(), found.Limit)
+	}
+	p := scaling.Point{Workers: m.workers(), Capacity: estimate, Lo: lo, Hi: hi, Unsaturated: !found.Saturated(), Disturbed: disturbed}
+	if p.Unsaturated && estimate > 0 {
+		m.event("%d worker(s): not saturated: every step up to %.0f rps passed; the capacity is at least that", m.workers(), lo)
+	}
+	return p, err
+}
 
+// rates runs the scenario's fixed-rate steps; the capacity is the best unflagged throughput, and
+// the worker count is saturated when some step lost throughput, failed, or missed the SLO.
+func (m *meter) rates(ctx context.Context) (scaling.Point, error) {
+	var steps []load.Result
+	var rates []float64
 	var capacity float64
-	for _, rate := range sc.Load.Rates {
-		st, _, err := m.step(ctx, rate)
+	disturbed := false
+	for _, rate := range m.sc.Load.Rates {
+		st, lr, err := m.settledStep(ctx, rate, nil)
 		if err != nil && st.Requests == 0 {
-			return capacity, err
+			return m.fixedPoint(capacity, rates, steps, disturbed), err
 		}
-		record(st)
+		disturbed = disturbed || st.Has(FlagNoisy)
+		steps, rates = append(steps, lr), append(rates, rate)
 		if !st.Flagged() && st.Throughput > capacity {
 			capacity = st.Throughput
 		}
 		if err != nil {
-			return capacity, err
+			return m.fixedPoint(capacity, rates, steps, disturbed), err
 		}
 	}
-	return capacity, nil
+	return m.fixedPoint(capacity, rates, steps, disturbed), nil
 }
 
-// meter runs load steps against one started cluster and accounts CPU and shares for each.
-type meter struct {
-	sc       *scenario.Scenario
-	cl       *cluster.Cluster
-	bal      front
-	url      string
-	workers  int
-	cores    int
-	store    string
-	strategy string
-	rep      int
-	search   bool // the steps are a capacity search's
-	opts     Options
-	res      *Result // where finished steps go: the next step's row is len(res.Steps)+1
+func (m *meter) fixedPoint(capacity float64, rates []float64, steps []load.Result, disturbed bool) scaling.Point {
+	p := scaling.Point{Workers: m.workers(), Capacity: capacity, Disturbed: disturbed}
+	lo, hi := load.Bracket(rates, steps, m.keptUp)
+	p.Unsaturated = hi == 0
+	p.Lo, p.Hi = min(lo, capacity), max(hi, capacity)
+	if lo == 0 {
+		p.Lo = capacity
+	}
+	if p.Unsaturated {
+		p.Hi = math.Inf(1)
+	}
+	return p
 }
+
+// keptUp reports whether a fixed-rate step's target kept up with the offered rate: throughput
+// close to it, few failures, and within the SLO when the scenario has one.
+func (m *meter) keptUp(r load.Result) bool {
+	ok := r.Requests > 0 && r.Throughput >= LostThroughput*r.Offered && r.Success >= MinSuccess
+	if o := m.sc.SLO; o != nil && o.P99 > 0 {
+		ok = ok && r.Quantile(99) <= o.P99
+	}
+	return ok
+}
+
+// meter runs load steps of one cell against one started cluster and accounts CPU and shares for
+// each.
+type meter struct {
+	*runner
+	cell
+	cl      *cluster.Cluster
+	bal     front
+	url     string
+	healthN int // health events already reported
+}
+
+func (m *meter) workers() int { return m.cell.workers }
 
 type cpuMark struct {
 	at             time.Time
 	workers, bench time.Duration
-	ctxt           uint64 // context switches of the whole machine since boot
+	machine        cluster.MachineCPU
 }
 
 func (m *meter) mark() cpuMark {
 	self, _ := cluster.SelfCPU()
-	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self + m.bal.CPU(), ctxt: contextSwitches()}
+	mc, _ := cluster.ReadMachineCPU()
+	return cpuMark{at: time.Now(), workers: m.cl.CPU(), bench: self + m.bal.CPU() + m.ours(), machine: mc}
+}
+
+// settledStep runs a step at rate and records it; while the step was noisy it is measured again,
+// up to MaxRetries times, after waiting for the machine to quieten: the noisy steps stay in the
+// results, flagged retried, and the last one counts (still flagged noisy if it was). flag, when
+// set, adds flags to each step before it is recorded.
+func (m *meter) settledStep(ctx context.Context, rate float64, flag func(*Step)) (Step, load.Result, error) {
+	for try := 0; ; try++ {
+		st, lr, err := m.step(ctx, rate)
+		if flag != nil {
+			flag(&st)
+		}
+		again := st.Has(FlagNoisy) && try < MaxRetries && err == nil
+		if again {
+			st.Flags = append(st.Flags, FlagRetried)
+		}
+		if err == nil || lr.Requests > 0 {
+			m.record(st)
+		}
+		if !again {
+			return st, lr, err
+		}
+		m.event("%d worker(s) at %.0f rps: other processes used %.0f%% of the machine; measuring again", m.workers(), rate, 100*st.OtherCPUShare())
+		m.waitQuiet(ctx)
+	}
+}
+
+// waitQuiet waits, at most quietWait, until other processes use less than the noise threshold
+// over a quietSlice.
+func (m *meter) waitQuiet(ctx context.Context) {
+	for deadline := time.Now().Add(quietWait); time.Now().Before(deadline); {
+		before := m.mark()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(quietSlice):
+		}
+		if share := cpuShare(other(before, m.mark()), quietSlice, m.opts.Cores); share < m.noiseThreshold() {
+			return
+		}
+	}
+}
+
+const (
+	quietWait  = 3 * time.Second
+	quietSlice = 250 * time.Millisecond
+)
+
+func (m *meter) noiseThreshold() float64 {
+	if t := m.sc.Load.NoiseThreshold; t > 0 {
+		return t
+	}
+	return scenario.DefaultNoiseThreshold
+}
+
+// other is the CPU used between two marks by everything but the workers and bench.
+func other(start, end cpuMark) time.Duration {
+	all := end.machine.Busy - start.machine.Busy
+	ours := (end.workers - start.workers) + (end.bench - start.bench)
+	return max(all-ours, 0)
+}
+
+func (m *meter) record(st Step) {
+	m.res.Steps = append(m.res.Steps, st)
+	if m.opts.OnStep != nil {
+		m.opts.OnStep(st)
+	}
+}
+
+// reportHealth passes the balancer's ejections and readmissions since the last call to OnEvent,
+// as `bench serve` prints them: a run whose requests fail says why.
+func (m *meter) reportHealth() {
+	h := m.bal.Health()
+	for _, e := range h[min(m.healthN, len(h)):] {
+		if e.Healthy {
+			m.event("worker %d readmitted (%s)", e.Index, e.Reason)
+		} else {
+			m.event("worker %d ejected (%s)", e.Index, e.Reason)
+		}
+	}
+	m.healthN = len(h)
 }
 
 func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
 	l := m.sc.Load
-	id := Step{Workers: m.workers, Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: m.search, Offered: rate}
+	id := Step{Workers: m.workers(), Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: l.Search != nil, Offered: rate}
 	row := len(m.res.Steps) + 1
-	ls := load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
+	ls := loadStep(l, m.url, rate)
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
 	}
@@ -463,7 +702,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	})
 	eventsBefore := len(m.cl.Events())
 	began := time.Now()
-	faults := injectFaults(m.cl, m.sc.Faults, m.workers)
+	faults := injectFaults(m.cl, m.sc.Faults, m.workers())
 	lr, err := load.Attack(ctx, ls) // encodes and flushes the raw results before it returns
 	if !timer.Stop() {
 		<-started
@@ -477,42 +716,38 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		}
 	}
 	events := m.cl.Events()[eventsBefore:]
+	m.reportHealth()
 
-	st := Step{
-		Workers:     m.workers,
-		Strategy:    m.strategy,
-		Store:       m.store,
-		Rep:         m.rep,
-		Search:      m.search,
-		Offered:     rate,
-		Sent:        lr.Sent,
-		Throughput:  lr.Throughput,
-		Success:     lr.Success,
-		Requests:    lr.Requests,
-		Lag:         lr.Lag,
-		Share:       shareOf(m.bal.Counts(), lr.Workers, m.workers),
-		Retries:     m.bal.Retries(),
-		Elapsed:     end.at.Sub(start.at),
-		WorkerCPU:   end.workers - start.workers,
-		BenchCPU:    end.bench - start.bench,
-		BenchRSS:    selfRSS(),
-		Cores:       m.cores,
-		Errors:      lr.Errors,
-		Sessions:    lr.Sessions,
-		Restarts:    restartsIn(events),
-		CtxSwitches: perSecond(end.ctxt-start.ctxt, end.at.Sub(start.at)),
-		Faults:      faults.finish(events, m.bal.Health(), began, l.Warmup, lr),
-	}
-	if lr.Latency != nil && lr.Requests > 0 {
+	st := id
+	st.Sent, st.Throughput, st.Success, st.Requests, st.Lag = lr.Sent, lr.Throughput, lr.Success, lr.Requests, lr.Lag
+	st.Share = shareOf(m.bal.Counts(), lr.Workers, m.workers())
+	st.Retries = m.bal.Retries()
+	st.Elapsed = end.at.Sub(start.at)
+	st.WorkerCPU, st.BenchCPU = end.workers-start.workers, end.bench-start.bench
+	st.OtherCPU, st.Steal = other(start, end), end.machine.Steal-start.machine.Steal
+	st.BenchRSS = cluster.SelfRSS()
+	st.Cores = m.opts.Cores
+	st.Errors, st.Classes = lr.Errors, lr.Classes
+	st.Sessions = lr.Sessions
+	st.Restarts = restartsIn(events)
+	st.CtxSwitches = perSecond(end.machine.Ctxt-start.machine.Ctxt, st.Elapsed)
+	st.Faults = faults.finish(events, m.bal.Health(), began, l.Warmup, lr)
+	if lr.Latency != nil && lr.Latency.TotalCount() > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
 		st.Max = time.Duration(lr.Latency.Max()) * time.Microsecond
 		st.Latency = lr.Latency
+	}
+	if lr.FailLatency != nil && lr.FailLatency.TotalCount() > 0 {
+		st.FailP99 = time.Duration(lr.FailLatency.ValueAtQuantile(99)) * time.Microsecond
 	}
 	if lr.Behind {
 		st.Flags = append(st.Flags, FlagBehind)
 	}
 	if lr.Requests > 0 && lr.Success < MinSuccess {
 		st.Flags = append(st.Flags, FlagErrors)
+	}
+	if st.Elapsed > 0 && st.OtherCPUShare() > m.noiseThreshold() {
+		st.Flags = append(st.Flags, FlagNoisy)
 	}
 	return st, lr, err
 }
@@ -580,32 +815,21 @@ func slowdownSpec(m map[int]float64) string {
 	return strings.Join(parts, ",")
 }
 
-func event(opts Options, format string, args ...any) {
-	if opts.OnEvent != nil {
-		opts.OnEvent(fmt.Sprintf(format, args...))
+func (r *runner) event(format string, args ...any) {
+	if r.opts.OnEvent != nil {
+		r.opts.OnEvent(fmt.Sprintf(format, args...))
 	}
+}
+
+// loadStep is the load step of the scenario at rate against url.
+func loadStep(l scenario.LoadSpec, url string, rate float64) load.Step {
+	return load.Step{URL: url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
 }
 
 // IsStartError reports whether err is a failure to start workers or the balancer.
 func IsStartError(err error) bool {
 	var se *StartError
 	return errors.As(err, &se)
-}
-
-// contextSwitches reads the machine's context switches since boot from /proc/stat; 0 where
-// there is none.
-func contextSwitches() uint64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "ctxt "); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 func perSecond(n uint64, d time.Duration) float64 {
@@ -627,20 +851,4 @@ func shareOf(balancer, responses []uint64, n int) []uint64 {
 	out := make([]uint64, max(n, len(responses)))
 	copy(out, responses)
 	return out
-}
-
-// selfRSS reads this process's resident set size in bytes from /proc/self/status; 0 where there
-// is none.
-func selfRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

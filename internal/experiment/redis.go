@@ -11,23 +11,42 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/target"
 )
 
 // redisReadyTimeout bounds how long a started redis-server may take to answer PING.
 const redisReadyTimeout = 5 * time.Second
 
+// redisServer is a redis-server bench started for the run.
+type redisServer struct {
+	addr string
+	stop func()
+	pid  int
+}
+
+// cpu is the CPU the server has used so far: bench's, not interference.
+func (s redisServer) cpu() time.Duration {
+	d, _ := cluster.ProcCPU(s.pid)
+	return d
+}
+
 // startRedis starts a redis-server on a free loopback port for the run (no persistence) and
 // returns its address and a function that stops it. Like the workers, it gets the parent-death
 // signal from a goroutine locked to its OS thread, so that it dies with bench whatever happens.
-func startRedis(ctx context.Context) (addr string, stop func(), err error) {
+func startRedis(ctx context.Context) (redisServer, error) {
+	addr, stop, pid, err := spawnRedis(ctx)
+	return redisServer{addr: addr, stop: stop, pid: pid}, err
+}
+
+func spawnRedis(ctx context.Context) (addr string, stop func(), pid int, err error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", nil, errors.New("redis.start: redis-server is not installed (Debian: apt-get install -y redis-server)")
+		return "", nil, 0, errors.New("redis.start: redis-server is not installed (Debian: apt-get install -y redis-server)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("redis.start: %w", err)
+		return "", nil, 0, fmt.Errorf("redis.start: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -50,7 +69,7 @@ func startRedis(ctx context.Context) (addr string, stop func(), err error) {
 		close(exited)
 	}()
 	if err := <-started; err != nil {
-		return "", nil, fmt.Errorf("redis.start: %w", err)
+		return "", nil, 0, fmt.Errorf("redis.start: %w", err)
 	}
 	stop = func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
@@ -64,14 +83,14 @@ func startRedis(ctx context.Context) (addr string, stop func(), err error) {
 	deadline := time.Now().Add(redisReadyTimeout)
 	for {
 		if err := pingRedis(ctx, addr); err == nil {
-			return addr, stop, nil
+			return addr, stop, cmd.Process.Pid, nil
 		} else if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
-			return "", nil, fmt.Errorf("redis.start: redis-server on %s did not answer PING within %v: %w", addr, redisReadyTimeout, err)
+			return "", nil, 0, fmt.Errorf("redis.start: redis-server on %s did not answer PING within %v: %w", addr, redisReadyTimeout, err)
 		}
 		select {
 		case <-exited:
-			return "", nil, fmt.Errorf("redis.start: redis-server on %s exited at once", addr)
+			return "", nil, 0, fmt.Errorf("redis.start: redis-server on %s exited at once", addr)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

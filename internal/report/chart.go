@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -251,15 +252,15 @@ func throughputChart(res *experiment.Result, title string) *chart {
 		for x := 0.0; x <= xmax; x += xmax / 200 {
 			ymax = math.Max(ymax, fit.Throughput(x))
 		}
-		verdict := fit.Verdict()
 		if b := fitted.bound; fitted.byBound {
 			g := plotter.NewFunction(b.Throughput)
 			g.XMin, g.XMax, g.Samples = 0, xmax, 400
 			g.Color, g.Width, g.Dashes = colour(3), vg.Points(2), dotted
 			p.Add(g)
 			p.Legend.Add(fmt.Sprintf("bottleneck fit: min(%.0f × N, %.0f), R²=%.3f: fits better", b.Lambda, b.Ceiling, b.R2), g)
-			verdict = fmt.Sprintf("contention-limited: ceiling ≈%.0f rps from N≈%.1f workers", b.Ceiling, b.Knee())
 		}
+		// The table's verdict, cut to its first clause: the title must fit the chart.
+		verdict, _, _ := strings.Cut(Verdict(res), ";")
 		p.Title.Text += "\n" + verdict
 	} else {
 		note(p, "no USL fit: it needs ≥ %d worker counts with a capacity, this run has %d",

@@ -12,16 +12,19 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/scaling"
 )
 
 // Columns of summary.csv, one row per (workers, offered rate) step. Units are in the names.
 var Columns = []string{
 	"workers", "strategy", "store", "rep", "search", "offered_rps", "sent_rps", "throughput_rps", "success_ratio", "requests",
 	"p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "lag_p99_ms",
-	"capacity_rps", "linear_rps", "usl_rps", "bound_rps", "speedup", "efficiency",
+	"capacity_rps", "capacity_lo_rps", "capacity_hi_rps", "saturated", "disturbed",
+	"linear_rps", "usl_rps", "bound_rps", "speedup", "speedup_lo", "speedup_hi", "efficiency",
 	"share", "share_min", "share_max", "share_stddev",
-	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "elapsed_s", "cores",
+	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "other_cpu_s", "other_cpu_pct", "steal_s", "elapsed_s", "cores",
 	"session_new", "session_hit", "session_miss", "session_miss_ratio",
+	"errors_target", "errors_balancer", "errors_generator", "fail_p99_ms",
 	"restarts", "retries", "faults", "ctx_switches_per_s", "bench_rss_mb",
 	"flags", "note",
 }
@@ -54,18 +57,23 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 		// The CPU percentages are computed from the seconds as written, so that a row agrees with
 		// itself and ReadCSV gives back a step that writes the same row.
 		cpu := st
-		cpu.WorkerCPU, cpu.BenchCPU, cpu.Elapsed = asWritten(st.WorkerCPU), asWritten(st.BenchCPU), asWritten(st.Elapsed)
+		cpu.WorkerCPU, cpu.BenchCPU, cpu.OtherCPU, cpu.Elapsed = asWritten(st.WorkerCPU), asWritten(st.BenchCPU), asWritten(st.OtherCPU), asWritten(st.Elapsed)
+		point, _ := res.PointAt(st.Workers)
 		rec := []string{
 			strconv.Itoa(st.Workers), st.Strategy, st.Store, strconv.Itoa(st.Rep), strconv.FormatBool(st.Search),
 			f1(st.Offered), f1(st.Sent), f1(st.Throughput), f4(st.Success), strconv.FormatUint(st.Requests, 10),
 			ms(st.P50), ms(st.P90), ms(st.P99), ms(st.P999), ms(st.Max), ms(st.Lag),
-			f1(row.Capacity), f1(row.Linear), usl(st.Workers), bound(st.Workers), f3(row.Speedup), f3(row.Efficiency),
+			f1(row.Capacity), f1(row.CapacityLo), f1Inf(row.CapacityHi), boolCell(row, row.Saturated), boolCell(row, point.Disturbed),
+			f1(row.Linear), usl(st.Workers), bound(st.Workers), f3(row.Speedup), f3Known(row.SpeedupLo), f3Known(row.SpeedupHi), f3(row.Efficiency),
 			joinCounts(st.Share), f4(sh.Min), f4(sh.Max), f4(sh.Stddev),
 			f3(st.WorkerCPU.Seconds()), f3(st.BenchCPU.Seconds()),
-			f1(100 * cpu.WorkerCPUShare()), f1(100 * cpu.BenchCPUShare()), f3(st.Elapsed.Seconds()),
+			f1(100 * cpu.WorkerCPUShare()), f1(100 * cpu.BenchCPUShare()),
+			f3(st.OtherCPU.Seconds()), f1(100 * cpu.OtherCPUShare()), f3(st.Steal.Seconds()), f3(st.Elapsed.Seconds()),
 			strconv.Itoa(st.Cores),
 			strconv.FormatUint(st.Sessions.New, 10), strconv.FormatUint(st.Sessions.Hit, 10),
 			strconv.FormatUint(st.Sessions.Miss, 10), f4(st.Sessions.MissRatio()),
+			strconv.FormatUint(st.Classes.Target, 10), strconv.FormatUint(st.Classes.Balancer, 10),
+			strconv.FormatUint(st.Classes.Generator, 10), ms(st.FailP99),
 			strconv.Itoa(st.Restarts), strconv.FormatUint(st.Retries, 10), formatFaults(st.Faults),
 			f1(st.CtxSwitches), f1(float64(st.BenchRSS) / (1 << 20)),
 			strings.Join(st.Flags, " "), row.Note,
@@ -115,6 +123,30 @@ func joinCounts(counts []uint64) string {
 }
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// f1Inf is f1, empty for +Inf (an interval open upwards: the worker count was not saturated).
+func f1Inf(v float64) string {
+	if math.IsInf(v, 1) {
+		return ""
+	}
+	return f1(v)
+}
+
+// f3Known is f3, empty for an end of an interval that is not known (0 or +Inf).
+func f3Known(v float64) string {
+	if v == 0 || math.IsInf(v, 1) {
+		return ""
+	}
+	return f3(v)
+}
+
+// boolCell writes a scaling row's flag, empty for the zero row of a worker count without one.
+func boolCell(row scaling.Row, v bool) string {
+	if row.Note == "" {
+		return ""
+	}
+	return strconv.FormatBool(v)
+}
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 func f4(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 

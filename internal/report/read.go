@@ -39,12 +39,15 @@ func (e *CSVError) Unwrap() error { return e.Err }
 var derivedColumns = map[string]bool{
 	"share_min": true, "share_max": true, "share_stddev": true,
 	"worker_cpu_pct": true, "bench_cpu_pct": true, "cores": true, "session_miss_ratio": true, "usl_rps": true,
-	"bound_rps": true,
+	"bound_rps": true, "other_cpu_pct": true,
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
 var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
-	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true, "bench_rss_mb": true}
+	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true, "bench_rss_mb": true,
+	"capacity_lo_rps": true, "capacity_hi_rps": true, "saturated": true, "disturbed": true, "speedup_lo": true, "speedup_hi": true,
+	"other_cpu_s": true, "other_cpu_pct": true, "steal_s": true,
+	"errors_target": true, "errors_balancer": true, "errors_generator": true, "fail_p99_ms": true}
 
 // Load reads dir/summary.csv with ReadCSV. Errors name the file; a missing file is an error
 // satisfying errors.Is(err, fs.ErrNotExist).
@@ -151,7 +154,7 @@ func ReadCSV(r io.Reader) (*experiment.Result, error) {
 		}
 		res.Scaling = append(res.Scaling, sr.row)
 		if sr.row.Capacity > 0 {
-			res.Capacity = append(res.Capacity, scaling.Point{Workers: n, Capacity: sr.row.Capacity})
+			res.Capacity = append(res.Capacity, sr.point())
 		}
 	}
 	// scaling.Table sorts its rows by worker count; Capacity keeps the order the run measured in.
@@ -213,6 +216,27 @@ func (c *cells) uint(name string) uint64 {
 }
 
 // optInt and optUint read an optional column: zero when the file has none.
+// optFloat reads an optional number column: def when the column is absent or the cell empty.
+func (c *cells) optFloat(name string, def float64) float64 {
+	if c.str(name) == "" {
+		return def
+	}
+	return c.float(name)
+}
+
+// optBool reads an optional true/false column: def when absent or empty.
+func (c *cells) optBool(name string, def bool) bool {
+	if c.str(name) == "" {
+		return def
+	}
+	return c.bool(name)
+}
+
+// optSeconds reads an optional _s column: zero when absent or empty.
+func (c *cells) optSeconds(name string) time.Duration {
+	return seconds(c.optFloat(name, 0))
+}
+
 func (c *cells) optInt(name string) int {
 	if _, ok := c.col[name]; !ok {
 		return 0
@@ -300,6 +324,12 @@ func (c *cells) step() experiment.Step {
 		},
 	}
 	st.Restarts = c.optInt("restarts")
+	st.OtherCPU = c.optSeconds("other_cpu_s")
+	st.Steal = c.optSeconds("steal_s")
+	st.Classes = load.ErrorClasses{Target: c.optUint("errors_target"), Balancer: c.optUint("errors_balancer"), Generator: c.optUint("errors_generator")}
+	if _, ok := c.col["fail_p99_ms"]; ok {
+		st.FailP99 = c.ms("fail_p99_ms")
+	}
 	st.Retries = c.optUint("retries")
 	if _, ok := c.col["bench_rss_mb"]; ok {
 		st.BenchRSS = uint64(c.float("bench_rss_mb") * (1 << 20))
@@ -323,12 +353,14 @@ func (c *cells) step() experiment.Step {
 
 // scalingRow is the scaling row a record carries, with where it came from to report disagreements.
 type scalingRow struct {
-	row  scaling.Row
-	raw  []string // the cells as written, compared between rows of one worker count
-	line int
+	row       scaling.Row
+	disturbed bool
+	raw       []string // the cells as written, compared between rows of one worker count
+	line      int
 }
 
-var scalingColumns = []string{"capacity_rps", "linear_rps", "speedup", "efficiency", "note"}
+var scalingColumns = []string{"capacity_rps", "capacity_lo_rps", "capacity_hi_rps", "saturated", "disturbed",
+	"linear_rps", "speedup", "speedup_lo", "speedup_hi", "efficiency", "note"}
 
 func (c *cells) scaling() *scalingRow {
 	sr := &scalingRow{line: c.line, row: scaling.Row{
@@ -339,10 +371,32 @@ func (c *cells) scaling() *scalingRow {
 		Efficiency: c.float("efficiency"),
 		Note:       c.str("note"),
 	}}
+	r := &sr.row
+	r.Saturated = c.optBool("saturated", true)
+	sr.disturbed = c.optBool("disturbed", false)
+	r.CapacityLo, r.CapacityHi = c.optFloat("capacity_lo_rps", r.Capacity), c.optFloat("capacity_hi_rps", r.Capacity)
+	if !r.Saturated && c.str("capacity_hi_rps") == "" {
+		r.CapacityHi = math.Inf(1)
+	}
+	r.SpeedupLo, r.SpeedupHi = c.optFloat("speedup_lo", 0), c.optFloat("speedup_hi", 0)
+	if r.SpeedupLo > 0 && r.SpeedupHi == 0 {
+		r.SpeedupHi = math.Inf(1) // written empty: this count was not saturated
+	}
 	for _, name := range scalingColumns {
 		sr.raw = append(sr.raw, c.str(name))
 	}
 	return sr
+}
+
+// point is the capacity point the row was computed from.
+func (sr *scalingRow) point() scaling.Point {
+	r := sr.row
+	p := scaling.Point{Workers: r.Workers, Capacity: r.Capacity, Lo: r.CapacityLo, Hi: r.CapacityHi,
+		Unsaturated: !r.Saturated, Disturbed: sr.disturbed}
+	if p.Lo == p.Capacity && p.Hi == p.Capacity {
+		p.Lo, p.Hi = 0, 0 // no interval was known: Point.Interval gives the capacity
+	}
+	return p
 }
 
 // present reports whether the row is a real scaling row rather than the zero row WriteCSV writes for

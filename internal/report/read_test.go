@@ -204,7 +204,7 @@ func TestReadCSV_badInput(t *testing.T) {
 	if err := WriteCSV(&buf, two); err != nil {
 		t.Fatal(err)
 	}
-	edited := strings.Replace(buf.String(), "870.0,996.0", "871.0,996.0", 1)
+	edited := strings.Replace(buf.String(), "870.0,870.0,870.0,true", "871.0,870.0,870.0,true", 1)
 	_, err := ReadCSV(strings.NewReader(edited))
 	if err == nil || !strings.Contains(err.Error(), "line 4, column capacity_rps") || !strings.Contains(err.Error(), "on line 3") {
 		t.Errorf("disagreeing scaling rows: err = %v", err)

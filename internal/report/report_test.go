@@ -129,10 +129,10 @@ func TestDiagnose_cpuOrContention(t *testing.T) {
 		t.Fatal("no fit")
 	}
 	// 3.8 s of worker CPU in a 2 s window on 2 cores: 95 % busy, the cores are the limit.
-	if got := diagnose(mk(3800*time.Millisecond), fit); !strings.HasPrefix(got, "CPU-bound") {
+	if got := Verdict(mk(3800 * time.Millisecond)); !strings.HasPrefix(got, "CPU-bound") {
 		t.Errorf("saturated cores: %q, want CPU-bound", got)
 	}
-	if got := diagnose(mk(200*time.Millisecond), fit); strings.HasPrefix(got, "CPU-bound") {
+	if got := Verdict(mk(200 * time.Millisecond)); strings.HasPrefix(got, "CPU-bound") {
 		t.Errorf("idle cores: %q, want the model's diagnosis", got)
 	}
 }
@@ -145,7 +145,7 @@ func TestDiagnose_nearLinear(t *testing.T) {
 	if !fit.ok {
 		t.Fatal("no fit")
 	}
-	if got := diagnose(res, fit); !strings.HasPrefix(got, "near-linear over the measured range: 15.8× at 16 workers") {
+	if got := Verdict(res); !strings.HasPrefix(got, "near-linear over the measured range: 15.8× at 16 workers") {
 		t.Errorf("diagnose = %q, want near-linear", got)
 	}
 }

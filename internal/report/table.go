@@ -128,8 +128,8 @@ func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
 		cols = append(cols, stepColumn{"restarts", func(st experiment.Step) string { return strconv.Itoa(st.Restarts) }})
 	}
 	cols = append(cols,
-		stepColumn{"cpu workers/bench %", func(st experiment.Step) string {
-			return fmt.Sprintf("%.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare())
+		stepColumn{"cpu workers/bench/other %", func(st experiment.Step) string {
+			return fmt.Sprintf("%.0f / %.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), 100*st.OtherCPUShare())
 		}},
 		stepColumn{"flags", func(st experiment.Step) string { return strings.Join(st.Flags, " ") }},
 	)
@@ -165,11 +165,11 @@ func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 	t.Header(append(header, "speedup", "efficiency", "note")...)
 	for _, r := range res.Scaling {
 		n := float64(r.Workers)
-		cells := []string{strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear), f.cell(f.usl.Throughput, n)}
+		cells := []string{strconv.Itoa(r.Workers), CapacityText(r), fmt.Sprintf("%.0f", r.Linear), f.cell(f.usl.Throughput, n)}
 		if f.byBound {
 			cells = append(cells, f.cell(f.bound.Throughput, n))
 		}
-		cells = append(cells, fmt.Sprintf("%.2f×", r.Speedup), fmt.Sprintf("%.0f%%", 100*r.Efficiency), r.Note)
+		cells = append(cells, SpeedupText(r), EfficiencyText(r), r.Note)
 		if err := t.Append(cells); err != nil {
 			return err
 		}
@@ -185,12 +185,58 @@ func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
 			fmt.Fprintf(w, "bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL\n",
 				b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals))
 		}
-		fmt.Fprintf(w, "verdict: %s\n", diagnose(res, f))
 		if u.Warning != "" {
 			fmt.Fprintf(w, "  (%s)\n", u.Warning)
 		}
 	}
+	if style == textTable {
+		fmt.Fprintf(w, "verdict: %s\n", Verdict(res))
+		if d := Disturbance(res); d != "" {
+			fmt.Fprintf(w, "interference: %s\n", d)
+		}
+	}
 	return nil
+}
+
+// CapacityText shows a capacity with its interval, "908 (893–925)", or as the lower bound it is,
+// "≥ 400 (not saturated)".
+func CapacityText(r scaling.Row) string {
+	switch {
+	case r.Capacity <= 0:
+		return "-"
+	case !r.Saturated:
+		return fmt.Sprintf("≥ %.0f (not saturated)", r.Capacity)
+	case r.CapacityLo > 0 && (r.CapacityLo != r.Capacity || r.CapacityHi != r.Capacity):
+		return fmt.Sprintf("%.0f (%.0f–%.0f)", r.Capacity, r.CapacityLo, r.CapacityHi)
+	}
+	return fmt.Sprintf("%.0f", r.Capacity)
+}
+
+// SpeedupText shows a speedup with its interval, "1.86× (1.80–1.91)"; "≥ 1.52×" over a count
+// that was not saturated; "-" when the baseline was not saturated (a ratio to a lower bound).
+func SpeedupText(r scaling.Row) string {
+	switch {
+	case r.Workers == 1 || r.Speedup == 0:
+		return fmt.Sprintf("%.2f×", r.Speedup)
+	case (r.SpeedupLo == 0 && r.SpeedupHi == 0 && r.Saturated) || r.SpeedupLo == r.SpeedupHi:
+		return fmt.Sprintf("%.2f×", r.Speedup) // no interval known (an older summary.csv)
+	case r.SpeedupLo == 0:
+		return "-"
+	case math.IsInf(r.SpeedupHi, 1):
+		return fmt.Sprintf("≥ %.2f×", r.SpeedupLo)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.Speedup, r.SpeedupLo, r.SpeedupHi)
+}
+
+// EfficiencyText is the efficiency as a percentage, marked like the speedup it comes from.
+func EfficiencyText(r scaling.Row) string {
+	switch {
+	case r.Workers > 1 && r.SpeedupLo == 0 && !(r.SpeedupHi == 0 && r.Saturated):
+		return "-"
+	case r.Workers > 1 && math.IsInf(r.SpeedupHi, 1):
+		return fmt.Sprintf("≥ %.0f%%", 100*r.SpeedupLo/float64(r.Workers))
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.Efficiency)
 }
 
 // fits are the scaling models fitted to a run's capacities (which leave out flagged steps).
@@ -206,12 +252,13 @@ type fits struct {
 	byBound bool
 }
 
-// fitRun fits the USL and the bottleneck model to the run's capacities as summary.csv holds them
-// (to 0.1 rps), so that a report re-rendered from the file shows the same models.
+// fitRun fits the USL and the bottleneck model to the run's saturated capacities as summary.csv
+// holds them (to 0.1 rps), so that a report re-rendered from the file shows the same models. A
+// worker count that was not saturated has only a lower bound, which no model may be fitted to.
 func fitRun(res *experiment.Result) fits {
 	f := fits{points: make([]scaling.Point, 0, len(res.Capacity))}
 	for _, p := range res.Capacity {
-		if p.Workers > 0 && p.Capacity > 0 && !math.IsInf(p.Capacity, 1) {
+		if p.Workers > 0 && p.Capacity > 0 && !math.IsInf(p.Capacity, 1) && p.Saturated() {
 			f.points = append(f.points, scaling.Point{Workers: p.Workers, Capacity: math.Round(p.Capacity*10) / 10})
 		}
 	}
@@ -267,10 +314,50 @@ func oversubscribed(res *experiment.Result) bool {
 	return false
 }
 
-// diagnose names what limits scaling: the machine's cores when the plateau's steps kept the CPU
-// saturated (then "contention" would blame the service for the machine), else scaling.Diagnose.
-func diagnose(res *experiment.Result, f fits) string {
-	x, from, ok := scaling.Plateau(res.Capacity)
+// Verdict names what limits scaling, in one line: the same words in the table, the chart's title,
+// JSON, markdown and `bench plan`. None is drawn from capacities measured while other processes
+// used the machine, nor from worker counts that were not saturated.
+func Verdict(res *experiment.Result) string {
+	v, _ := verdict(res, fitRun(res))
+	return v
+}
+
+// Limit is what the verdict found limiting scaling.
+type Limit int
+
+const (
+	LimitNone  Limit = iota // no verdict: too little, disturbed or unsaturated data, or near-linear
+	LimitCores              // the measuring machine's cores: a plateau with the CPU saturated
+	LimitModel              // the service itself, as the fitted models say (contention, coherency)
+)
+
+// CPULimited reports whether the verdict found the machine's cores to be the limit: then what
+// scales to another machine is the capacity per core, not the plateau.
+func CPULimited(res *experiment.Result) bool {
+	_, l := verdict(res, fitRun(res))
+	return l == LimitCores
+}
+
+func verdict(res *experiment.Result, f fits) (string, Limit) {
+	var unsat []string
+	disturbed := 0
+	for _, p := range res.Capacity {
+		if !p.Saturated() {
+			unsat = append(unsat, strconv.Itoa(p.Workers))
+		}
+		if p.Disturbed {
+			disturbed++
+		}
+	}
+	switch {
+	case len(res.Capacity) == 0:
+		return "none: no worker count has a capacity (every step failed or was flagged)", LimitNone
+	case disturbed > 0:
+		return fmt.Sprintf("none drawn: %d worker count(s) were measured while other processes used the machine (steps flagged noisy); run again on a quiet machine", disturbed), LimitNone
+	case len(unsat) == len(res.Capacity):
+		return fmt.Sprintf("none: no worker count was saturated (%s workers carried every rate offered); offer higher rates", strings.Join(unsat, ", ")), LimitNone
+	}
+	x, from, ok := scaling.Plateau(scaling.Saturated(res.Capacity))
 	if ok {
 		var busiest float64
 		for _, st := range res.Steps {
@@ -280,14 +367,46 @@ func diagnose(res *experiment.Result, f fits) string {
 		}
 		if busiest >= 0.85 {
 			return fmt.Sprintf("CPU-bound: from %d workers on the machine's cores are saturated (%.0f%% of all cores busy) "+
-				"and capacity stays at ≈%.0f rps; more workers add only context switches", from, 100*busiest, x)
+				"and capacity stays at ≈%.0f rps; more workers add only context switches", from, 100*busiest, x), LimitCores
 		}
+	}
+	suffix := ""
+	if len(unsat) > 0 {
+		suffix = fmt.Sprintf(" (%s workers not saturated: left out)", strings.Join(unsat, ", "))
+	}
+	if !f.ok {
+		return "none: too few saturated worker counts to fit a model" + suffix, LimitNone
 	}
 	if n := len(res.Scaling); n > 0 {
-		if last := res.Scaling[n-1]; last.Workers > 1 && last.Efficiency >= 0.9 {
+		if last := res.Scaling[n-1]; last.Workers > 1 && last.Saturated && last.Efficiency >= 0.9 {
 			return fmt.Sprintf("near-linear over the measured range: %.1f× at %d workers (%.0f%% efficiency); %s",
-				last.Speedup, last.Workers, 100*last.Efficiency, f.usl.Verdict())
+				last.Speedup, last.Workers, 100*last.Efficiency, f.usl.Verdict()) + suffix, LimitNone
 		}
 	}
-	return scaling.Diagnose(res.Capacity, f.usl, f.bound)
+	return scaling.Diagnose(f.points, f.usl, f.bound) + suffix, LimitModel
+}
+
+// Disturbance says how many steps other processes disturbed and by how much, "" when none did.
+func Disturbance(res *experiment.Result) string {
+	var noisy, retried int
+	var worst float64
+	for _, st := range res.Steps {
+		if st.Has(experiment.FlagNoisy) {
+			noisy++
+			worst = math.Max(worst, st.OtherCPUShare())
+			if st.Has(experiment.FlagRetried) {
+				retried++
+			}
+		}
+	}
+	if noisy == 0 {
+		return ""
+	}
+	left := noisy - retried
+	text := fmt.Sprintf("%d of %d steps were disturbed by other processes (up to %.0f%% of the machine); %d measured again",
+		noisy, len(res.Steps), 100*worst, retried)
+	if left > 0 {
+		text += fmt.Sprintf(", %d still noisy after %d tries: their worker counts draw no verdict", left, experiment.MaxRetries+1)
+	}
+	return text
 }
