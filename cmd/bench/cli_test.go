@@ -86,6 +86,7 @@ func TestUnknownFlagsAndCommands_didYouMean(t *testing.T) {
 		{[]string{"compare", "a", "b", "--fromat", "json"}, "did you mean --format?"},
 		{[]string{"rn"}, `unknown command "rn"; did you mean run?`},
 		{[]string{"compre"}, "did you mean compare?"},
+		{[]string{"help", "plna"}, `help: unknown command "plna"; did you mean plan?`},
 		{[]string{"--workers", "2"}, "flags follow the command"},
 	} {
 		_, stderr, code := mainOut(tc.args...)

@@ -72,9 +72,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return exitCode(versionCmd(args[1:], stdout, stderr), stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return exitCode(c.run([]string{"-h"}, stdout, stderr), stderr)
+			c, ok := commands[args[1]]
+			if !ok {
+				hint := ""
+				if s := suggest(args[1], commandNames()); s != "" {
+					hint = fmt.Sprintf("; did you mean %s?", s)
+				}
+				fmt.Fprintf(stderr, "bench: help: unknown command %q%s (try `bench help`)\n", args[1], hint)
+				return exitBadArgs
 			}
+			return exitCode(c.run([]string{"-h"}, stdout, stderr), stderr)
 		}
 		usage(stdout)
 		return exitOK
