@@ -94,6 +94,14 @@ func TestUnknownFlagsAndCommands_didYouMean(t *testing.T) {
 			t.Errorf("bench %v: exit %d, stderr %q; want 2 and one line with %q", tc.args, code, stderr, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"plna", "plan", 1}, {"worker", "workers", 1}, {"rn", "run", 1}, {"", "run", 3}, {"abc", "xyz", 3}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
 	// Nothing close: no guess.
 	if _, stderr, _ := mainOut("run", "x.yaml", "--zzzzzz"); strings.Contains(stderr, "did you mean") {
 		t.Errorf("a suggestion for --zzzzzz: %q", stderr)
