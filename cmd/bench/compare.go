@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -8,7 +9,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/report"
 	"github.com/bench-dev/bench/internal/scaling"
 )
 
@@ -33,11 +39,20 @@ the verdict says "n too small" and falls back to a plain threshold on the change
 "likely" when |delta| exceeds --threshold (throughput, capacity; default 10 %) or --p99-threshold
 (p99; default 50 %: one step's tail latency varies far more than its throughput), "~" otherwise.
 
+A regression is a row where B is significantly worse than A (lower throughput or capacity,
+higher p99) by the U test; bench compare then exits 1, so that CI can gate on it. Rows judged by
+the threshold alone ("likely") never fail: repeat the steps (load.repeat: 5) for a gate.
+
+--format json prints one object: every row with both runs' values, medians, delta (a fraction),
+verdict, p-value and whether B is worse, and the counts; markdown prints the tables under headings.
+
 Examples:
   bench compare results/cpu-20260101T120000Z results/cpu-20260102T090000Z
   bench compare one-worker/summary.csv two-workers/summary.csv --by rate
+  bench compare before/ after/ --format json | jq '.tables[].rows[] | select(.worse)'
 
-Exit status: 0 compared (whatever the verdicts), 2 bad flags, unreadable runs or no rows in common.
+Exit status: 0 compared without a significant regression, 1 B is significantly worse than A in
+some row, 2 bad flags, unreadable runs or no rows in common.
 `
 
 // alpha is the significance level of the U test, as benchstat's default.
@@ -47,7 +62,7 @@ const alpha = 0.05
 const minRepetitions = 3
 
 type compareFlags struct {
-	by                   string
+	by, format           string
 	threshold, p99Thresh float64 // percent
 }
 
@@ -55,6 +70,7 @@ func compareCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("compare", "A B [flags]", compareHelp, stdout)
 	var f compareFlags
 	fs.StringVar(&f.by, "by", "auto", "how rows are matched: auto, step, rate or capacity")
+	fs.StringVar(&f.format, "format", report.FormatTable, "output: table, markdown or json")
 	fs.Float64Var(&f.threshold, "threshold", 10, "without enough repetitions: |delta| in percent above which a throughput or capacity change is \"likely\"")
 	fs.Float64Var(&f.p99Thresh, "p99-threshold", 50, "the same for p99")
 	pos, err := fs.parseInterspersed(args)
@@ -66,6 +82,8 @@ func compareCmd(args []string, stdout, stderr io.Writer) error {
 		return badInput{fmt.Errorf("compare: want two runs A and B, got %d arguments (see `bench help compare`)", len(pos))}
 	case f.by != "auto" && f.by != "step" && f.by != "rate" && f.by != "capacity":
 		return badInput{fmt.Errorf("compare: --by %q: want auto, step, rate or capacity", f.by)}
+	case f.format != report.FormatTable && f.format != report.FormatMarkdown && f.format != report.FormatJSON:
+		return badInput{fmt.Errorf("compare: --format %q: want table, markdown or json", f.format)}
 	case !(f.threshold >= 0) || !(f.p99Thresh >= 0):
 		return badInput{fmt.Errorf("compare: --threshold %v, --p99-threshold %v: want percentages ≥ 0", f.threshold, f.p99Thresh)}
 	}
@@ -81,7 +99,15 @@ func compareCmd(args []string, stdout, stderr io.Writer) error {
 	if err := c.match(); err != nil {
 		return badInput{fmt.Errorf("compare: %w", err)}
 	}
-	return c.write(stdout, pos[0], pos[1])
+	regressions, err := c.write(stdout, pos[0], pos[1], f.format)
+	if err != nil {
+		return err
+	}
+	if regressions > 0 {
+		fmt.Fprintf(stderr, "bench: compare: %d significant regression(s): B is worse than A\n", regressions)
+		return exitError{exitFailed}
+	}
+	return nil
 }
 
 // stepKey identifies the steps that repeat one measurement. In rate mode only offered is set.
@@ -243,11 +269,137 @@ func (c *comparison) capacityPairs() []capacityPair {
 }
 
 // tally counts verdicts for the closing line.
-type tally struct{ significant, likely, same int }
+type tally struct{ significant, likely, same, regressions int }
 
-func (c *comparison) write(w io.Writer, pathA, pathB string) error {
+// compareTable is one metric's rows, ready for any format.
+type compareTable struct {
+	Metric string       `json:"metric"` // throughput_rps, p99_ms or capacity_rps
+	Rows   []compareRow `json:"rows"`
+	title  string
+}
+
+// compareRow is one figure of A against B. Delta is the change of the medians as a fraction of
+// A's (null when A's is 0); P the U test's p-value when there were enough repetitions for one.
+type compareRow struct {
+	WorkersA   int       `json:"workers_a"`
+	WorkersB   int       `json:"workers_b"`
+	StrategyA  string    `json:"strategy_a,omitempty"`
+	StrategyB  string    `json:"strategy_b,omitempty"`
+	OfferedRPS float64   `json:"offered_rps,omitempty"`
+	A          []float64 `json:"a"`
+	B          []float64 `json:"b"`
+	MedianA    float64   `json:"median_a"`
+	MedianB    float64   `json:"median_b"`
+	Delta      *float64  `json:"delta"`
+	Verdict    string    `json:"verdict"` // significant, likely or same
+	P          *float64  `json:"p,omitempty"`
+	Worse      bool      `json:"worse"` // B is worse than A: lower throughput or capacity, higher p99
+	Text       string    `json:"verdict_text"`
+	workers    string
+	strategy   string
+}
+
+// regression reports whether the row fails `bench compare`: B significantly worse than A.
+func (r compareRow) regression() bool { return r.Verdict == "significant" && r.Worse }
+
+func (c *comparison) tables() []compareTable {
+	var out []compareTable
+	if c.mode != "capacity" {
+		metrics := []struct {
+			metric, title string
+			get           func(experiment.Step) float64
+			threshold     float64
+			higherBetter  bool
+		}{
+			{"throughput_rps", "throughput rps", func(s experiment.Step) float64 { return s.Throughput }, c.f.threshold, true},
+			{"p99_ms", "p99 ms", func(s experiment.Step) float64 { return float64(s.P99) / 1e6 }, c.f.p99Thresh, false},
+		}
+		for _, m := range metrics {
+			tb := compareTable{Metric: m.metric, title: m.title}
+			for _, k := range c.keys {
+				sa, sb := c.ga[k], c.gb[k]
+				r := judge(values(sa, m.get), values(sb, m.get), m.threshold, m.higherBetter)
+				r.WorkersA, r.WorkersB = sa[0].Workers, sb[0].Workers
+				r.StrategyA, r.StrategyB = sa[0].Strategy, sb[0].Strategy
+				r.OfferedRPS = k.offered
+				r.workers, r.strategy = c.workersCell(sa, sb), c.strategyCell(sa, sb)
+				tb.Rows = append(tb.Rows, r)
+			}
+			out = append(out, tb)
+		}
+	}
+	if pairs := c.capacityPairs(); len(pairs) > 0 {
+		tb := compareTable{Metric: "capacity_rps", title: "capacity rps (one per worker count and run: no repetitions, so no test)"}
+		for _, p := range pairs {
+			r := judge([]float64{c.a.CapacityAt(p.a)}, []float64{c.b.CapacityAt(p.b)}, c.f.threshold, true)
+			r.WorkersA, r.WorkersB = p.a, p.b
+			r.workers = strconv.Itoa(p.a)
+			if p.a != p.b {
+				r.workers = fmt.Sprintf("%d → %d", p.a, p.b)
+			}
+			tb.Rows = append(tb.Rows, r)
+		}
+		out = append(out, tb)
+	}
+	return out
+}
+
+// judge compares a and b: medians, delta and the verdict. higherBetter says which way is worse.
+func judge(a, b []float64, thresholdPct float64, higherBetter bool) compareRow {
+	r := compareRow{A: a, B: b, MedianA: scaling.Median(a), MedianB: scaling.Median(b)}
+	if d := delta(a, b); !math.IsNaN(d) {
+		r.Delta = &d
+	}
+	r.Text, r.Verdict, r.P = verdict(a, b, thresholdPct)
+	r.Worse = r.MedianB < r.MedianA
+	if !higherBetter {
+		r.Worse = r.MedianB > r.MedianA
+	}
+	return r
+}
+
+// compareReport is `bench compare --format json`.
+type compareReport struct {
+	A           string         `json:"a"`
+	B           string         `json:"b"`
+	StepsA      string         `json:"steps_a"`
+	StepsB      string         `json:"steps_b"`
+	Mode        string         `json:"mode"` // step, rate or capacity
+	Why         string         `json:"why,omitempty"`
+	Tables      []compareTable `json:"tables"`
+	Significant int            `json:"significant"`
+	Likely      int            `json:"likely"`
+	Same        int            `json:"same"`
+	Regressions int            `json:"regressions"`
+	Alpha       float64        `json:"alpha"`
+}
+
+// write prints the comparison in format and returns how many rows are significant regressions.
+func (c *comparison) write(w io.Writer, pathA, pathB, format string) (regressions int, err error) {
+	tables := c.tables()
+	var t tally
+	for _, tb := range tables {
+		for _, r := range tb.Rows {
+			t.add(r.Verdict)
+			if r.regression() {
+				t.regressions++
+			}
+		}
+	}
+	if format == report.FormatJSON {
+		doc := compareReport{A: pathA, B: pathB, StepsA: describeSteps(c.a), StepsB: describeSteps(c.b), Mode: c.mode, Why: c.why,
+			Tables: tables, Significant: t.significant, Likely: t.likely, Same: t.same, Regressions: t.regressions, Alpha: alpha}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return t.regressions, enc.Encode(doc)
+	}
+	md := format == report.FormatMarkdown
 	pf := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	pf("A: %s (%s)\nB: %s (%s)\n", pathA, describeSteps(c.a), pathB, describeSteps(c.b))
+	if md {
+		pf("# bench compare\n\n- A: `%s` (%s)\n- B: `%s` (%s)\n\n", pathA, describeSteps(c.a), pathB, describeSteps(c.b))
+	} else {
+		pf("A: %s (%s)\nB: %s (%s)\n", pathA, describeSteps(c.a), pathB, describeSteps(c.b))
+	}
 	switch c.mode {
 	case "step":
 		pf("Rows matched by step: same workers, strategy and offered rate.\n")
@@ -259,59 +411,41 @@ func (c *comparison) write(w io.Writer, pathA, pathB string) error {
 	if c.why != "" {
 		pf("(auto: %s)\n", c.why)
 	}
-	var t tally
-	if c.mode != "capacity" {
-		metrics := []struct {
-			title     string
-			get       func(experiment.Step) float64
-			threshold float64
-		}{
-			{"throughput rps", func(s experiment.Step) float64 { return s.Throughput }, c.f.threshold},
-			{"p99 ms", func(s experiment.Step) float64 { return float64(s.P99) / 1e6 }, c.f.p99Thresh},
+	for _, tb := range tables {
+		if md {
+			pf("\n## %s\n\n", tb.title)
+		} else {
+			pf("\n%s\n", tb.title)
 		}
-		for _, m := range metrics {
-			pf("\n%s\n", m.title)
-			tb := textTable(w)
-			tb.Header("workers", "strategy", "offered rps", "A", "B", "delta", "n A+B", "verdict")
-			for _, k := range c.keys {
-				sa, sb := c.ga[k], c.gb[k]
-				xa, xb := values(sa, m.get), values(sb, m.get)
-				v, kind := verdict(xa, xb, m.threshold)
-				t.add(kind)
-				if err := tb.Append(c.workersCell(sa, sb), c.strategyCell(sa, sb), rate(k.offered),
-					summary(xa), summary(xb), deltaText(xa, xb), fmt.Sprintf("%d+%d", len(xa), len(xb)), v); err != nil {
-					return err
-				}
-			}
-			if err := tb.Render(); err != nil {
-				return err
-			}
+		table := textTable(w)
+		if md {
+			table = tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight),
+				tablewriter.WithRenderer(renderer.NewMarkdown()))
 		}
-	}
-
-	if pairs := c.capacityPairs(); len(pairs) > 0 {
-		pf("\ncapacity rps (one per worker count and run: no repetitions, so no test)\n")
-		tb := textTable(w)
-		tb.Header("workers", "A", "B", "delta", "verdict")
-		for _, p := range pairs {
-			xa, xb := []float64{c.a.CapacityAt(p.a)}, []float64{c.b.CapacityAt(p.b)}
-			v, kind := verdict(xa, xb, c.f.threshold)
-			t.add(kind)
-			cell := strconv.Itoa(p.a)
-			if p.a != p.b {
-				cell = fmt.Sprintf("%d → %d", p.a, p.b)
+		if tb.Metric == "capacity_rps" {
+			table.Header("workers", "A", "B", "delta", "verdict")
+		} else {
+			table.Header("workers", "strategy", "offered rps", "A", "B", "delta", "n A+B", "verdict")
+		}
+		for _, r := range tb.Rows {
+			var err error
+			if tb.Metric == "capacity_rps" {
+				err = table.Append(r.workers, rate(r.A[0]), rate(r.B[0]), deltaText(r.A, r.B), r.Text)
+			} else {
+				err = table.Append(r.workers, r.strategy, rate(r.OfferedRPS), summary(r.A), summary(r.B), deltaText(r.A, r.B),
+					fmt.Sprintf("%d+%d", len(r.A), len(r.B)), r.Text)
 			}
-			if err := tb.Append(cell, rate(xa[0]), rate(xb[0]), deltaText(xa, xb), v); err != nil {
-				return err
+			if err != nil {
+				return 0, err
 			}
 		}
-		if err := tb.Render(); err != nil {
-			return err
+		if err := table.Render(); err != nil {
+			return 0, err
 		}
 	}
 	pf("\n%d significant (U test, p < %.2f), %d likely (threshold, n too small), %d without a difference (~)\n",
 		t.significant, alpha, t.likely, t.same)
-	return nil
+	return t.regressions, nil
 }
 
 func (t *tally) add(kind string) {
@@ -388,22 +522,23 @@ func deltaText(a, b []float64) string {
 	return fmt.Sprintf("%+.1f%%", 100*d)
 }
 
-// verdict says whether a and b differ, and the kind: "significant", "likely" or "same".
-// thresholdPct is the fallback's bound on |delta| in percent.
-func verdict(a, b []float64, thresholdPct float64) (text, kind string) {
+// verdict says whether a and b differ, and the kind: "significant", "likely" or "same"; p is the
+// U test's p-value, nil when there were too few repetitions for it. thresholdPct is the fallback's
+// bound on |delta| in percent.
+func verdict(a, b []float64, thresholdPct float64) (text, kind string, p *float64) {
 	if len(a) >= minRepetitions && len(b) >= minRepetitions && minPValue(len(a), len(b)) < alpha {
-		_, p := scaling.MannWhitneyU(a, b)
-		if p < alpha {
-			return fmt.Sprintf("significant (p=%.3f)", p), "significant"
+		_, pv := scaling.MannWhitneyU(a, b)
+		if pv < alpha {
+			return fmt.Sprintf("significant (p=%.3f)", pv), "significant", &pv
 		}
-		return fmt.Sprintf("~ (p=%.2f)", p), "same"
+		return fmt.Sprintf("~ (p=%.2f)", pv), "same", &pv
 	}
 	// Too few repetitions for the test to ever reach alpha: a plain threshold on the medians.
 	d := delta(a, b)
 	if math.IsNaN(d) || math.Abs(d)*100 > thresholdPct {
-		return fmt.Sprintf("likely: |delta| > %g%% (n too small)", thresholdPct), "likely"
+		return fmt.Sprintf("likely: |delta| > %g%% (n too small)", thresholdPct), "likely", nil
 	}
-	return fmt.Sprintf("~ (n too small, |delta| ≤ %g%%)", thresholdPct), "same"
+	return fmt.Sprintf("~ (n too small, |delta| ≤ %g%%)", thresholdPct), "same", nil
 }
 
 // minPValue is the smallest two-sided p the exact U test can give with samples of n1 and n2: both

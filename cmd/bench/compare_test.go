@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -158,5 +159,51 @@ func TestMinPValue(t *testing.T) {
 		if got := minPValue(tc.n1, tc.n2); math.Abs(got-tc.want) > 1e-12 {
 			t.Errorf("minPValue(%d, %d) = %v, want %v", tc.n1, tc.n2, got, tc.want)
 		}
+	}
+}
+
+func TestCompare_formatsAndRegressionExit(t *testing.T) {
+	t.Parallel()
+	// B's 2-worker capacity is 20 % lower: at 900 rps its throughput is significantly worse.
+	a := repeated(450, 800, 1.00, 0.98, 1.02, 0.99, 1.01).write(t)
+	b := repeated(450, 640, 0.99, 1.01, 1.00, 1.02, 0.98).write(t)
+
+	stdout, stderr, code := bench(t, "compare", a, b, "--format", "json")
+	if code != exitFailed || !strings.Contains(stderr, "1 significant regression(s)") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the regression named", code, stderr)
+	}
+	var doc compareReport
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	if doc.Mode != "step" || doc.Regressions != 1 || doc.Significant != 1 || len(doc.Tables) != 3 {
+		t.Fatalf("mode %q, %d regressions, %d significant, %d tables; want step, 1, 1, 3", doc.Mode, doc.Regressions, doc.Significant, len(doc.Tables))
+	}
+	var worse []compareRow
+	for _, tb := range doc.Tables {
+		for _, r := range tb.Rows {
+			if r.regression() {
+				worse = append(worse, r)
+				if tb.Metric != "throughput_rps" || r.WorkersB != 2 || r.OfferedRPS != 900 || r.P == nil || *r.P >= alpha ||
+					r.Delta == nil || *r.Delta > -0.19 || len(r.A) != 5 {
+					t.Errorf("regression row %s %+v: want throughput, 2 workers, 900 rps, p < %v, delta ≈ -20 %%, 5 values", tb.Metric, r, alpha)
+				}
+			}
+		}
+	}
+	if len(worse) != 1 {
+		t.Errorf("%d regression rows, want 1", len(worse))
+	}
+
+	stdout, _, code = bench(t, "compare", a, b, "--format", "markdown")
+	if code != exitFailed || !strings.Contains(stdout, "## throughput rps") || !strings.Contains(stdout, "| significant (p=") {
+		t.Errorf("markdown: exit %d\n%s", code, stdout)
+	}
+	// The other way round it is an improvement: exit 0.
+	if _, stderr, code := bench(t, "compare", b, a); code != 0 {
+		t.Errorf("B better than A: exit %d, stderr %q", code, stderr)
+	}
+	if _, stderr, code := bench(t, "compare", a, b, "--format", "csv"); code != exitBadArgs || !strings.Contains(stderr, "--format") {
+		t.Errorf("--format csv: exit %d, stderr %q", code, stderr)
 	}
 }

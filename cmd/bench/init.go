@@ -25,7 +25,8 @@ arguments.
 // parseable as the schema changes.
 const starterScenario = `# A bench scenario for your own server: how much more does it carry as 1, 2, … copies behind
 # bench's load balancer, and at what tail latency? Run it with:  bench run THIS_FILE
-# Every key is in DESIGN.md; unknown keys are errors, so typos are caught.
+# Every key is in docs/scenario.md of bench's repository; unknown keys are errors, so typos
+# are caught.
 
 # name: myserver          # default: this file's name without .yaml; names the results folder
 description: my server, one process vs a cluster

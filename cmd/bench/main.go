@@ -11,17 +11,34 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Exit codes, documented in the README.
 const (
 	exitOK      = 0
-	exitFailed  = 1 // the run failed or was interrupted
+	exitFailed  = 1 // the run failed; compare: B is significantly worse than A
 	exitBadArgs = 2 // bad scenario, flags, worker command or address
 	// exitSLO: `bench run` finished and saved its results, but a judged step missed the SLO (like
 	// k6's threshold failure, 99), so that CI can tell a slow service from a broken run.
 	exitSLO = 99
+	// exitInterrupted: Ctrl-C, 128 + SIGINT as a shell reports a process the signal ended, and as
+	// most Unix tools exit after catching it; SIGTERM gives 143 (see signalExit).
+	exitInterrupted = 130
 )
+
+// signalExit is the exit code after bench stopped because of s: 128 + the signal's number.
+func signalExit(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitInterrupted
+}
+
+// stopSignal is a context's cancel cause when a signal stopped bench.
+type stopSignal struct{ os.Signal }
+
+func (s stopSignal) Error() string { return "stopped by " + s.Signal.String() }
 
 type command struct {
 	summary string
@@ -51,18 +68,35 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version", "-v":
+		return exitCode(versionCmd(args[1:], stdout, stderr), stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return exitCode(c.run([]string{"-h"}, stdout, stderr), stderr)
+			c, ok := commands[args[1]]
+			if !ok {
+				hint := ""
+				if s := suggest(args[1], commandNames()); s != "" {
+					hint = fmt.Sprintf("; did you mean %s?", s)
+				}
+				fmt.Fprintf(stderr, "bench: help: unknown command %q%s (try `bench help`)\n", args[1], hint)
+				return exitBadArgs
 			}
+			return exitCode(c.run([]string{"-h"}, stdout, stderr), stderr)
 		}
 		usage(stdout)
 		return exitOK
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "bench: unknown command %q (try `bench help`)\n", name)
+		if strings.HasPrefix(name, "-") {
+			fmt.Fprintf(stderr, "bench: unknown flag %q before a command; flags follow the command, as in `bench run FILE --workers 1,2` (try `bench help`)\n", name)
+			return exitBadArgs
+		}
+		hint := ""
+		if s := suggest(name, commandNames()); s != "" {
+			hint = fmt.Sprintf("; did you mean %s?", s)
+		}
+		fmt.Fprintf(stderr, "bench: unknown command %q%s (try `bench help`)\n", name, hint)
 		return exitBadArgs
 	}
 	return exitCode(c.run(args[1:], stdout, stderr), stderr)
@@ -105,12 +139,7 @@ func oneLine(err error) string {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "bench measures what N copies of a service behind a load balancer buy.\n\nUsage:\n  bench <command> [arguments]\n\nCommands:\n")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, "\nExamples:\n")
@@ -119,8 +148,18 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n", ex)
 		}
 	}
-	fmt.Fprintf(w, "\nExit status: 0 success, 1 a failed or interrupted run, 2 bad input, 99 `bench run` missed its SLO.\n")
+	fmt.Fprintf(w, "\nExit status: 0 success, 1 a failed run (compare: a significant regression), 2 bad input,\n99 `bench run` missed its SLO, 130 interrupted by Ctrl-C (143 by SIGTERM).\n")
 	fmt.Fprintf(w, "Run `bench help <command>` for a command's flags and more examples.\n")
+}
+
+// commandNames lists the commands in alphabetical order.
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // examples are printed by `bench help`, each only when its command exists.
@@ -133,42 +172,6 @@ var examples = []string{
 	"bench compare results/cpu-20260101T120000Z results/cpu-20260102T090000Z",
 	"bench plan --rps 10000 --p99 50ms --from results/cpu-20260101T120000Z",
 	"bench serve scenarios/cpu.yaml --listen 127.0.0.1:9000",
-}
-
-// flagSet is a command's flags with its usage text.
-type flagSet struct {
-	*flag.FlagSet
-	synopsis, help string
-	out            io.Writer
-}
-
-// newFlagSet returns a flag set that returns errors instead of printing them: bench prints one line
-// for a bad flag, and the full usage only when asked with -h.
-func newFlagSet(name, synopsis, help string, out io.Writer) *flagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return &flagSet{FlagSet: fs, synopsis: synopsis, help: help, out: out}
-}
-
-// parse parses args; -h prints the usage and returns flag.ErrHelp; any other problem is bad input.
-func (fs *flagSet) parse(args []string) error {
-	err := fs.FlagSet.Parse(args)
-	return fs.check(err)
-}
-
-func (fs *flagSet) check(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(fs.out, "Usage: bench %s %s\n\n%s\nFlags:\n", fs.Name(), fs.synopsis, fs.help)
-		fs.SetOutput(fs.out)
-		fs.PrintDefaults()
-		return err
-	default:
-		return badInput{fmt.Errorf("%s: %w (see `bench help %s`)", fs.Name(), err, fs.Name())}
-	}
 }
 
 // parseInterspersed parses flags that may come before or after the positional arguments

@@ -23,7 +23,7 @@ const planHelp = `Plans capacity from a measured run: how many workers and machi
 p99 target, and what limits scaling first. Nothing is measured; the run is read from its summary.csv.
 
 It answers three ways, side by side:
-  (a) the lesson's linear math: rate / one worker's capacity;
+  (a) the linear scaling math: rate / one worker's capacity;
   (b) queueing: the fewest workers in one M/M/c queue (Erlang C) whose predicted p99 meets the target;
   (c) the Universal Scalability Law fitted to the measured capacities: how many workers one machine
       can use before contention or coherency stop paying, and so how many machines.
@@ -32,6 +32,7 @@ machine. --headroom sizes for rate / (1 − headroom) and keeps the p99 target a
 
 Examples:
   bench plan --rps 10000 --p99 50ms
+  bench plan --rps 10k --p99 50ms
   bench plan --rps 10000 --p99 50ms --from results/cpu-20260101T120000Z --cores-per-machine 16
   bench plan --rps 2000 --p99 20ms --from cpu.csv --headroom 0
 
@@ -40,7 +41,8 @@ Exit status: 0 success, 2 bad flags, no usable run, or a target no number of wor
 
 func planCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plan", "--rps RATE --p99 DURATION [flags]", planHelp, stdout)
-	rps := fs.Float64("rps", 0, "request rate to carry, requests/s (required)")
+	rps := (*float64)(new(rateValue))
+	fs.Var((*rateValue)(rps), "rps", "request rate to carry, requests/s, e.g. 10000 or 10k (required)")
 	p99 := fs.Duration("p99", 0, "target p99 response time, e.g. 50ms (required)")
 	from := fs.String("from", "", "results folder or summary.csv to plan from (default the newest folder under results/ with a summary.csv)")
 	cores := fs.Int("cores-per-machine", scaling.DefaultCoresPerMachine, "cores of one machine of the deployment (one single-threaded worker per core)")

@@ -45,8 +45,12 @@ Examples:
   bench run scenarios/cpu.yaml --format json > cpu.json                  # the folder goes to stderr
   bench run scenarios/cpu.yaml --format markdown                         # tables to paste in an issue
 
-Exit status: 0 success, 1 the run failed or was interrupted, 2 bad scenario, flags or worker command,
-99 the run finished but a step missed the SLO.
+--out refuses a folder that holds a previous run (summary.csv or step files); --force replaces that
+run, deleting its files first.
+
+Exit status: 0 success, 1 the run failed, 2 bad scenario, flags, worker command or --listen address,
+99 the run finished but a step missed the SLO, 130 interrupted by Ctrl-C (143 by SIGTERM): every
+finished step is saved; a second Ctrl-C stops at once.
 `
 
 type runFlags struct {
@@ -55,18 +59,20 @@ type runFlags struct {
 	connections                 int
 	duration, warmup            time.Duration
 	format, slo                 string
-	raw, quiet                  bool
+	raw, quiet, force           bool
+	warmupSet                   bool
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "SCENARIO.yaml [flags]", runHelp, stdout)
 	var f runFlags
 	fs.StringVar(&f.workers, "workers", "", "worker counts, e.g. 1,2,4 or auto (one per core) or 2x (two per core)")
-	fs.StringVar(&f.rates, "rates", "", "offered request rates per second, e.g. 200,400 (replaces a capacity search)")
+	fs.StringVar(&f.rates, "rates", "", "offered request rates per second, e.g. 200,400 or 1k,2.5k (replaces a capacity search)")
 	fs.DurationVar(&f.duration, "duration", 0, "measured duration of each step")
-	fs.DurationVar(&f.warmup, "warmup", -1, "warm-up before each step, not counted")
+	fs.DurationVar(&f.warmup, "warmup", 0, "warm-up before each step, not counted")
 	fs.StringVar(&f.out, "out", "", "results folder (default results/<scenario>-<UTC time>)")
-	fs.StringVar(&f.listen, "listen", "", "balancer address (default a free 127.0.0.1 port)")
+	fs.BoolVar(&f.force, "force", false, "let --out replace a previous run in the folder (its files are deleted first)")
+	fs.StringVar(&f.listen, "listen", "", "balancer address on loopback, e.g. 127.0.0.1:9000 (default a free 127.0.0.1 port)")
 	fs.StringVar(&f.engine, "engine", "", "balancer engine: "+strings.Join(scenario.Engines, ", ")+" (replaces balancer.engine)")
 	fs.StringVar(&f.strategy, "strategy", "", "balancing strategies to compare, comma-separated, e.g. round-robin,least-connections (replaces balancer.strategy)")
 	fs.IntVar(&f.connections, "connections", 0, fmt.Sprintf("most connections the generator opens (default %d; replaces load.connections)", scenario.DefaultConnections))
@@ -80,11 +86,15 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer restore()
+	f.warmupSet = fs.isSet("warmup")
 	sc, err := scenario.Load(path)
 	if err != nil {
 		return badInput{err}
 	}
 	if err := f.apply(sc); err != nil {
+		return badInput{err}
+	}
+	if err := checkListen(f.listen); err != nil {
 		return badInput{err}
 	}
 
@@ -94,6 +104,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return badInput{fmt.Errorf("--out: %w", err)}
+	}
+	if err := clearPreviousRun(dir, f.force); err != nil {
+		return badInput{err}
 	}
 
 	sigs := make(chan os.Signal, 2)
@@ -164,7 +177,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "bench: interrupted; %d finished step(s) saved\n", len(res.Steps))
 			printDir()
 		}
-		return exitError{130}
+		return exitError{signalExit(interruptSignal(ctx))}
 	case runErr != nil:
 		if len(res.Steps) > 0 {
 			fmt.Fprintf(stderr, "bench: %d finished step(s) saved in %s\n", len(res.Steps), dir)
@@ -203,7 +216,7 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 		sc.Workers = w
 	}
 	if f.rates != "" {
-		r, err := scenario.ParseRates(f.rates)
+		r, err := scenario.ParseRates(expandRates(f.rates))
 		if err != nil {
 			return fmt.Errorf("--rates: %w", err)
 		}
@@ -234,7 +247,7 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 	if f.duration != 0 {
 		sc.Load.Duration = f.duration
 	}
-	if f.warmup >= 0 {
+	if f.warmupSet {
 		sc.Load.Warmup = f.warmup
 	}
 	if f.slo != "" {
@@ -295,23 +308,33 @@ func progressLine(st experiment.Step) string {
 // interruptible returns a context cancelled by the first signal on sigs; a second signal exits at
 // once (the workers die with bench through their parent-death signal). stop releases the watcher.
 func interruptible(parent context.Context, sigs <-chan os.Signal, stderr io.Writer) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancelCause(parent)
 	done := make(chan struct{})
 	go func() {
+		var first os.Signal
 		select {
-		case s := <-sigs:
-			fmt.Fprintf(stderr, "bench: %v: stopping the load and the workers (again to force)\n", s)
-			cancel()
+		case first = <-sigs:
+			fmt.Fprintf(stderr, "bench: %v: stopping the load and the workers (again to force)\n", first)
+			cancel(stopSignal{first})
 		case <-done:
 			return
 		}
 		select {
 		case <-sigs:
 			fmt.Fprintln(stderr, "bench: forced exit")
-			os.Exit(exitFailed)
+			os.Exit(signalExit(first))
 		case <-done:
 		}
 	}()
 	var once sync.Once
-	return ctx, func() { once.Do(func() { close(done); cancel() }) }
+	return ctx, func() { once.Do(func() { close(done); cancel(nil) }) }
+}
+
+// interruptSignal is the signal that cancelled ctx, or SIGINT when it was cancelled otherwise.
+func interruptSignal(ctx context.Context) os.Signal {
+	var s stopSignal
+	if errors.As(context.Cause(ctx), &s) {
+		return s.Signal
+	}
+	return os.Interrupt
 }

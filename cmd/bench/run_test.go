@@ -316,8 +316,8 @@ func TestRun_interrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
-		t.Errorf("exit = %v, want non-zero after SIGINT\nstderr:\n%s", err, stderr.String())
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Errorf("exit = %v, want exit status 130 after SIGINT\nstderr:\n%s", err, stderr.String())
 	}
 	assertNoProcesses(t, mark)
 }

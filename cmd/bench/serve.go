@@ -30,8 +30,9 @@ Examples:
   bench serve scenarios/cpu.yaml
   bench serve scenarios/node.yaml --listen 127.0.0.1:9000 --workers 4
 
-Exit status: 0 after Ctrl-C or SIGTERM, 1 on a failure while serving, 2 bad scenario, flags, worker
-command or address.
+Exit status: 130 after Ctrl-C (143 after SIGTERM), once the balancer has drained and the workers
+have stopped; 1 on a failure while serving; 2 bad scenario, flags, worker command or an address it
+cannot listen on (checked before any worker starts).
 `
 
 func serveCmd(args []string, stdout, stderr io.Writer) error {
@@ -57,6 +58,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
 		return badInput{fmt.Errorf("--listen: %w", err)}
+	}
+	if err := bindable(*listen); err != nil {
+		return badInput{err}
 	}
 	sc, err := scenario.Load(path)
 	if err != nil {
@@ -85,15 +89,16 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 	out := newLinePrinter(stdout)
 	defer out.close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	finished := make(chan struct{})
 	defer close(finished)
 	go func() {
+		var first os.Signal
 		select {
-		case s := <-sigs:
-			out.say("bench: %v: stopping the balancer and the workers (again to force)", s)
-			cancel()
+		case first = <-sigs:
+			out.say("bench: %v: stopping the balancer and the workers (again to force)", first)
+			cancel(stopSignal{first})
 		case <-finished:
 			return
 		}
@@ -101,7 +106,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 		case <-sigs:
 			// The workers die with bench through their parent-death signal.
 			fmt.Fprintln(stderr, "bench: forced exit")
-			os.Exit(exitFailed)
+			os.Exit(signalExit(first))
 		case <-finished:
 		}
 	}()
@@ -116,7 +121,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	unwatch()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil // interrupted while starting: a clean stop
+			return exitError{signalExit(interruptSignal(ctx))} // interrupted while starting: a clean stop
 		}
 		return badInput{err}
 	}
@@ -160,7 +165,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	if stopErr != nil {
 		return fmt.Errorf("stopping the workers: %w", stopErr)
 	}
-	return nil
+	return exitError{signalExit(interruptSignal(ctx))}
 }
 
 // isLoopbackHost reports whether a listen host is on loopback only; "" (all interfaces) is not.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -194,8 +195,8 @@ func testKillAWorker(t *testing.T, scenario string) {
 		t.Errorf("bench serve still running 15 s after SIGINT")
 	}
 	waited = true
-	if err != nil {
-		t.Errorf("exit after SIGINT: %v, want 0\n%s", err, out)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Errorf("exit after SIGINT: %v, want exit status 130\n%s", err, out)
 	}
 	if m := out.find(regexp.MustCompile(`^bench: stopped: [1-9]\d* restart`)); m == nil {
 		t.Errorf("no closing line counting the restart:\n%s", out)

@@ -28,10 +28,10 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
 	port := fs.Int("port", envInt("PORT", 0), "port on 127.0.0.1 (default $PORT)")
 	fs.StringVar(&cfg.Store, "store", target.StoreMemory, "session store: memory (per worker) or redis (shared)")
-	fs.StringVar(&cfg.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", target.DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR)")
+	fs.StringVar(&cfg.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", target.DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR, else "+target.DefaultRedisAddr+")")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "time each request holds the one resource all workers share (a Redis token at --redis); caps throughput at 1/hold (0 = none)")
 	fs.StringVar(&cfg.LockKey, "lock-key", target.DefaultLockKey, "Redis list holding the shared resource's token for --hold")
-	fs.IntVar(&cfg.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX)")
+	fs.IntVar(&cfg.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX, else 1)")
 	fs.BoolVar(&cfg.ReusePort, "reuseport", os.Getenv("BENCH_REUSEPORT") == "1", "listen with SO_REUSEPORT, sharing the port with the other workers; the kernel spreads connections (default $BENCH_REUSEPORT=1)")
 	slowdown := fs.String("slowdown", "", "make some workers slower: index=factor pairs, e.g. 1=3 (worker 1 is 3× slower)")
 	if err := fs.parse(args); err != nil {

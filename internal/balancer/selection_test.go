@@ -302,8 +302,8 @@ func TestLeastConnections_Select(t *testing.T) {
 	if got[1] != 0 || got[4] != 0 || !within(got[2], 1000, 150) || !within(got[3], 1000, 150) {
 		t.Errorf("loads 2,0,0,1: got %v, want backends 2 and 3 with 1000 ± 150 each", got)
 	}
-	// The case of the lesson's simulation, whose work finishes before the
-	// next request: everything idle, so everything tied.
+	// A simulation whose work finishes before the next request:
+	// everything idle, so everything tied.
 	setLoad(pool, 0, 0, 0, 0)
 	got = tally(t, &sel, pool, nil, 4000)
 	for i := 1; i <= 4; i++ {

@@ -263,7 +263,7 @@ type Proxy struct {
 // it with `haproxy -c`, starts `haproxy -db` as a child process and
 // returns once HAProxy answers HTTP on its listening address. HAProxy is
 // stopped when ctx is done or Stop is called, and is killed by the kernel
-// if this process dies (see DESIGN.md on Pdeathsig).
+// if this process dies (Pdeathsig; docs/design.md, "No orphans").
 func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	text, err := configText(cfg, "fd@3", maxConn())
 	if err != nil {

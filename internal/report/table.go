@@ -152,7 +152,7 @@ func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
 	return t.Render()
 }
 
-// WriteScaling prints the measured capacity per worker count next to the lesson's scaling math.
+// WriteScaling prints the measured capacity per worker count next to the linear scaling math.
 func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScaling(w, res, textTable) }
 
 func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {

@@ -19,7 +19,7 @@ const (
 	// contentionEfficiency: below this efficiency at a full machine, contention rather than the core
 	// count is what limits a machine (each added worker buys under ¾ of a worker).
 	contentionEfficiency = 0.75
-	// maxPlanRows bounds the lesson's table (1, 2, 4, … workers).
+	// maxPlanRows bounds the linear scaling table (1, 2, 4, … workers).
 	maxPlanRows = 20
 )
 
@@ -57,10 +57,10 @@ type PlanInput struct {
 	BenchCPUShare float64
 }
 
-// PlanRow is one line of the lesson's scaling-math table next to the model.
+// PlanRow is one line of the linear scaling-math table next to the model.
 type PlanRow struct {
 	Workers int
-	// Linear is the lesson's math: Workers × one worker's capacity.
+	// Linear is the linear scaling math: Workers × one worker's capacity.
 	Linear float64
 	// Model is the plan's Curve at Workers: all workers on one machine (one pool).
 	Model float64
@@ -101,7 +101,7 @@ type Plan struct {
 	// DesignRPS is RPS / (1 − Headroom): the load the plan keeps within the p99 target.
 	DesignRPS float64
 
-	// LinearWorkers is the lesson's answer: ⌈RPS / PerWorker⌉; LinearWorkersHeadroom the same for
+	// LinearWorkers is the linear scaling math's answer: ⌈RPS / PerWorker⌉; LinearWorkersHeadroom the same for
 	// DesignRPS.
 	LinearWorkers, LinearWorkersHeadroom int
 	// QueueWorkers is the M/M/c answer: the fewest workers in one pool (one queue) whose predicted
@@ -135,7 +135,7 @@ type Plan struct {
 	Limits     []string
 	// Notes are warnings about how far to trust the plan.
 	Notes []string
-	// Rows is the lesson's scaling-math table (1, 2, 4, … workers) next to the model, up to the plan.
+	// Rows is the linear scaling-math table (1, 2, 4, … workers) next to the model, up to the plan.
 	Rows []PlanRow
 }
 
@@ -206,7 +206,7 @@ func MakePlan(in PlanInput) (Plan, error) {
 	p.PeakN, p.PeakX = p.Curve.Peak()
 	p.ReachableOnOne = p.PeakX >= p.DesignRPS
 
-	// (a) the lesson and (b) one pooled M/M/c queue of workers at the measured service time.
+	// (a) the linear scaling math and (b) one pooled M/M/c queue of workers at the measured service time.
 	p.LinearWorkers = ceilInt(in.RPS / p.PerWorker)
 	p.LinearWorkersHeadroom = ceilInt(p.DesignRPS / p.PerWorker)
 	if p.QueueWorkers, err = MinServers(p.DesignRPS, p.Service, in.P99); err != nil {
@@ -310,7 +310,7 @@ func (p *Plan) limits() {
 	p.Bottleneck = p.Limits[0]
 }
 
-// rows builds the lesson's table: 1, 2, 4, … workers until every answer of the plan is passed,
+// rows builds the linear scaling table: 1, 2, 4, … workers until every answer of the plan is passed,
 // and the plan's own count.
 func (p *Plan) rows() {
 	wpm := p.WorkersPerMachine

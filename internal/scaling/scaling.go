@@ -1,5 +1,5 @@
-// Package scaling holds the arithmetic of "what does N workers buy": the lesson's linear scaling
-// math next to what was measured. Everything here is a pure function of measurements.
+// Package scaling holds the arithmetic of "what does N workers buy": the linear scaling math
+// next to what was measured. Everything here is a pure function of measurements.
 package scaling
 
 import (
@@ -54,7 +54,7 @@ func Saturated(points []Point) []Point {
 type Row struct {
 	Workers  int
 	Capacity float64 // measured requests/s at this worker count
-	// Linear is the lesson's scaling math: one worker's capacity × Workers. When one worker was not
+	// Linear is the linear scaling math: one worker's capacity × Workers. When one worker was not
 	// measured, the per-worker capacity of the smallest measured count stands in for it.
 	Linear     float64
 	Speedup    float64 // Capacity / capacity of one worker
@@ -129,7 +129,7 @@ func Table(points []Point, cores int) ([]Row, error) {
 	return rows, nil
 }
 
-// Note describes a worker count the way the lesson's table does.
+// Note describes a worker count the way the scaling table's note column does.
 func Note(workers, cores int) string {
 	switch {
 	case workers == 1:

@@ -3,7 +3,7 @@ package scenario
 import "time"
 
 // Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
-// they are written down; the README points here. An explicit value in the file always wins, and
+// they are written down; docs/scenario.md points here. An explicit value in the file always wins, and
 // Parse rejects explicit empty values instead of silently replacing them with a default.
 //
 //	name                  the file's base name without its extension ("cpu" for cpu.yaml)
@@ -42,7 +42,7 @@ import "time"
 //	slo                   none
 const (
 	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
-	// loop, so that "one process vs a cluster" compares what the lesson compares.
+	// loop, so that "one process vs a cluster" compares what it means for a Node service.
 	DefaultThreads = 1
 	// DefaultConcurrency is the built-in worker's cap on requests in progress; 0 = unlimited.
 	DefaultConcurrency = 0
@@ -70,13 +70,13 @@ const (
 	// DefaultMaxSteps bounds the number of load steps of one capacity search.
 	DefaultMaxSteps = 12
 	// DefaultStore keeps the session workload's sessions in each worker's memory: the
-	// lesson's "in-memory sessions break across workers", measured.
+	// well-known "in-memory sessions break across workers", measured.
 	DefaultStore = "memory"
 	// DefaultCookie is the cookie the cookie-hash strategy hashes: the one the built-in session
 	// workload sets.
 	DefaultCookie = sessionCookie
 	// DefaultEngine is the balancer's proxy implementation: bench's own HTTP/1.1 engine, whose
-	// CPU per request is the smallest (see DESIGN.md, "The balancer hop bends the curve").
+	// CPU per request is the smallest (docs/findings.md, "The harness's cost").
 	DefaultEngine = "fast"
 	// DefaultConnections is load.connections: the most connections the generator opens to the
 	// balancer. A request that comes due while all are busy waits for one, inside its latency

@@ -4,7 +4,7 @@
 //
 //	cpu.yaml:4:9: target.cost: "fast" is not a duration like 2ms
 //
-// The schema is described in DESIGN.md; the defaults are listed in defaults.go.
+// The schema is described in docs/scenario.md; the defaults are listed in defaults.go.
 package scenario
 
 import (

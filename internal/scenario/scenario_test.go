@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// designExample is the scenario from DESIGN.md, comments and all.
+// designExample is a scenario with every section and comments, as a user writes one.
 const designExample = `name: cpu                    # default: the file's base name
 description: CPU-bound handler, one process vs a cluster
 target:
@@ -45,7 +45,7 @@ func TestParse(t *testing.T) {
 		in   string
 		want *Scenario
 	}{
-		{ // happy: the DESIGN.md example
+		{ // happy: the full example
 			name: "design example",
 			file: "scenarios/whatever.yaml",
 			in:   designExample,

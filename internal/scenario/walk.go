@@ -15,8 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The keys each mapping accepts, in the order DESIGN.md lists them (error messages list them
-// in this order too).
+// The keys each mapping accepts, in the order docs/scenario.md lists them (error messages list
+// them in this order too; doc_test.go checks the two agree).
 var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
 	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}

@@ -21,8 +21,8 @@ import (
 // The client sends its own count in SessionSeqHeader; the worker compares it
 // with what its store remembers. A worker that never saw the session, or saw
 // an older state of it (another worker served the requests in between), has
-// lost the client's state: that is a miss, the lesson's "in-memory sessions
-// break across workers", measured.
+// lost the client's state: that is a miss, "in-memory sessions break across
+// workers", measured.
 const (
 	// LoginPath, requested with POST, always starts a new session.
 	LoginPath = "/login"
@@ -101,8 +101,8 @@ func newSessionStore(cfg Config) (sessionStore, error) {
 	return &redisStore{c: rc, ttl: cfg.SessionTTL}, nil
 }
 
-// memoryStore is the lesson's in-process session map: fast, and lost to
-// every other worker.
+// memoryStore is an in-process session map: fast, and lost to every other
+// worker.
 type memoryStore struct {
 	ttl time.Duration
 	now func() time.Time // time.Now; tests move it

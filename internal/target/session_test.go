@@ -132,8 +132,8 @@ func TestSession_Memory(t *testing.T) {
 	}
 }
 
-// TestSession_MemoryTwoWorkers is the lesson's bug: a session created by one
-// worker is unknown to the next.
+// TestSession_MemoryTwoWorkers is the bug of in-memory sessions: a session
+// created by one worker is unknown to the next.
 func TestSession_MemoryTwoWorkers(t *testing.T) {
 	t.Parallel()
 	w1 := sessionServer(t, Config{Index: 1})
@@ -185,8 +185,8 @@ func TestSession_Seq(t *testing.T) {
 	}
 }
 
-// TestSession_RedisTwoWorkers is the lesson's fix: two workers sharing one
-// real Redis see each other's sessions.
+// TestSession_RedisTwoWorkers is the fix: two workers sharing one real Redis
+// see each other's sessions.
 func TestSession_RedisTwoWorkers(t *testing.T) {
 	t.Parallel()
 	redis := startRedis(t)
