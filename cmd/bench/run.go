@@ -58,7 +58,7 @@ type runFlags struct {
 	engine, strategy            string
 	connections                 int
 	duration, warmup            time.Duration
-	format, slo                 string
+	format, slo, noise          string
 	raw, quiet, force           bool
 	warmupSet                   bool
 }
@@ -80,6 +80,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
+	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
 	procs := addProcsFlag(fs)
 	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
@@ -237,6 +238,13 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 			}
 		}
 		sc.Balancer.SetStrategies(slices.Compact(names))
+	}
+	if f.noise != "" {
+		t, err := scenario.ParseShare(f.noise)
+		if err != nil {
+			return fmt.Errorf("--noise-threshold: %w", err)
+		}
+		sc.Load.NoiseThreshold = t
 	}
 	if f.connections != 0 {
 		if f.connections < 1 || f.connections > scenario.MaxConnections {

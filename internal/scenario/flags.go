@@ -141,3 +141,20 @@ func ParseSLO(s string) (SLO, error) {
 	}
 	return o, nil
 }
+
+// ParseShare parses a share of something, written as a fraction (0.05) or a percentage (5%), in
+// (0, 1], as --noise-threshold takes it.
+func ParseShare(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	f, ok := parsePercent(s)
+	if !ok {
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil || strings.HasSuffix(s, "%") {
+			return 0, fmt.Errorf("%s is not a fraction like 0.05 or a percentage like 5%%", quote(s))
+		}
+	}
+	if !(f > 0 && f <= 1) {
+		return 0, fmt.Errorf("must be in (0, 1], like 0.05 or 5%%, got %s", quote(s))
+	}
+	return f, nil
+}
