@@ -189,6 +189,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		return runErr
 	}
 	printDir()
+	if msg := res.Failure(); msg != "" {
+		fmt.Fprintf(stderr, "bench: %s\n", msg)
+		return exitError{exitFailed}
+	}
 	if sc.SLO != nil {
 		// Judged on the run's own result, which knows each search's capacity step (summary.csv
 		// does not).

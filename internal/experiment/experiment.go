@@ -852,3 +852,53 @@ func shareOf(balancer, responses []uint64, n int) []uint64 {
 	copy(out, responses)
 	return out
 }
+
+// Failure says why the run measured nothing usable when no step reached the success threshold
+// (the search's, or MinSuccess): the commonest errors and where they came from. "" when some
+// step did, or when there were no steps.
+func (r *Result) Failure() string {
+	threshold := MinSuccess
+	if r.Scenario != nil && r.Scenario.Load.Search != nil && r.Scenario.Load.Search.Success > 0 {
+		threshold = r.Scenario.Load.Search.Success
+	}
+	var classes load.ErrorClasses
+	errs := map[string]int{}
+	for _, st := range r.Steps {
+		if st.Requests > 0 && st.Success >= threshold {
+			return ""
+		}
+		classes.Target += st.Classes.Target
+		classes.Balancer += st.Classes.Balancer
+		classes.Generator += st.Classes.Generator
+		for e, n := range st.Errors {
+			errs[e] += n
+		}
+	}
+	if len(r.Steps) == 0 {
+		return ""
+	}
+	top := make([]string, 0, len(errs))
+	for e := range errs {
+		top = append(top, e)
+	}
+	sort.Slice(top, func(i, j int) bool {
+		if errs[top[i]] != errs[top[j]] {
+			return errs[top[i]] > errs[top[j]]
+		}
+		return top[i] < top[j]
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "no step reached %.1f%% success: failures came from the workers (%d), the balancer's own 502/503 (%d), the generator (no response: %d)",
+		100*threshold, classes.Target, classes.Balancer, classes.Generator)
+	for i, e := range top {
+		if i == 3 {
+			break
+		}
+		sep := "; commonest: "
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(&b, "%s%d× %q", sep, errs[e], e)
+	}
+	return b.String()
+}

@@ -96,6 +96,10 @@ type JSONSummary struct {
 	Cores   int           `json:"cores"`
 	Steps   []JSONStep    `json:"steps"`
 	Scaling []JSONScaling `json:"scaling"`
+	// Verdict is what limits scaling, as the table and the chart say it.
+	Verdict string `json:"verdict"`
+	// Interference says how many steps other processes disturbed; absent when none did.
+	Interference string `json:"interference,omitempty"`
 }
 
 // JSONStep is one load step: a row of summary.csv without the scaling columns.
@@ -122,7 +126,14 @@ type JSONStep struct {
 	BenchCPUS     float64  `json:"bench_cpu_s"`
 	WorkerCPUPct  float64  `json:"worker_cpu_pct"`
 	BenchCPUPct   float64  `json:"bench_cpu_pct"`
-	ElapsedS      float64  `json:"elapsed_s"`
+	OtherCPUPct   float64  `json:"other_cpu_pct"`
+	// ErrorsTarget, ErrorsBalancer and ErrorsGenerator count the failures by where they came
+	// from: the workers' own error statuses, the balancer's 502/503, no response at all.
+	ErrorsTarget    uint64  `json:"errors_target"`
+	ErrorsBalancer  uint64  `json:"errors_balancer"`
+	ErrorsGenerator uint64  `json:"errors_generator"`
+	FailP99MS       float64 `json:"fail_p99_ms"`
+	ElapsedS        float64 `json:"elapsed_s"`
 	// Sessions is present for steps of simulated clients (the session workload).
 	Sessions *JSONSessions  `json:"sessions,omitempty"`
 	Restarts int            `json:"restarts"`
@@ -153,10 +164,20 @@ type JSONFault struct {
 type JSONScaling struct {
 	Workers     int     `json:"workers"`
 	CapacityRPS float64 `json:"capacity_rps"`
-	LinearRPS   float64 `json:"linear_rps"`
-	Speedup     float64 `json:"speedup"`
-	Efficiency  float64 `json:"efficiency"`
-	Note        string  `json:"note"`
+	// CapacityLoRPS and CapacityHiRPS bound the capacity; CapacityHiRPS is null when the
+	// worker count was not saturated (the capacity is then a lower bound).
+	CapacityLoRPS float64  `json:"capacity_lo_rps"`
+	CapacityHiRPS *float64 `json:"capacity_hi_rps"`
+	Saturated     bool     `json:"saturated"`
+	Disturbed     bool     `json:"disturbed"`
+	// SpeedupLo and SpeedupHi bound the speedup; null where unknown (an unsaturated count or
+	// baseline).
+	SpeedupLo  *float64 `json:"speedup_lo"`
+	SpeedupHi  *float64 `json:"speedup_hi"`
+	LinearRPS  float64  `json:"linear_rps"`
+	Speedup    float64  `json:"speedup"`
+	Efficiency float64  `json:"efficiency"`
+	Note       string   `json:"note"`
 }
 
 // Summary returns res as WriteJSON prints it.
@@ -172,7 +193,10 @@ func Summary(res *experiment.Result) JSONSummary {
 			Share:      append([]uint64{}, st.Share...),
 			WorkerCPUS: st.WorkerCPU.Seconds(), BenchCPUS: st.BenchCPU.Seconds(),
 			WorkerCPUPct: round(100*st.WorkerCPUShare(), 1), BenchCPUPct: round(100*st.BenchCPUShare(), 1),
-			ElapsedS: st.Elapsed.Seconds(), Restarts: st.Restarts, Errors: st.Errors,
+			OtherCPUPct:  round(100*st.OtherCPUShare(), 1),
+			ErrorsTarget: st.Classes.Target, ErrorsBalancer: st.Classes.Balancer, ErrorsGenerator: st.Classes.Generator,
+			FailP99MS: msFloat(st.FailP99),
+			ElapsedS:  st.Elapsed.Seconds(), Restarts: st.Restarts, Errors: st.Errors,
 			Flags: append([]string{}, st.Flags...),
 		}
 		if s := st.Sessions; s.New+s.Hit+s.Miss > 0 {
@@ -189,12 +213,24 @@ func Summary(res *experiment.Result) JSONSummary {
 		out.Steps = append(out.Steps, js)
 	}
 	for _, r := range res.Scaling {
+		p, _ := res.PointAt(r.Workers)
 		out.Scaling = append(out.Scaling, JSONScaling{
 			Workers: r.Workers, CapacityRPS: r.Capacity, LinearRPS: r.Linear,
-			Speedup: r.Speedup, Efficiency: r.Efficiency, Note: r.Note,
+			CapacityLoRPS: r.CapacityLo, CapacityHiRPS: known(r.CapacityHi), Saturated: r.Saturated, Disturbed: p.Disturbed,
+			Speedup: r.Speedup, SpeedupLo: known(r.SpeedupLo), SpeedupHi: known(r.SpeedupHi),
+			Efficiency: r.Efficiency, Note: r.Note,
 		})
 	}
+	out.Verdict, out.Interference = Verdict(res), Disturbance(res)
 	return out
+}
+
+// known is v, or nil (JSON null) for an unknown end of an interval: 0 or +Inf.
+func known(v float64) *float64 {
+	if v == 0 || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }
 
 // WriteJSON prints Summary(res) as one indented JSON object.

@@ -112,7 +112,8 @@ func TestWriteSummary_json(t *testing.T) {
 	}
 	// Units in the names: every numeric measure ends in one.
 	units := []string{"_rps", "_ms", "_s", "_ratio", "_pct"}
-	counts := map[string]bool{"row": true, "workers": true, "rep": true, "requests": true, "restarts": true, "speedup": true, "efficiency": true}
+	counts := map[string]bool{"row": true, "workers": true, "rep": true, "requests": true, "restarts": true, "speedup": true, "efficiency": true,
+		"speedup_lo": true, "speedup_hi": true, "errors_target": true, "errors_balancer": true, "errors_generator": true}
 	for _, obj := range append(doc.Steps, doc.Scaling...) {
 		for key, v := range obj {
 			if _, ok := v.(float64); !ok || counts[key] {
