@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -119,6 +120,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	mode := progressModeFor(stderr, f.quiet)
 	prog := newProgress(stderr, mode, planOf(sc), time.Now)
 	prog.Event(sc.Name + ": " + describe(sc))
+	for _, p := range experiment.Preflight("/", runtime.NumCPU(), 300*time.Millisecond) {
+		prog.Event("preflight: " + p)
+	}
 	var hdrErr error
 	rows := 0
 	opts := experiment.Options{

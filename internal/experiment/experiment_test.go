@@ -1,9 +1,15 @@
 package experiment
 
 import (
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+
 	"bytes"
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/signal"
@@ -24,7 +30,22 @@ import (
 // cpu workload on $PORT, until SIGTERM.
 const workerEnv = "EXPERIMENT_TEST_WORKER"
 
+// burnEnv makes the test binary burn one core (CPU 0) for the duration it holds, then exit: a
+// noisy neighbour.
+const burnEnv = "EXPERIMENT_TEST_BURN"
+
 func TestMain(m *testing.M) {
+	if d, err := time.ParseDuration(os.Getenv(burnEnv)); err == nil {
+		var set unix.CPUSet
+		set.Set(0)
+		_ = unix.SchedSetaffinity(0, &set)
+		runtime.GOMAXPROCS(1)
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			for i := 0; i < 1e6; i++ {
+			}
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(workerEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
@@ -197,5 +218,44 @@ func keys[V any](m map[int]V) []int {
 func TestDefaultConnections(t *testing.T) {
 	if scenario.DefaultConnections != load.DefaultConnections {
 		t.Errorf("scenario.DefaultConnections = %d, load.DefaultConnections = %d", scenario.DefaultConnections, load.DefaultConnections)
+	}
+}
+
+// A process burning one core while a step runs is interference: the step is flagged noisy and
+// measured again once the burner is gone, and the run says so. Not parallel: the package's other
+// tests would be interference too.
+func TestRun_noisyNeighbour(t *testing.T) {
+	sc := testScenario(t, `workers: [1]
+load: {rates: [100], duration: 500ms, warmup: 100ms}
+`)
+	sc.Load.NoiseThreshold = 0.25 // one burnt core is half of a 2-core machine
+	if runtime.NumCPU() > 4 {
+		t.Skipf("%d cores: one burnt core is too small a share of the machine to cross the threshold", runtime.NumCPU())
+	}
+	burner := exec.Command(os.Args[0])
+	burner.Env = append(os.Environ(), burnEnv+"=2500ms")
+	if err := burner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { burner.Process.Kill(); burner.Wait() })
+	var events []string
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, sc, Options{OnEvent: func(e string) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Steps); n < 2 || n > 1+MaxRetries {
+		t.Fatalf("%d steps, want the noisy one and 1 to %d more", n, MaxRetries)
+	}
+	first, last := res.Steps[0], res.Steps[len(res.Steps)-1]
+	if !first.Has(FlagNoisy) || !first.Has(FlagRetried) || first.OtherCPUShare() < 0.3 {
+		t.Errorf("first step: flags %v, other CPU %.0f%%; want noisy and retried, other ≥ 30%%", first.Flags, 100*first.OtherCPUShare())
+	}
+	if last.Has(FlagRetried) {
+		t.Errorf("last step %v: the step that counts must not be marked retried", last.Flags)
+	}
+	if !slices.ContainsFunc(events, func(e string) bool { return strings.Contains(e, "measuring again") }) {
+		t.Errorf("events %q: none says the step is measured again", events)
 	}
 }
