@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -47,6 +48,7 @@ func planCmd(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "results folder or summary.csv to plan from (default the newest folder under results/ with a summary.csv)")
 	cores := fs.Int("cores-per-machine", scaling.DefaultCoresPerMachine, "cores of one machine of the deployment (one single-threaded worker per core)")
 	headroom := fs.Float64("headroom", 0.3, "fraction of capacity kept unused at the target rate, in [0, 1)")
+	lowerBound := fs.Bool("lower-bound", false, "plan from worker counts that were not saturated, taking the highest rate they carried as their capacity (every answer is then a bound)")
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
@@ -78,9 +80,13 @@ func planCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	points, err := planPoints(res, *lowerBound)
+	if err != nil {
+		return badInput{fmt.Errorf("plan: %s: %w", src, err)}
+	}
 	in := scaling.PlanInput{
-		RPS: *rps, P99: *p99, Points: res.Capacity, CoresPerMachine: *cores, Headroom: *headroom,
-		MeasuredCores: res.Cores,
+		RPS: *rps, P99: *p99, Points: points, CoresPerMachine: *cores, Headroom: *headroom,
+		MeasuredCores: res.Cores, CPUBound: report.CPULimited(res), LowerBound: len(points) > len(scaling.Saturated(points)),
 	}
 	for _, st := range res.Steps {
 		if hasFlag(st, experiment.FlagBehind) {
@@ -93,6 +99,40 @@ func planCmd(args []string, stdout, stderr io.Writer) error {
 		return badInput{fmt.Errorf("plan: %w", err)}
 	}
 	return writePlan(stdout, src, how, res, p)
+}
+
+// planPoints returns the capacities a plan may use: the saturated ones. A worker count that was
+// not saturated has only a lower bound; without --lower-bound a run whose baseline (its fewest
+// workers) or every count is such a bound cannot be planned from, and the error says what to
+// measure.
+func planPoints(res *experiment.Result, lowerBound bool) ([]scaling.Point, error) {
+	var unsat []string
+	var highest float64
+	for _, p := range res.Capacity {
+		if !p.Saturated() {
+			unsat = append(unsat, strconv.Itoa(p.Workers))
+			highest = max(highest, p.Capacity)
+		}
+	}
+	if lowerBound || len(unsat) == 0 {
+		return res.Capacity, nil
+	}
+	sat := scaling.Saturated(res.Capacity)
+	smallest := func(ps []scaling.Point) int {
+		n := 0
+		for _, p := range ps {
+			if n == 0 || p.Workers < n {
+				n = p.Workers
+			}
+		}
+		return n
+	}
+	if len(sat) == 0 || smallest(sat) != smallest(res.Capacity) {
+		return nil, fmt.Errorf("%s worker(s) were not saturated (they carried every rate offered, up to %.0f rps), so their capacity is only a lower bound: "+
+			"measure them at higher rates (bench run … --workers %s --rates with rates above %.0f, or a capacity search), or plan from the bounds with --lower-bound",
+			strings.Join(unsat, ", "), highest, strings.Join(unsat, ","), highest)
+	}
+	return sat, nil
 }
 
 func writePlan(w io.Writer, src, how string, res *experiment.Result, p scaling.Plan) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,8 @@ type synth struct {
 	jitter   []float64
 	benchCPU float64 // bench's CPU share of the machine in every step
 	behind   bool    // flag every step generator-behind
+	// unsaturated worker counts carried every rate: their capacity is a lower bound.
+	unsaturated map[int]bool
 }
 
 // result builds the experiment.Result the synthetic run would have measured.
@@ -74,7 +77,11 @@ func (s synth) result() *experiment.Result {
 			}
 		}
 		if best > 0 {
-			res.Capacity = append(res.Capacity, scaling.Point{Workers: n, Capacity: best})
+			p := scaling.Point{Workers: n, Capacity: best, Lo: best, Hi: best * 1.02}
+			if s.unsaturated[n] {
+				p.Unsaturated, p.Hi = true, math.Inf(1)
+			}
+			res.Capacity = append(res.Capacity, p)
 		}
 	}
 	if len(res.Capacity) > 0 {
@@ -257,5 +264,58 @@ func TestPlan_sharedResource(t *testing.T) {
 	// min(74N, C) stops rising at the knee ⌈C/74⌉ = 6 workers per machine.
 	if got := field(t, stdout, "workers per machine"); got != 6 {
 		t.Errorf("workers per machine %v, want 6 (the knee)\n%s", got, stdout)
+	}
+}
+
+// A run whose worker counts carried every rate offered has lower bounds, not capacities: plan
+// refuses it and says what to measure, unless asked to plan from the bounds, which it then labels.
+func TestPlan_unsaturated(t *testing.T) {
+	t.Parallel()
+	run := synth{
+		capacity: map[int]float64{1: 400, 2: 400}, workers: []int{1, 2}, rates: []float64{100, 200, 400},
+		unsaturated: map[int]bool{1: true, 2: true},
+	}
+	dir := run.write(t)
+	stdout, stderr, code := bench(t, "plan", "--rps", "10000", "--p99", "50ms", "--from", dir)
+	if code != 2 || !strings.Contains(stderr, "1, 2 worker(s) were not saturated") || !strings.Contains(stderr, "--lower-bound") ||
+		strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("exit %d, stderr %q; want 2 and one line naming the unsaturated counts and --lower-bound\n%s", code, stderr, stdout)
+	}
+	stdout, stderr, code = bench(t, "plan", "--rps", "10000", "--p99", "50ms", "--from", dir, "--lower-bound")
+	if code != 0 || !strings.Contains(stdout, "lower bound") {
+		t.Errorf("--lower-bound: exit %d, want 0 and the plan labelled a lower bound\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	// A saturated baseline with an unsaturated larger count: planned from the saturated ones.
+	run.unsaturated = map[int]bool{2: true}
+	run.capacity = map[int]float64{1: 300, 2: 400}
+	if stdout, stderr, code := bench(t, "plan", "--rps", "10000", "--p99", "50ms", "--from", run.write(t)); code != 0 {
+		t.Errorf("saturated baseline: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// When the run's verdict is CPU-bound, the plateau was the measuring machine's cores: a machine of
+// 8 cores runs about 8 workers, not the 2 that saturated a 2-core machine.
+func TestPlan_cpuBoundScalesWithCores(t *testing.T) {
+	t.Parallel()
+	run := synth{
+		cores:    2,
+		capacity: map[int]float64{1: 480, 2: 920, 4: 935},
+		workers:  []int{1, 2, 4},
+		rates:    []float64{240, 480, 960, 1900},
+	}
+	res := run.result()
+	if v := report.Verdict(res); !strings.HasPrefix(v, "CPU-bound") {
+		t.Fatalf("verdict %q: the synthetic run must be CPU-bound", v)
+	}
+	stdout, stderr, code := bench(t, "plan", "--rps", "10000", "--p99", "50ms", "--from", run.write(t), "--cores-per-machine", "8")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if wpm := field(t, stdout, "workers per machine"); wpm < 7 {
+		t.Errorf("%v workers per machine of 8 cores, want ≥ 7: the cores were the limit\n%s", wpm, stdout)
+	}
+	if !strings.Contains(stdout, "per core") {
+		t.Errorf("the plan does not say the ceiling scaled per core:\n%s", stdout)
 	}
 }

@@ -55,6 +55,14 @@ type PlanInput struct {
 	BehindSteps int
 	// BenchCPUShare is the largest share of the measuring machine's CPU bench itself used in a step.
 	BenchCPUShare float64
+	// CPUBound says the run found the measuring machine's cores to be the limit (its capacities
+	// plateau with the CPU saturated). What carries over to a machine of CoresPerMachine cores is
+	// then the capacity per core, not the plateau: the plan scales the ceiling with the cores
+	// (MeasuredCores must be known) instead of taking it for a resource all machines share.
+	CPUBound bool
+	// LowerBound says Points include worker counts that were not saturated, taken at their lower
+	// bound: every answer is then a bound too, and the plan says so.
+	LowerBound bool
 }
 
 // PlanRow is one line of the linear scaling-math table next to the model.
@@ -203,6 +211,20 @@ func MakePlan(in PlanInput) (Plan, error) {
 			p.Curve = p.Bound.Bound
 		}
 	}
+	if in.CPUBound && in.MeasuredCores > 0 {
+		// The plateau was the measuring machine's cores: per core it carries ceiling / cores, and
+		// a machine of CoresPerMachine cores carries that many times as much.
+		if ceiling, _, ok := Plateau(in.Points); ok {
+			p.ByBound = true
+			p.Bound.Bound = Bound{Lambda: p.PerWorker, Ceiling: ceiling / float64(in.MeasuredCores) * float64(in.CoresPerMachine)}
+			p.Curve = p.Bound.Bound
+			p.Notes = append(p.Notes, fmt.Sprintf("the cores were the limit: %.0f rps on the %d measured cores is %.0f rps per core, %.0f rps on a machine of %d",
+				ceiling, in.MeasuredCores, ceiling/float64(in.MeasuredCores), p.Bound.Ceiling, in.CoresPerMachine))
+		}
+	}
+	if in.LowerBound {
+		p.Notes = append(p.Notes, "lower bound: some worker counts were not saturated and count at the highest rate they carried; the service may need fewer workers than this plan says")
+	}
 	p.PeakN, p.PeakX = p.Curve.Peak()
 	p.ReachableOnOne = p.PeakX >= p.DesignRPS
 
@@ -271,6 +293,9 @@ func (p *Plan) limits() {
 	eff := p.MachineRPS / (float64(wpm) * p.Curve.Throughput(1))
 	var machine string
 	switch {
+	case in.CPUBound && p.ByBound:
+		machine = fmt.Sprintf("CPU cores (%d per machine): the run saturated its machine's cores, so a machine carries what its cores can (≈%.0f rps with %d workers); bigger machines carry more each",
+			cores, p.MachineRPS, wpm)
 	case p.ByBound:
 		b := p.Bound
 		machine = fmt.Sprintf("a shared resource (bottleneck fit: ceiling ≈%.0f rps from N≈%.1f workers): the plan puts %d workers on each machine, as many as reach it, and assumes each machine has its own; "+
