@@ -208,10 +208,12 @@ func (c *Capacity) bracket(cfg SearchConfig) {
 
 // Bracket computes the capacity's bracket from steps tried at rates (see Capacity.Lo and Hi):
 // lo is the highest passing rate below every failure, hi the lowest failing rate above every pass.
-// Failures of a generator that fell behind bound nothing.
+// When a pass was seen above every failure (the highest rates passed on a second look), nothing
+// failed above it and hi is one SearchPrecision step past the highest pass. Failures of a
+// generator that fell behind bound nothing; hi is 0 when no other step failed.
 func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi float64) {
-	var maxPass, minFail float64 // the extremes that contradict: a pass above a failure
-	minFail = math.Inf(1)
+	var maxPass float64
+	minFail := math.Inf(1)
 	for i, r := range steps {
 		switch {
 		case passes(r):
@@ -219,6 +221,9 @@ func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi 
 		case !r.Behind:
 			minFail = math.Min(minFail, rates[i])
 		}
+	}
+	if math.IsInf(minFail, 1) {
+		return maxPass, 0 // never failed for the target's sake: not saturated
 	}
 	hi = math.Inf(1)
 	for i, r := range steps {
@@ -234,7 +239,7 @@ func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi 
 		}
 	}
 	if math.IsInf(hi, 1) {
-		hi = 0
+		hi = maxPass * SearchPrecision
 	}
 	return lo, hi
 }

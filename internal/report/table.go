@@ -216,7 +216,9 @@ func CapacityText(r scaling.Row) string {
 // that was not saturated; "-" when the baseline was not saturated (a ratio to a lower bound).
 func SpeedupText(r scaling.Row) string {
 	switch {
-	case r.Workers == 1 || r.Speedup == 0:
+	case r.Speedup == 0:
+		return "-"
+	case r.Workers == 1:
 		return fmt.Sprintf("%.2f×", r.Speedup)
 	case (r.SpeedupLo == 0 && r.SpeedupHi == 0 && r.Saturated) || r.SpeedupLo == r.SpeedupHi:
 		return fmt.Sprintf("%.2f×", r.Speedup) // no interval known (an older summary.csv)
@@ -231,7 +233,7 @@ func SpeedupText(r scaling.Row) string {
 // EfficiencyText is the efficiency as a percentage, marked like the speedup it comes from.
 func EfficiencyText(r scaling.Row) string {
 	switch {
-	case r.Workers > 1 && r.SpeedupLo == 0 && !(r.SpeedupHi == 0 && r.Saturated):
+	case r.Speedup == 0:
 		return "-"
 	case r.Workers > 1 && math.IsInf(r.SpeedupHi, 1):
 		return fmt.Sprintf("≥ %.0f%%", 100*r.SpeedupLo/float64(r.Workers))

@@ -114,7 +114,9 @@ func Table(points []Point, cores int) ([]Row, error) {
 		r := Row{Workers: p.Workers, Capacity: p.Capacity, Note: Note(p.Workers, cores), Saturated: p.Saturated()}
 		r.CapacityLo, r.CapacityHi = p.Interval()
 		r.Linear = one * float64(p.Workers)
-		if p.Capacity > 0 {
+		// Over a baseline that was not saturated there is no speedup: a ratio to a lower bound
+		// could be anything.
+		if p.Capacity > 0 && (base.Saturated() || p.Workers == base.Workers) {
 			r.Speedup = p.Capacity / one
 			r.Efficiency = r.Speedup / float64(p.Workers)
 			if base.Saturated() && baseLo > 0 {
