@@ -223,7 +223,7 @@ func (l *LoadSpec) problem() (field, msg string) {
 	if msg := checkConnections(l.Connections, true); msg != "" {
 		return "load.connections", msg
 	}
-	return "", ""
+	return l.requestsProblem()
 }
 
 // stepEnd is when a load step ends, counted from its start: warmup, then the measured part.
