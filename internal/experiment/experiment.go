@@ -437,7 +437,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	l := m.sc.Load
 	id := Step{Workers: m.workers, Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: m.search, Offered: rate}
 	row := len(m.res.Steps) + 1
-	ls := load.Step{URL: m.url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
+	ls := load.Step{URL: m.url, Name: stepName(row, id), Requests: loadRequests(m.sc), Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
 	}

@@ -25,6 +25,9 @@ import (
 const workerEnv = "EXPERIMENT_TEST_WORKER"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(recordEnv); dir != "" {
+		os.Exit(runRecorder(dir))
+	}
 	if os.Getenv(workerEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
