@@ -101,9 +101,18 @@ func readRecorded(t *testing.T, dir string) []recorded {
 // A scenario whose load is a vegeta targets file of POSTs with bodies to two endpoints is served
 // exactly as written: the workers see those methods, paths, headers and bodies, in the
 // proportions the file gives them (a target listed twice is sent twice as often), and the raw
-// results name their step and count the bytes.
+// results name their step and count the bytes. Through each of bench's own balancer engines.
 func TestRun_targetsFile(t *testing.T) {
 	t.Parallel()
+	for _, engine := range []string{"fast", "std"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			runTargetsFile(t, engine)
+		})
+	}
+}
+
+func runTargetsFile(t *testing.T, engine string) {
 	dir, rec := t.TempDir(), t.TempDir()
 	files := map[string]string{
 		"s.yaml": fmt.Sprintf(`
@@ -113,12 +122,13 @@ target:
   ready_path: /ready
   path: /not-sent
 workers: [2]
+balancer: {engine: %s}
 load:
   rates: [150]
   duration: 1s
   warmup: 0s
   targets: targets.txt
-`, os.Args[0], recordEnv, rec),
+`, os.Args[0], recordEnv, rec, engine),
 		"targets.txt": `POST http://localhost/orders
 Content-Type: application/json
 @order.json

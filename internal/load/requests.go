@@ -106,6 +106,21 @@ func mixOrder(rs []Request) []int32 {
 	return order
 }
 
+// hostFirst returns h with a Host header spelt in any case as "Host": vegeta takes the request's
+// Host from that key alone, and the Transport never writes a Host header from the map, so a
+// "host" would otherwise be dropped. h itself is not changed.
+func hostFirst(h http.Header) http.Header {
+	for k, vs := range h {
+		if k != "Host" && httpwire.EqualFold(k, "Host") {
+			h = h.Clone()
+			delete(h, k)
+			h["Host"] = vs
+			return h
+		}
+	}
+	return h
+}
+
 // mixTargeter returns a targeter sending rs, at base's scheme and host, in mixOrder, cycling.
 // It is safe for concurrent use, as vegeta's workers call it; the targets it hands out share
 // their Header and Body, which vegeta copies into each request and never changes.
@@ -121,7 +136,7 @@ func mixTargeter(base string, rs []Request) (vegeta.Targeter, error) {
 		if method == "" {
 			method = http.MethodGet
 		}
-		targets[i] = vegeta.Target{Method: method, URL: origin + r.Path, Header: r.Header, Body: r.Body}
+		targets[i] = vegeta.Target{Method: method, URL: origin + r.Path, Header: hostFirst(r.Header), Body: r.Body}
 	}
 	order := mixOrder(rs)
 	var next atomic.Uint64

@@ -144,6 +144,31 @@ func TestAttack_RequestMix(t *testing.T) {
 	}
 }
 
+// A Host header is the request's host, however the user spelt the header's name.
+func TestAttack_RequestMixHost(t *testing.T) {
+	t.Parallel()
+	hosts := make(chan string, 100)
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hosts <- r.Host + " " + strings.Join(r.Header.Values("Host"), ","):
+		default:
+		}
+	})
+	mix := []Request{{Path: "/", Header: http.Header{"host": {"shop.example"}}}}
+	res, err := Attack(context.Background(), Step{URL: srv.URL, Requests: mix, Rate: 50, Duration: 100 * time.Millisecond})
+	if err != nil || res.Requests == 0 {
+		t.Fatalf("%d requests, err %v", res.Requests, err)
+	}
+	for range res.Requests {
+		if h := <-hosts; h != "shop.example " {
+			t.Fatalf("server saw host and Host headers %q, want the request's Host alone", h)
+		}
+	}
+	if mix[0].Header["host"] == nil {
+		t.Error("the step's request was changed")
+	}
+}
+
 // Bytes in count the whole body however it is framed, chunked included.
 func TestAttack_RawBytesInChunked(t *testing.T) {
 	t.Parallel()
