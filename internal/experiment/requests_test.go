@@ -20,6 +20,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scenario"
 )
 
@@ -212,5 +213,12 @@ Content-Type: text/plain
 	}
 	if n != st.Requests {
 		t.Errorf("%d raw results, %d requests", n, st.Requests)
+	}
+}
+
+// Any mix a scenario accepts, the generator takes: one bound, written in both packages.
+func TestMaxTotalWeight(t *testing.T) {
+	if scenario.MaxTotalWeight > load.MaxMix {
+		t.Errorf("scenario.MaxTotalWeight = %d, above load.MaxMix = %d", scenario.MaxTotalWeight, load.MaxMix)
 	}
 }

@@ -44,8 +44,12 @@ const (
 	MaxRequests = 100_000
 	// MaxWeight bounds a request's weight.
 	MaxWeight = 1000
-	// MaxTargetsSize bounds a targets file and each body file it names.
+	// MaxTargetsSize bounds a targets file, each body file it names, and all the bodies of a
+	// mix together (the mix is kept in memory for the whole run).
 	MaxTargetsSize = 64 << 20
+	// MaxTotalWeight bounds the sum of a mix's weights: the generator keeps one cycle of the
+	// mix as a list of that length.
+	MaxTotalWeight = 1 << 20
 )
 
 var requestKeys = []string{"method", "path", "headers", "body", "weight"}
@@ -211,6 +215,7 @@ func ReadTargets(file string, data []byte) ([]Request, error) {
 		next = vegeta.NewHTTPTargeter(src, nil, nil)
 	}
 	var rs []Request
+	bodies := 0
 	for {
 		var t vegeta.Target
 		err := next(&t)
@@ -233,6 +238,9 @@ func ReadTargets(file string, data []byte) ([]Request, error) {
 		}
 		if len(rs) == MaxRequests {
 			return nil, &Error{File: file, Line: src.line, Msg: fmt.Sprintf("more than %d targets", MaxRequests)}
+		}
+		if bodies += len(r.Body); bodies > MaxTargetsSize {
+			return nil, &Error{File: file, Line: src.line, Msg: fmt.Sprintf("the bodies so far add up to %d bytes; at most %d", bodies, MaxTargetsSize)}
 		}
 		rs = append(rs, r)
 	}
@@ -384,10 +392,19 @@ func (l *LoadSpec) requestsProblem() (field, msg string) {
 	case l.Clients > 0:
 		return field, notWithClients
 	}
+	weights, bodies := 0, 0
 	for i := range l.Requests {
 		if f, msg := l.Requests[i].problem(); msg != "" {
 			return fmt.Sprintf("%s[%d]%s", field, i, f), msg
 		}
+		weights += l.Requests[i].Weight
+		bodies += len(l.Requests[i].Body)
+	}
+	switch {
+	case weights > MaxTotalWeight:
+		return field, fmt.Sprintf("the weights add up to %d; at most %d", weights, MaxTotalWeight)
+	case bodies > MaxTargetsSize:
+		return field, fmt.Sprintf("the bodies add up to %d bytes; at most %d", bodies, MaxTargetsSize)
 	}
 	return "", ""
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,6 +193,9 @@ func TestValidate_requests(t *testing.T) {
 		{"empty", func(s *Scenario) { s.Load.Requests = []Request{} }, "ok.yaml: load.requests: empty"},
 		{"with clients", func(s *Scenario) { s.Load.Clients = 5 }, "ok.yaml: load.requests: cannot be combined with load.clients"},
 		{"targets not read", func(s *Scenario) { s.Load.Requests, s.Load.Targets = nil, "t.txt" }, "ok.yaml: load.targets: not read"},
+		{"weights", func(s *Scenario) {
+			s.Load.Requests = slices.Repeat([]Request{{Method: "GET", Path: "/", Weight: MaxWeight}}, MaxTotalWeight/MaxWeight+1)
+		}, "ok.yaml: load.requests: the weights add up to 1049000; at most 1048576"},
 		{"targets field", func(s *Scenario) { s.Load.Targets = "t.txt"; s.Load.Requests[1].Path = "" }, "ok.yaml: load.targets[1].path: empty"},
 	} {
 		s := base()
