@@ -78,6 +78,7 @@ error_log @DIR@/error-@INDEX@.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_requests 10; # closes each keep-alive connection after 10 requests, with Connection: close
   client_body_temp_path @DIR@/tmp-@INDEX@;
   proxy_temp_path @DIR@/tmp-@INDEX@;
   fastcgi_temp_path @DIR@/tmp-@INDEX@;
