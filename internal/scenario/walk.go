@@ -723,7 +723,7 @@ func (w *walker) names(n *yaml.Node, field, what string, check func(string) stri
 
 func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 	const f = "load."
-	var targets *yaml.Node
+	var targetsFile *yaml.Node
 	keys, err := w.mapping(n, "load", loadKeys, func(key string, k, v *yaml.Node) (err error) {
 		switch key {
 		case "rates":
@@ -734,7 +734,7 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 			l.Requests, err = w.requests(v)
 			w.mixNode = k
 		case "targets":
-			targets, w.mixNode = v, k // read once the whole section is known to allow it
+			targetsFile, w.mixNode = v, k // read once the whole section is known to allow it
 		case "duration":
 			l.Duration, err = w.duration(v, f+key, false)
 		case "warmup":
@@ -771,8 +771,8 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 		}
 		return w.errAt(keys[second], f+second, "cannot be combined with load.%s (line %d): write the requests inline or in a targets file", first, keys[first].Line)
 	}
-	if targets != nil {
-		if l.Targets, l.Requests, err = w.targets(targets); err != nil {
+	if targetsFile != nil {
+		if l.Targets, l.Requests, err = w.targets(targetsFile); err != nil {
 			return err
 		}
 	}
