@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -207,7 +208,7 @@ func ReadTargets(file string, data []byte) ([]Request, error) {
 			}
 		}
 	}
-	src := &lineReader{lines: lines}
+	src := &lineReader{lines: slices.Clone(lines)} // it shortens its lines as it reads them
 	var next vegeta.Targeter
 	if jsonFormat {
 		next = vegeta.NewJSONTargeter(src, nil, nil)
@@ -234,7 +235,11 @@ func ReadTargets(file string, data []byte) ([]Request, error) {
 		}
 		r, msg := targetRequest(t)
 		if msg != "" {
-			return nil, &Error{File: file, Line: src.line, Msg: msg}
+			line := src.line
+			if !jsonFormat {
+				line = targetLine(lines, line, t)
+			}
+			return nil, &Error{File: file, Line: line, Msg: msg}
 		}
 		if len(rs) == MaxRequests {
 			return nil, &Error{File: file, Line: src.line, Msg: fmt.Sprintf("more than %d targets", MaxRequests)}
@@ -248,6 +253,17 @@ func ReadTargets(file string, data []byte) ([]Request, error) {
 		return nil, &Error{File: file, Msg: "no targets; write one per line like: POST http://localhost/orders"}
 	}
 	return rs, nil
+}
+
+// targetLine returns the line of the http format's target t, read by line read (the targeter
+// reads on past a target's line for its headers and body, and one line ahead).
+func targetLine(lines [][]byte, read int, t vegeta.Target) int {
+	for i := min(read, len(lines)) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(string(lines[i])); strings.HasPrefix(l, t.Method+" ") && strings.TrimSpace(l[len(t.Method):]) == t.URL {
+			return i + 1
+		}
+	}
+	return read
 }
 
 // isJSONTargets reports whether a targets file is in vegeta's json format.
@@ -303,8 +319,8 @@ func targetRequest(t vegeta.Target) (Request, string) {
 	if len(r.Body) == 0 {
 		r.Body = nil
 	}
-	if _, msg := r.problem(); msg != "" {
-		return Request{}, msg
+	if f, msg := r.problem(); msg != "" {
+		return Request{}, strings.TrimPrefix(f, ".") + ": " + msg
 	}
 	return r, ""
 }
