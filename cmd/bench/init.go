@@ -52,6 +52,12 @@ load:
   search:
     p99: 50ms
     max_steps: 10
+  # The requests sent, instead of GET target.path: inline, in proportion to their weights...
+  # requests:
+  #   - {method: POST, path: /orders, headers: {Content-Type: application/json}, body: '{"item": 1}', weight: 3}
+  #   - {path: /orders/1}
+  # ...or a vegeta targets file (http or json format), relative to this file:
+  # targets: targets.txt
   duration: 5s               # measured per step
   warmup: 1s                 # sent first, not counted
 

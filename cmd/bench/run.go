@@ -297,6 +297,12 @@ func describe(sc *scenario.Scenario) string {
 	} else {
 		fmt.Fprintf(&b, "; rates %v rps", sc.Load.Rates)
 	}
+	switch n := len(sc.Load.Requests); {
+	case sc.Load.Targets != "":
+		fmt.Fprintf(&b, "; %d request(s) from %s", n, sc.Load.Targets)
+	case n > 0:
+		fmt.Fprintf(&b, "; %d request(s) of load.requests", n)
+	}
 	fmt.Fprintf(&b, "; %v per step after %v warm-up", sc.Load.Duration, sc.Load.Warmup)
 	return b.String()
 }

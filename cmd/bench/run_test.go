@@ -304,6 +304,23 @@ func TestRun_badInput(t *testing.T) {
 	}
 }
 
+// A problem in the scenario's targets file is reported at the targets file's line, exit 2.
+func TestRun_badTargetsFile(t *testing.T) {
+	t.Parallel()
+	path := writeScenario(t, "target:\n  builtin: cpu\nworkers: [1]\nload:\n  rates: [10]\n  targets: targets.txt\n")
+	targets := filepath.Join(filepath.Dir(path), "targets.txt")
+	if err := os.WriteFile(targets, []byte("POST http://localhost/a\nContent-Type: text/plain\nno colon here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := bench(t, "run", path, "--out", t.TempDir())
+	if code != 2 {
+		t.Errorf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if want := "bench: " + targets + ":3: bad header: no colon here\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}
+
 func TestRun_interrupt(t *testing.T) {
 	out := t.TempDir()
 	sc := writeScenario(t, strings.Replace(tinyScenario, "duration: 1s", "duration: 30s", 1))

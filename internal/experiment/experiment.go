@@ -468,7 +468,7 @@ func (r *runner) settle(ctx context.Context, m *meter) error {
 	l := r.sc.Load
 	d := min(settleTime, l.Warmup+l.Duration)
 	r.event("settling the machine: %v at %.0f rps, not recorded", d, rate)
-	ls := loadStep(l, m.url, rate)
+	ls := loadStep(r.sc, m.url, rate)
 	ls.Duration, ls.Warmup = d, 0
 	_, err := load.Attack(ctx, ls)
 	return err
@@ -676,7 +676,8 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	l := m.sc.Load
 	id := Step{Workers: m.workers(), Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: l.Search != nil, Offered: rate}
 	row := len(m.res.Steps) + 1
-	ls := loadStep(l, m.url, rate)
+	ls := loadStep(m.sc, m.url, rate)
+	ls.Name = stepName(row, id)
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
 	}
@@ -821,9 +822,12 @@ func (r *runner) event(format string, args ...any) {
 	}
 }
 
-// loadStep is the load step of the scenario at rate against url.
-func loadStep(l scenario.LoadSpec, url string, rate float64) load.Step {
-	return load.Step{URL: url, Rate: rate, Duration: l.Duration, Warmup: l.Warmup, Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
+// loadStep is the load step of the scenario at rate against url: its request mix, timing and
+// connections.
+func loadStep(sc *scenario.Scenario, url string, rate float64) load.Step {
+	l := sc.Load
+	return load.Step{URL: url, Requests: loadRequests(sc), Rate: rate, Duration: l.Duration, Warmup: l.Warmup,
+		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
 }
 
 // IsStartError reports whether err is a failure to start workers or the balancer.

@@ -66,9 +66,19 @@ var ErrNotLoopback = errors.New("host is not a loopback address")
 
 // Step is one fixed-rate attack.
 type Step struct {
-	// URL is requested with GET. Its host must be a loopback address
-	// (127.0.0.0/8, ::1) or "localhost".
+	// URL is requested with GET, unless Requests is set. Its host must be
+	// a loopback address (127.0.0.0/8, ::1) or "localhost".
 	URL string
+	// Requests, when not empty, is the request mix to send instead of GET
+	// URL: each request at URL's scheme and host with its own path,
+	// method, headers and body, in a fixed order that interleaves them in
+	// proportion to their weights (see mixOrder). Clients must then be 0.
+	Requests []Request
+	// Name labels the step's raw results: it is the attack name of each
+	// result written to Raw, so that `vegeta plot` over several steps'
+	// files shows one series per step. It is not sent (vegeta would send
+	// it as an X-Vegeta-Attack header). Empty means no name.
+	Name string
 	// Rate is the offered rate in requests per second; it must be > 0.
 	// Fractional rates are honoured to 1/1000 request per second.
 	Rate float64
@@ -130,8 +140,10 @@ func (s Step) Validate() error {
 		return fmt.Errorf("load: step warmup: must be >= 0, got %v", s.Warmup)
 	case s.Timeout < 0:
 		return fmt.Errorf("load: step timeout: must be >= 0, got %v", s.Timeout)
+	case len(s.Requests) > 0 && s.Clients > 0:
+		return errors.New("load: step requests: the simulated clients (Clients) send their own requests; set one or the other")
 	}
-	return nil
+	return validateRequests(s.Requests)
 }
 
 func isLoopback(host string) bool {
@@ -230,7 +242,7 @@ func initialWorkers(rate float64) uint64 {
 	return uint64(min(max(math.Ceil(rate/100), vegeta.DefaultWorkers), 1000))
 }
 
-// Attack offers GET s.URL at s.Rate for s.Warmup+s.Duration and returns what
+// Attack offers GET s.URL (or s.Requests) at s.Rate for s.Warmup+s.Duration and returns what
 // the measured window saw. It makes a fresh vegeta.Attacker (one runs a
 // single attack) with redirects not followed, bodies discarded and
 // keep-alive. Its workers are capped only at MaxInFlight, far past any
@@ -282,6 +294,10 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	}
 	ac := newAttackClient(timeout, conns, std)
 	defer ac.close()
+	var bodies *bodyCounter
+	if s.Raw != nil {
+		bodies = countBodies(ac.client) // before newAttacker, which copies the client
+	}
 	maxInFlight := uint64(MaxInFlight)
 	if s.MaxInFlight > 0 {
 		maxInFlight = uint64(s.MaxInFlight)
@@ -289,14 +305,20 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	atk := newAttacker(ac, min(initialWorkers(s.Rate), maxInFlight), maxInFlight)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: s.URL})
 	var cl *clients
-	if s.Clients > 0 {
+	switch {
+	case s.Clients > 0:
 		cl = newClients(s.URL, s.Clients)
 		targeter = cl.targeter()
+	case len(s.Requests) > 0:
+		var err error
+		if targeter, err = mixTargeter(s.URL, s.Requests); err != nil {
+			return rec.result(), err
+		}
 	}
 
 	var raw *rawEncoder
 	if s.Raw != nil {
-		raw = newRawEncoder(s.Raw)
+		raw = newRawEncoder(s.Raw, s.Name)
 	}
 	var tick <-chan time.Time // nil, never ready, without a Progress callback
 	if s.Progress != nil {
@@ -323,6 +345,9 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 					}
 				}
 				return rec.result(), err
+			}
+			if bodies != nil {
+				r.BytesIn = bodies.take(r.Seq)
 			}
 			if rec.add(r) && raw != nil {
 				raw.add(r)

@@ -263,6 +263,12 @@ func TestStep_Validate(t *testing.T) {
 		{"zero duration", func(s *Step) { s.Duration = 0 }, true, nil},
 		{"negative warmup", func(s *Step) { s.Warmup = -time.Second }, true, nil},
 		{"negative timeout", func(s *Step) { s.Timeout = -time.Second }, true, nil},
+		{"request mix", func(s *Step) { s.Requests = []Request{{Method: "POST", Path: "/a?b=1", Weight: 2}, {Path: "/c"}} }, false, nil}, // happy
+		{"request mix and clients", func(s *Step) { s.Requests = []Request{{Path: "/"}}; s.Clients = 2 }, true, nil},
+		{"request path without /", func(s *Step) { s.Requests = []Request{{Path: "a"}} }, true, nil},
+		{"request method not a token", func(s *Step) { s.Requests = []Request{{Method: "GET X", Path: "/"}} }, true, nil},
+		{"negative weight", func(s *Step) { s.Requests = []Request{{Path: "/", Weight: -1}} }, true, nil},
+		{"mix too long", func(s *Step) { s.Requests = []Request{{Path: "/", Weight: MaxMix}, {Path: "/b", Weight: 1}} }, true, nil},
 	} {
 		s := ok
 		tc.edit(&s)

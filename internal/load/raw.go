@@ -3,6 +3,9 @@ package load
 import (
 	"bufio"
 	"io"
+	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -35,11 +38,13 @@ type rawEncoder struct {
 	batches chan []*vegeta.Result // full batches, to the encoder
 	free    chan []*vegeta.Result // emptied batches, back to the results loop
 	done    chan struct{}
-	err     error // the first write error; read only after done is closed
+	err     error  // the first write error; read only after done is closed
+	name    string // the attack name each result is written with (Step.Name)
 }
 
-func newRawEncoder(w io.Writer) *rawEncoder {
+func newRawEncoder(w io.Writer, name string) *rawEncoder {
 	e := &rawEncoder{
+		name:    name,
 		batch:   make([]*vegeta.Result, 0, rawBatch),
 		batches: make(chan []*vegeta.Result, rawBatches),
 		free:    make(chan []*vegeta.Result, rawBatches),
@@ -72,6 +77,9 @@ func (e *rawEncoder) run(w io.Writer) {
 
 // add queues r for encoding; it blocks only while rawBatches full batches wait.
 func (e *rawEncoder) add(r *vegeta.Result) {
+	if e.name != "" {
+		r.Attack = e.name
+	}
 	e.batch = append(e.batch, r)
 	if len(e.batch) < rawBatch {
 		return
@@ -92,6 +100,75 @@ func (e *rawEncoder) close() error {
 	close(e.batches)
 	<-e.done
 	return e.err
+}
+
+// bodyCounter counts the response body bytes of each request of an attack, for the raw
+// results' BytesIn: vegeta counts only the bytes it keeps (none: bodies are discarded, see
+// newAttacker), and a result does not lead back to its response. It wraps the attack's
+// transport and keys each response by the sequence number vegeta puts in the request's
+// X-Vegeta-Seq header and in its result. A body's count is recorded when vegeta closes it,
+// before the result is sent on the results channel, so the results loop finds it there.
+type bodyCounter struct {
+	rt http.RoundTripper
+	mu sync.Mutex
+	n  map[uint64]uint64 // by sequence number, until the results loop takes it
+}
+
+// countBodies makes c's transport count response bodies; take returns the counts.
+func countBodies(c *http.Client) *bodyCounter {
+	bc := &bodyCounter{rt: c.Transport, n: make(map[uint64]uint64)}
+	c.Transport = bc
+	return bc
+}
+
+func (bc *bodyCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := bc.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if v := req.Header[seqHeader]; len(v) == 1 {
+		if seq, err := strconv.ParseUint(v[0], 10, 64); err == nil {
+			resp.Body = &countedBody{ReadCloser: resp.Body, bc: bc, seq: seq}
+		}
+	}
+	return resp, nil
+}
+
+// take returns and forgets the body bytes of the request with sequence number seq; 0 when it
+// had no response.
+func (bc *bodyCounter) take(seq uint64) uint64 {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	n := bc.n[seq]
+	delete(bc.n, seq)
+	return n
+}
+
+// seqHeader is the request header vegeta numbers its requests in, as it spells it.
+const seqHeader = "X-Vegeta-Seq"
+
+type countedBody struct {
+	io.ReadCloser
+	bc     *bodyCounter
+	seq    uint64
+	n      uint64
+	closed bool
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += uint64(n)
+	return n, err
+}
+
+func (b *countedBody) Close() error {
+	if !b.closed {
+		b.closed = true
+		b.bc.mu.Lock()
+		b.bc.n[b.seq] = b.n
+		b.bc.mu.Unlock()
+	}
+	return b.ReadCloser.Close()
 }
 
 // ProgressInterval is how often Step.Progress is called while an attack runs.

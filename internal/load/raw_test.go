@@ -193,7 +193,7 @@ func BenchmarkRawEncode(b *testing.B) {
 			"Date": {"Thu, 26 Nov 2026 09:00:00 GMT"}, "X-Worker": {"1/41377"},
 		},
 	}
-	e := newRawEncoder(io.Discard)
+	e := newRawEncoder(io.Discard, "")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -220,7 +220,7 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 func TestRawEncoder_FullQueueDrains(t *testing.T) {
 	t.Parallel()
 	w := &gatedWriter{open: make(chan struct{})}
-	e := newRawEncoder(w)
+	e := newRawEncoder(w, "")
 	const n = 40*rawBatch + 10 // more than the write buffer, the queue, a batch in the encoder and one filling
 	r := &vegeta.Result{Code: 200, Timestamp: time.Now(), Latency: time.Millisecond, Method: "GET", URL: "http://127.0.0.1/"}
 	added := make(chan struct{})

@@ -23,6 +23,8 @@ import "time"
 //	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
 //	balancer.bounded_load 0: no bound
 //	balancer.engine       DefaultEngine
+//	load.requests         none: GET target.path (load.targets reads them from a file instead)
+//	load.requests[].method GET; .weight 1 (a target of load.targets has weight 1)
 //	load.duration         DefaultDuration
 //	load.warmup           DefaultWarmup
 //	load.timeout          DefaultTimeout

@@ -31,6 +31,9 @@ func FuzzParse(f *testing.F) {
 		runExample,
 		"target: {builtin: session, store: redis, slowdown: {1: 2}}\nredis: {addr: \"[::1]:6380\"}\nrestart: false\nload: {rates: [1], clients: 5, repeat: 2}\n",
 		"target: {command: [x]}\nbalancer: {strategy: cookie-hash, cookie: sid, bounded_load: 1.5, engine: haproxy}\nredis: {start: true}\nload: {search: {p99: 1s}}\nfaults: [{at: 1s, stop: 1, for: 1s}]\nslo: {success: 99%}\n",
+		// the request mix, inline and from a file (there is none by that name: an error)
+		"target: {command: [x]}\nload: {rates: [1], requests: [{method: POST, path: /a, headers: {X-A: b}, body: '{}', weight: 2}, {path: /b}]}\n",
+		"target: {command: [x]}\nload: {rates: [1], targets: no-such-targets.txt}\n",
 		// an anchor inside itself
 		"workers: &w [*w]\ntarget: &t {builtin: *t}\n",
 	} {
@@ -43,7 +46,8 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error %T is not an *Error: %v", err, err)
 			}
-			if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || !strings.HasPrefix(msg, "f.yaml") {
+			// A problem in a targets file the scenario names is reported at that file.
+			if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || !strings.HasPrefix(msg, "f.yaml") && (e.File == "f.yaml" || !strings.HasPrefix(msg, e.File+":")) {
 				t.Fatalf("error is not one line starting with the file: %q", msg)
 			}
 			if s != nil {

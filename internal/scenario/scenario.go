@@ -148,6 +148,12 @@ type LoadSpec struct {
 	Rates []float64
 	// Search, when not nil, asks for a capacity search instead of fixed rates.
 	Search *Search
+	// Requests is the request mix the load sends instead of GET Target.Path: load.requests, or
+	// the targets of load.targets. Nil means GET Target.Path.
+	Requests []Request
+	// Targets is the vegeta targets file Parse read Requests from (load.targets, relative to
+	// the scenario file's folder); empty when the file has no load.targets.
+	Targets string
 	// Duration is the length of each measured step.
 	Duration time.Duration
 	// Warmup is unmeasured load sent before each step; 0 = none.
@@ -258,9 +264,10 @@ func readError(path string, err error) error {
 	return &Error{File: path, Msg: "cannot read: " + cause.Error(), Err: err}
 }
 
-// Parse parses a scenario from data; file names it in errors and gives the default Name. It
-// fills in the defaults (see defaults.go) and validates everything. The error, if any, is an
-// *Error for the first problem in file order. Parse never panics, whatever data holds.
+// Parse parses a scenario from data; file names it in errors, gives the default Name and the
+// folder load.targets is relative to (Parse reads that file: a problem in it is an *Error at its
+// own line). It fills in the defaults (see defaults.go) and validates everything. The error, if
+// any, is an *Error for the first problem in file order. Parse never panics, whatever data holds.
 func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("file too large: more than %d bytes; a scenario is a few hundred", MaxFileSize)}

@@ -228,7 +228,7 @@ func (l *LoadSpec) problem() (field, msg string) {
 			return "load.noise_threshold", msg
 		}
 	}
-	return "", ""
+	return l.requestsProblem()
 }
 
 // stepEnd is when a load step ends, counted from its start: warmup, then the measured part.

@@ -21,7 +21,7 @@ var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
 	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
 	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
-	loadKeys     = []string{"rates", "search", "duration", "warmup", "timeout", "clients", "connections", "repeat", "noise_threshold"}
+	loadKeys     = []string{"rates", "search", "requests", "targets", "duration", "warmup", "timeout", "clients", "connections", "repeat", "noise_threshold"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
 	redisKeys    = []string{"start", "addr"}
 	restartKeys  = []string{"enabled", "max", "within"}
@@ -105,6 +105,7 @@ type walker struct {
 	slowdownKeys map[int]*yaml.Node // target.slowdown: worker index → its key
 	faultNodes   []faultNodes       // faults, in file order
 	cookieNode   *yaml.Node         // balancer.cookie's value, nil when defaulted
+	mixNode      *yaml.Node         // the key of load.requests or load.targets, nil when neither
 }
 
 func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) error {
@@ -371,6 +372,9 @@ func (w *walker) crossChecks(s *Scenario, keys keyNodes) error {
 		if msg := s.Target.checkHashedCookie(s.Balancer.Cookie); msg != "" {
 			return w.errAt(w.cookieNode, "balancer.cookie", "%s", msg)
 		}
+	}
+	if w.mixNode != nil && s.Load.Clients > 0 {
+		return w.errAt(w.mixNode, "load."+w.mixNode.Value, "%s", notWithClients)
 	}
 	usesRedis := s.Target.UsesRedis()
 	switch {
@@ -719,12 +723,18 @@ func (w *walker) names(n *yaml.Node, field, what string, check func(string) stri
 
 func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 	const f = "load."
+	var targetsFile *yaml.Node
 	keys, err := w.mapping(n, "load", loadKeys, func(key string, k, v *yaml.Node) (err error) {
 		switch key {
 		case "rates":
 			l.Rates, err = w.rates(v)
 		case "search":
 			l.Search, err = w.search(v)
+		case "requests":
+			l.Requests, err = w.requests(v)
+			w.mixNode = k
+		case "targets":
+			targetsFile, w.mixNode = v, k // read once the whole section is known to allow it
 		case "duration":
 			l.Duration, err = w.duration(v, f+key, false)
 		case "warmup":
@@ -755,6 +765,18 @@ func (w *walker) load(n *yaml.Node, l *LoadSpec) error {
 		return w.errAt(keys[second], f+second, "cannot be combined with load.%s (line %d): offer fixed rates or search for capacity", first, keys[first].Line)
 	case rates == nil && search == nil:
 		return w.errAt(n, "load", "set rates (like [200, 400]) or search (like {p99: 50ms})")
+	}
+	if requests, targets := keys["requests"], keys["targets"]; requests != nil && targets != nil {
+		first, second := "requests", "targets"
+		if before(targets, requests) {
+			first, second = second, first
+		}
+		return w.errAt(keys[second], f+second, "cannot be combined with load.%s (line %d): write the requests inline or in a targets file", first, keys[first].Line)
+	}
+	if targetsFile != nil {
+		if l.Targets, l.Requests, err = w.targets(targetsFile); err != nil {
+			return err
+		}
 	}
 	if keys["duration"] == nil {
 		l.Duration = DefaultDuration

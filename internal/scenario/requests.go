@@ -1,0 +1,458 @@
+package scenario
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bench-dev/bench/internal/httpwire"
+)
+
+// This file reads the request mix: load.requests written inline, or load.targets, a vegeta
+// targets file.
+
+// Request is one request of the load's mix (LoadSpec.Requests): Method to Path with Header and
+// Body, Weight times as often as a request of weight 1.
+type Request struct {
+	// Method is the HTTP method, an HTTP token; Parse defaults it to GET.
+	Method string
+	// Path is the request target: a path from "/" with an optional query. The load sends it to
+	// the balancer; it replaces target.path.
+	Path string
+	// Header holds the request's headers as written (names keep their case); nil means none.
+	Header http.Header
+	// Body is sent with a Content-Length; nil means none.
+	Body []byte
+	// Weight is the request's share of the mix, 1..MaxWeight; Parse defaults it to 1.
+	Weight int
+}
+
+const (
+	// MaxRequests bounds the requests of a mix (load.requests, or the targets of load.targets).
+	MaxRequests = 100_000
+	// MaxWeight bounds a request's weight.
+	MaxWeight = 1000
+	// MaxTargetsSize bounds a targets file, each body file it names, and all the bodies of a
+	// mix together (the mix is kept in memory for the whole run).
+	MaxTargetsSize = 64 << 20
+	// MaxTotalWeight bounds the sum of a mix's weights: the generator keeps one cycle of the
+	// mix as a list of that length.
+	MaxTotalWeight = 1 << 20
+)
+
+var requestKeys = []string{"method", "path", "headers", "body", "weight"}
+
+// requests reads load.requests, a list of {method, path, headers, body, weight}.
+func (w *walker) requests(n *yaml.Node) ([]Request, error) {
+	const field = "load.requests"
+	const example = "like [{method: POST, path: /orders, body: '{}'}]"
+	if n.Kind != yaml.SequenceNode {
+		if isNull(n) {
+			return nil, w.errAt(n, field, "empty; list requests %s", example)
+		}
+		return nil, w.errAt(n, field, "expected a list of requests %s, got %s", example, got(n))
+	}
+	if len(n.Content) == 0 {
+		return nil, w.errAt(n, field, "empty list; list requests %s, or remove the key", example)
+	}
+	if len(n.Content) > MaxRequests {
+		return nil, w.errAt(n, field, "%d requests; at most %d", len(n.Content), MaxRequests)
+	}
+	rs := make([]Request, 0, len(n.Content))
+	for i, c := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		c, err := w.visit(c, sub)
+		if err != nil {
+			return nil, err
+		}
+		r := Request{Method: http.MethodGet, Weight: 1}
+		keys, err := w.mapping(c, sub, requestKeys, func(key string, k, v *yaml.Node) (err error) {
+			f := sub + "." + key
+			switch key {
+			case "method":
+				r.Method, err = w.checked(v, f, checkMethod)
+			case "path":
+				r.Path, err = w.checked(v, f, checkPath)
+			case "headers":
+				r.Header, err = w.headers(v, f)
+			case "body":
+				var body string
+				if body, err = w.str(v, f); err == nil {
+					r.Body = []byte(body)
+				}
+			case "weight":
+				r.Weight, err = w.int(v, f, checkWeight)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if keys["path"] == nil {
+			return nil, w.errAt(c, sub+".path", "missing; every request needs a path like /orders")
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// headers reads a request's headers: NAME: value pairs.
+func (w *walker) headers(n *yaml.Node, field string) (http.Header, error) {
+	h := http.Header{}
+	_, err := w.mapping(n, field, nil, func(key string, k, v *yaml.Node) error {
+		sub := field + "." + fieldKey(key)
+		if msg := checkHeaderName(key); msg != "" {
+			return w.errAt(k, sub, "%s", msg)
+		}
+		if isNull(v) {
+			return w.errAt(v, sub, `empty; write "" for an empty value`)
+		}
+		val, err := w.checked(v, sub, checkHeaderValue)
+		if err != nil {
+			return err
+		}
+		h[key] = []string{val}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// targets reads load.targets, the path of a vegeta targets file relative to the scenario file,
+// and the requests it holds. A problem in the targets file is reported at its own line.
+func (w *walker) targets(n *yaml.Node) (string, []Request, error) {
+	const field = "load.targets"
+	p, err := w.checked(n, field, func(s string) string {
+		if s == "" {
+			return "empty; name a vegeta targets file, or remove the key"
+		}
+		return ""
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if !filepath.IsAbs(p) && w.file != "" && w.file != "-" {
+		p = filepath.Join(filepath.Dir(w.file), p)
+	}
+	data, err := readBounded(p)
+	if err != nil {
+		return "", nil, w.errAt(n, field, "%s", err)
+	}
+	rs, err := ReadTargets(p, data)
+	if err != nil {
+		return "", nil, err
+	}
+	return p, rs, nil
+}
+
+// readBounded reads a regular file of at most MaxTargetsSize bytes. Anything else (a device, a
+// FIFO, a folder) is refused before it is opened for reading, so that nothing blocks or runs on.
+func readBounded(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, cannotRead(path, err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case fi.Size() > MaxTargetsSize:
+		return nil, fmt.Errorf("%s is %d bytes; at most %d", path, fi.Size(), MaxTargetsSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, cannotRead(path, err)
+	}
+	return data, nil
+}
+
+// cannotRead says that path cannot be read, naming it once.
+func cannotRead(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read %s: %w", path, err)
+}
+
+// ReadTargets parses data, the vegeta targets file file, with vegeta's own targeters: the json
+// format (one JSON object per line) when its first line that is neither blank nor a comment
+// starts with "{", the http format otherwise. A body file (@FILE in the http format) is read
+// relative to the targets file. Each target's URL gives the request's path and query; its scheme
+// and host are the balancer's. Every target has weight 1, so a target listed twice is sent twice
+// as often. A problem is an *Error "FILE:LINE: problem".
+func ReadTargets(file string, data []byte) ([]Request, error) {
+	jsonFormat := isJSONTargets(data)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if !jsonFormat {
+		for i, l := range lines {
+			if len(l) >= bufio.MaxScanTokenSize {
+				// The http targeter's bufio.Scanner would cut the line and read on.
+				return nil, &Error{File: file, Line: i + 1, Msg: fmt.Sprintf("line longer than %d bytes", bufio.MaxScanTokenSize-1)}
+			}
+			if err := resolveBodyFile(file, i+1, l, &lines[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	src := &lineReader{lines: slices.Clone(lines)} // it shortens its lines as it reads them
+	var next vegeta.Targeter
+	if jsonFormat {
+		next = vegeta.NewJSONTargeter(src, nil, nil)
+	} else {
+		next = vegeta.NewHTTPTargeter(src, nil, nil)
+	}
+	var rs []Request
+	bodies := 0
+	for {
+		var t vegeta.Target
+		err := next(&t)
+		if errors.Is(err, vegeta.ErrNoTargets) {
+			if !src.done() {
+				return nil, &Error{File: file, Line: src.line, Msg: "unreadable line"}
+			}
+			break
+		}
+		if err != nil {
+			msg := oneLine(err.Error())
+			if jsonFormat && !errors.Is(err, vegeta.ErrNoMethod) && !errors.Is(err, vegeta.ErrNoURL) {
+				msg = "bad JSON target: " + msg
+			}
+			return nil, &Error{File: file, Line: src.line, Msg: msg}
+		}
+		r, msg := targetRequest(t)
+		if msg != "" {
+			line := src.line
+			if !jsonFormat {
+				line = targetLine(lines, line, t)
+			}
+			return nil, &Error{File: file, Line: line, Msg: msg}
+		}
+		if len(rs) == MaxRequests {
+			return nil, &Error{File: file, Line: src.line, Msg: fmt.Sprintf("more than %d targets", MaxRequests)}
+		}
+		if bodies += len(r.Body); bodies > MaxTargetsSize {
+			return nil, &Error{File: file, Line: src.line, Msg: fmt.Sprintf("the bodies so far add up to %d bytes; at most %d", bodies, MaxTargetsSize)}
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil, &Error{File: file, Msg: "no targets; write one per line like: POST http://localhost/orders"}
+	}
+	return rs, nil
+}
+
+// targetLine returns the line of the http format's target t, read by line read (the targeter
+// reads on past a target's line for its headers and body, and one line ahead).
+func targetLine(lines [][]byte, read int, t vegeta.Target) int {
+	for i := min(read, len(lines)) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(string(lines[i])); strings.HasPrefix(l, t.Method+" ") && strings.TrimSpace(l[len(t.Method):]) == t.URL {
+			return i + 1
+		}
+	}
+	return read
+}
+
+// isJSONTargets reports whether a targets file is in vegeta's json format.
+func isJSONTargets(data []byte) bool {
+	for _, l := range bytes.Split(data, []byte("\n")) {
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 || l[0] == '#' {
+			continue
+		}
+		return l[0] == '{'
+	}
+	return false
+}
+
+// resolveBodyFile rewrites a body line (@FILE) of the http format so that a relative FILE is
+// read from the targets file's folder, and refuses a body file that is not a regular file of
+// at most MaxTargetsSize bytes (vegeta would read all of it).
+func resolveBodyFile(file string, line int, l []byte, out *[]byte) error {
+	t := bytes.TrimSpace(l)
+	if len(t) < 2 || t[0] != '@' {
+		return nil
+	}
+	p := string(t[1:])
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(file), p)
+	}
+	if _, err := os.Stat(p); err == nil {
+		if _, err := readBounded(p); err != nil {
+			return &Error{File: file, Line: line, Msg: "bad body: " + err.Error()}
+		}
+	} // a missing file is vegeta's to report
+	*out = []byte("@" + p + "\n")
+	return nil
+}
+
+// targetRequest turns a vegeta target into a Request, or says what is wrong with it.
+func targetRequest(t vegeta.Target) (Request, string) {
+	if msg := checkMethod(t.Method); msg != "" {
+		return Request{}, msg
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return Request{}, oneLine(err.Error())
+	}
+	path := u.RequestURI()
+	if u.Opaque != "" || !strings.HasPrefix(path, "/") {
+		return Request{}, fmt.Sprintf("URL %s has no path from /", quote(t.URL))
+	}
+	r := Request{Method: t.Method, Path: path, Body: t.Body, Weight: 1}
+	if len(t.Header) > 0 {
+		r.Header = t.Header
+	}
+	if len(r.Body) == 0 {
+		r.Body = nil
+	}
+	if f, msg := r.problem(); msg != "" {
+		return Request{}, strings.TrimPrefix(f, ".") + ": " + msg
+	}
+	return r, ""
+}
+
+// lineReader hands out its lines one per Read and counts the lines begun, so that when a
+// vegeta targeter fails, line is the line it was reading: both targeters read through a buffer
+// (bufio.Scanner, bufio.Reader) that asks for more only when it holds no complete line, and the
+// http targeter looks one line ahead only after a target line has parsed.
+type lineReader struct {
+	lines [][]byte
+	line  int  // lines begun
+	mid   bool // inside lines[0], which has begun
+}
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	for len(r.lines) > 0 && len(r.lines[0]) == 0 {
+		r.lines, r.mid = r.lines[1:], false
+	}
+	if len(r.lines) == 0 {
+		return 0, io.EOF
+	}
+	if !r.mid {
+		r.line++
+		r.mid = true
+	}
+	n := copy(p, r.lines[0])
+	r.lines[0] = r.lines[0][n:]
+	return n, nil
+}
+
+// done reports whether every line was read.
+func (r *lineReader) done() bool {
+	for _, l := range r.lines {
+		if len(l) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// problem checks one request; the field it returns is relative to the request (".path").
+func (r *Request) problem() (field, msg string) {
+	if msg := checkMethod(r.Method); msg != "" {
+		return ".method", msg
+	}
+	if msg := checkPath(r.Path); msg != "" {
+		return ".path", msg
+	}
+	for k, vs := range r.Header {
+		if msg := checkHeaderName(k); msg != "" {
+			return ".headers." + fieldKey(k), msg
+		}
+		for _, v := range vs {
+			if msg := checkHeaderValue(v); msg != "" {
+				return ".headers." + fieldKey(k), msg
+			}
+		}
+	}
+	if len(r.Body) > MaxTargetsSize {
+		return ".body", fmt.Sprintf("%d bytes; at most %d", len(r.Body), MaxTargetsSize)
+	}
+	if msg := checkWeight(r.Weight); msg != "" {
+		return ".weight", msg
+	}
+	return "", ""
+}
+
+// requestsProblem checks the request mix against the rest of the load.
+func (l *LoadSpec) requestsProblem() (field, msg string) {
+	if l.Requests == nil {
+		if l.Targets != "" {
+			return "load.targets", "not read; scenario.Parse reads it into Requests"
+		}
+		return "", ""
+	}
+	field = "load.requests"
+	if l.Targets != "" {
+		field = "load.targets"
+	}
+	switch {
+	case len(l.Requests) == 0:
+		return field, "empty; remove the key to send GET target.path"
+	case len(l.Requests) > MaxRequests:
+		return field, fmt.Sprintf("%d requests; at most %d", len(l.Requests), MaxRequests)
+	case l.Clients > 0:
+		return field, notWithClients
+	}
+	weights, bodies := 0, 0
+	for i := range l.Requests {
+		if f, msg := l.Requests[i].problem(); msg != "" {
+			return fmt.Sprintf("%s[%d]%s", field, i, f), msg
+		}
+		weights += l.Requests[i].Weight
+		bodies += len(l.Requests[i].Body)
+	}
+	switch {
+	case weights > MaxTotalWeight:
+		return field, fmt.Sprintf("the weights add up to %d; at most %d", weights, MaxTotalWeight)
+	case bodies > MaxTargetsSize:
+		return field, fmt.Sprintf("the bodies add up to %d bytes; at most %d", bodies, MaxTargetsSize)
+	}
+	return "", ""
+}
+
+const notWithClients = "cannot be combined with load.clients: the simulated clients send their own requests (the session workload)"
+
+func checkMethod(s string) string {
+	if !httpwire.IsToken(s) {
+		return fmt.Sprintf("%s is not an HTTP method (a token like GET or POST)", quote(s))
+	}
+	return ""
+}
+
+func checkHeaderName(s string) string {
+	if !httpwire.IsToken(s) {
+		return fmt.Sprintf("%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
+	}
+	return ""
+}
+
+// checkHeaderValue refuses what would end or split a header line: CR, LF, NUL and the other
+// control characters but tab.
+func checkHeaderValue(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) >= 0 {
+		return fmt.Sprintf("%s contains control characters", quote(s))
+	}
+	return ""
+}
+
+func checkWeight(n int) string {
+	if n < 1 || n > MaxWeight {
+		return fmt.Sprintf("must be between 1 and %d, got %d", MaxWeight, n)
+	}
+	return ""
+}
