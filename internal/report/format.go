@@ -70,6 +70,13 @@ func writeTables(w io.Writer, res *experiment.Result, style tableStyle) error {
 			return err
 		}
 	}
+	if cs := CompareCells(res); len(cs) > 0 {
+		fmt.Fprintln(w)
+		heading("Compared with the first strategy or store")
+		if err := writeCells(w, cs, style); err != nil {
+			return err
+		}
+	}
 	if hasFaults(res) {
 		fmt.Fprintln(w)
 		heading("Faults")
@@ -100,6 +107,8 @@ type JSONSummary struct {
 	Verdict string `json:"verdict"`
 	// Interference says how many steps other processes disturbed; absent when none did.
 	Interference string `json:"interference,omitempty"`
+	// Compared holds each strategy or store next to the first, with the U test's verdict.
+	Compared []CellComparison `json:"compared,omitempty"`
 }
 
 // JSONStep is one load step: a row of summary.csv without the scaling columns.
@@ -222,6 +231,7 @@ func Summary(res *experiment.Result) JSONSummary {
 		})
 	}
 	out.Verdict, out.Interference = Verdict(res), Disturbance(res)
+	out.Compared = CompareCells(res)
 	return out
 }
 
