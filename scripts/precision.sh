@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# precision.sh — how much the capacity ratio of 2 workers to 1 moves from run to run.
+#
+# Runs `bench run scenarios/cpu.yaml --workers 1,2` RUNS times (default 5) and prints each run's
+# ratio capacity(2)/capacity(1) with the interval the run printed, then the median, the largest
+# distance of a run from it, and how many runs' intervals contain it. With BASE=<git revision> it
+# also builds bench at that revision and alternates the two binaries run by run, so that both see
+# the same machine: the before and after of a change to the measurement, in one sitting.
+#
+#   scripts/precision.sh                 # 5 runs of the working tree's bench
+#   RUNS=5 BASE=ec3240c scripts/precision.sh
+#
+# Measure on a quiet machine: bench flags what other processes do, but the script's point is the
+# spread of quiet runs. Each run takes about a minute and a half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-5}
+scenario=${SCENARIO:-scenarios/cpu.yaml}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+go build -o "$tmp/bench-new" ./cmd/bench
+bins=(new)
+if [ -n "${BASE:-}" ]; then
+  mkdir "$tmp/base"
+  git archive "$BASE" | tar -x -C "$tmp/base"
+  (cd "$tmp/base" && go build -o "$tmp/bench-base" ./cmd/bench)
+  bins=(base new)
+fi
+
+# ratio DIR: capacity(2)/capacity(1) and, where summary.csv has them, the speedup interval.
+ratio() {
+  awk -F, '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { cap[$col["workers"]] = $col["capacity_rps"]
+      if ("speedup_lo" in col && $col["workers"] == 2) { lo = $col["speedup_lo"]; hi = $col["speedup_hi"] } }
+    END { if (cap[1] > 0) printf "%.3f %s %s\n", cap[2] / cap[1], (lo == "" ? "-" : lo), (hi == "" ? "-" : hi) }
+  ' "$1/summary.csv"
+}
+
+for i in $(seq "$runs"); do
+  for b in "${bins[@]}"; do
+    out="$tmp/$b-$i"
+    "$tmp/bench-$b" run "$scenario" --workers 1,2 --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
+    if [ -f "$out/summary.csv" ]; then
+      read -r r lo hi < <(ratio "$out")
+      noisy=$(grep -c noisy "$out/summary.csv" || true)
+      echo "$b $i $r $lo $hi $noisy" >>"$tmp/results"
+      printf '%-4s run %d: 2/1 = %s  interval %s–%s  noisy steps %s\n' "$b" "$i" "$r" "$lo" "$hi" "$noisy"
+    else
+      printf '%-4s run %d: no summary (%s)\n' "$b" "$i" "$(tail -n 1 "$tmp/$b-$i.err")"
+    fi
+  done
+done
+
+echo
+for b in "${bins[@]}"; do
+  awk -v b="$b" '
+    $1 == b { r[++n] = $3; lo[n] = $4; hi[n] = $5 }
+    END {
+      if (n == 0) exit
+      for (i = 1; i <= n; i++) s[i] = r[i]
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
+      med = (n % 2) ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+      dev = 0; inside = 0; known = 0
+      for (i = 1; i <= n; i++) {
+        d = r[i] - med; if (d < 0) d = -d; if (d > dev) dev = d
+        if (lo[i] != "-") { known++; if (lo[i] <= med && med <= (hi[i] == "-" ? 1e9 : hi[i])) inside++ }
+      }
+      printf "%-4s %d runs: 2/1 from %.3f to %.3f, median %.3f, largest distance from it ±%.3f", b, n, s[1], s[n], med, dev
+      if (known > 0) printf "; %d of %d intervals contain the median", inside, known
+      printf "\n"
+    }' "$tmp/results"
+done
