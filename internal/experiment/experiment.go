@@ -702,8 +702,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 		close(started)
 	})
 	eventsBefore := len(m.cl.Events())
-	began := time.Now()
-	faults := injectFaults(m.cl, m.sc.Faults, m.workers())
+	faults := injectFaults(m.cl, m.sc.Faults, m.workers(), l.Warmup)
 	lr, err := load.Attack(ctx, ls) // encodes and flushes the raw results before it returns
 	if !timer.Stop() {
 		<-started
@@ -732,7 +731,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	st.Sessions = lr.Sessions
 	st.Restarts = restartsIn(events)
 	st.CtxSwitches = perSecond(end.machine.Ctxt-start.machine.Ctxt, st.Elapsed)
-	st.Faults = faults.finish(events, m.bal.Health(), began, l.Warmup, lr)
+	st.Faults = faults.finish(events, m.bal.Health(), lr)
 	if lr.Latency != nil && lr.Latency.TotalCount() > 0 {
 		st.P50, st.P90, st.P99, st.P999 = lr.Quantile(50), lr.Quantile(90), lr.Quantile(99), lr.Quantile(99.9)
 		st.Max = time.Duration(lr.Latency.Max()) * time.Microsecond

@@ -41,16 +41,19 @@ func (f FaultResult) String() string {
 // injector strikes a step's faults on schedule and remembers when.
 type injector struct {
 	cl      *cluster.Cluster
+	start   time.Time     // when the step began: faults strike at start + Fault.At
+	warmup  time.Duration // the step's warm-up: the measured window starts at start + warmup
 	mu      sync.Mutex
 	results []FaultResult
 	timers  []*time.Timer
 	paused  map[int]bool
 }
 
-// injectFaults schedules the faults that apply to n workers, from now.
-func injectFaults(cl *cluster.Cluster, faults []scenario.Fault, n int) *injector {
-	in := &injector{cl: cl, paused: map[int]bool{}}
+// injectFaults schedules the faults that apply to n workers, from now, the start of a step with
+// that warm-up.
+func injectFaults(cl *cluster.Cluster, faults []scenario.Fault, n int, warmup time.Duration) *injector {
 	start := time.Now()
+	in := &injector{cl: cl, start: start, warmup: warmup, paused: map[int]bool{}}
 	for _, f := range faults {
 		if max(f.Kill, f.Stop) > n {
 			continue
@@ -91,8 +94,9 @@ func (in *injector) resume(idx int) {
 }
 
 // finish cancels faults not yet struck, resumes paused workers and computes each fault's figures
-// from the cluster's events since the step began and the step's success timeline.
-func (in *injector) finish(events []cluster.Event, health []balancer.HealthEvent, began time.Time, warmup time.Duration, lr load.Result) []FaultResult {
+// from the cluster's events since the step began, the balancer's health events and the step's
+// success timeline.
+func (in *injector) finish(events []cluster.Event, health []balancer.HealthEvent, lr load.Result) []FaultResult {
 	in.mu.Lock()
 	for _, t := range in.timers {
 		t.Stop()
@@ -109,7 +113,7 @@ func (in *injector) finish(events []cluster.Event, health []balancer.HealthEvent
 		if r.Injected == 0 {
 			continue
 		}
-		at := began.Add(r.Injected)
+		at := in.start.Add(r.Injected)
 		if r.Fault.Kill > 0 {
 			for _, e := range events {
 				if e.Index == r.Fault.Kill && e.Kind == cluster.EventReady && !e.Time.Before(at) {
@@ -126,7 +130,7 @@ func (in *injector) finish(events []cluster.Event, health []balancer.HealthEvent
 				}
 			}
 		}
-		r.Dip = dip(lr.Timeline, r.Injected-warmup)
+		r.Dip = dip(lr.Timeline, r.Injected-in.warmup)
 	}
 	return results
 }
