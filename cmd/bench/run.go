@@ -322,9 +322,9 @@ func progressLine(st experiment.Step) string {
 	if top != "" {
 		flags += fmt.Sprintf("  %d× %q", st.Errors[top], top)
 	}
-	return fmt.Sprintf("  %2d worker(s)  offered %6.0f rps  sent %6.0f  throughput %6.0f  p99 %8v  success %.2f%%  cpu workers %.0f%% bench %.0f%%%s",
+	return fmt.Sprintf("  %2d worker(s)  offered %6.0f rps  sent %6.0f  throughput %6.0f  p99 %8v  success %.2f%%  cpu workers %.0f%% bench %.0f%% other %.0f%%%s",
 		st.Workers, st.Offered, st.Sent, st.Throughput, st.P99.Round(10*time.Microsecond), 100*st.Success,
-		100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), flags)
+		100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), 100*st.OtherCPUShare(), flags)
 }
 
 // interruptible returns a context cancelled by the first signal on sigs; a second signal exits at
