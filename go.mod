@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794
 	github.com/coder/websocket v1.8.15
 	github.com/olekukonko/tablewriter v1.1.5
 	github.com/tsenart/vegeta/v12 v12.13.0
