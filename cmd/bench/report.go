@@ -36,6 +36,7 @@ a summary.csv that cannot be read (the message names the line and column).
 func reportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", "DIR [flags]", reportHelp, stdout)
 	format := fs.String("format", report.FormatTable, "what to print: "+strings.Join(report.Formats, ", "))
+	wide := fs.Bool("wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := report.WriteSummary(stdout, res, *format); err != nil {
+	if err := report.WriteSummary(stdout, res, report.Options{Format: *format, Wide: *wide}); err != nil {
 		return err
 	}
 	files, err := report.WriteCharts(dir, res)

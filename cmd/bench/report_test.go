@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bench-dev/bench/internal/report"
 )
 
 // Three worker counts, so that the throughput chart has a USL fit to draw; short steps, since
@@ -50,7 +49,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if reportOut != runOut {
 		t.Errorf("report printed\n%s\nrun printed\n%s", reportOut, runOut)
 	}
-	for _, want := range []string{"p99 ms", "linear rps", "single process"} {
+	for _, want := range []string{"p99", "linear rps", "single process"} {
 		if !strings.Contains(reportOut, want) {
 			t.Errorf("report output lacks %q", want)
 		}
@@ -62,6 +61,17 @@ func TestReport_endToEnd(t *testing.T) {
 	}
 	if svg, _ := os.ReadFile(filepath.Join(out, "throughput.svg")); !strings.Contains(string(svg), "USL fit") {
 		t.Error("throughput.svg of three worker counts has no USL fit")
+	}
+
+	// --wide: every column, none left out.
+	wideOut, stderr, code := bench(t, "report", "--wide", out)
+	if code != 0 {
+		t.Fatalf("report --wide: exit %d\nstderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"p90", "sent", "share"} {
+		if !strings.Contains(wideOut, want) || strings.Contains(wideOut, "left out") {
+			t.Errorf("report --wide lacks %q or leaves columns out:\n%s", want, wideOut)
+		}
 	}
 
 	// --format csv prints summary.csv as it is; the folder goes to stderr, not into the CSV.
@@ -90,7 +100,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("report --format json: exit %d\nstderr:\n%s", code, stderr)
 	}
-	var doc report.JSONSummary
+	var doc struct{ Steps, Scaling []map[string]any }
 	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
 		t.Fatalf("report --format json: %v\n%s", err, jsonOut)
 	}

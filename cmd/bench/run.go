@@ -55,7 +55,7 @@ type runFlags struct {
 	connections                 int
 	duration, warmup            time.Duration
 	format, slo                 string
-	raw, quiet                  bool
+	raw, quiet, wide            bool
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
@@ -74,6 +74,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.slo, "slo", "", "judge the steps against an SLO, e.g. p99=50ms,success=99.9% (replaces the scenario's slo); exit 99 on a miss")
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
+	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	procs := addProcsFlag(fs)
 	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
@@ -135,7 +136,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		var shown *experiment.Result
 		shown, saveErr = saveResults(dir, res)
 		if !f.quiet {
-			if err := report.WriteSummary(stdout, shown, f.format); err != nil && saveErr == nil {
+			if err := report.WriteSummary(stdout, shown, report.Options{Format: f.format, Wide: f.wide}); err != nil && saveErr == nil {
 				saveErr = err
 			}
 		}

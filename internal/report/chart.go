@@ -37,7 +37,7 @@ var ChartNames = []string{"throughput", "latency", "share"}
 // WriteCharts draws the charts of res into dir and returns the files written, in the order of
 // ChartNames, PNG before SVG:
 //
-//   - throughput: capacity against workers, next to the lesson's scaling math (one worker × N) and
+//   - throughput: capacity against workers, next to the linear scaling math (one worker × N) and
 //     the fitted Universal Scalability Law where scaling.Fit accepts the capacities;
 //   - latency: p50 and p99 against the offered rate, one colour per worker count, so the knee shows;
 //   - share: each worker's share of the requests at each worker count's capacity step.

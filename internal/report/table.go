@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -13,7 +12,6 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/bench-dev/bench/internal/experiment"
-	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scaling"
 )
 
@@ -68,129 +66,81 @@ func newTable(w io.Writer, style tableStyle) *tablewriter.Table {
 	return tablewriter.NewTable(w, opts...)
 }
 
-// stepColumn is one column of the steps table.
-type stepColumn struct {
-	header string
-	cell   func(experiment.Step) string
+// WriteSteps prints one row per load step, in the columns that fit Width. Columns that would say
+// nothing in this run (one strategy, no repetitions, no sessions) are left out.
+func WriteSteps(w io.Writer, res *experiment.Result) error {
+	return writeSteps(w, newRun(res), textTable, false)
 }
 
-// WriteSteps prints one row per load step. Columns that would say nothing in this run (one
-// strategy, no repetitions, no sessions) are left out.
-func WriteSteps(w io.Writer, res *experiment.Result) error { return writeSteps(w, res, textTable) }
-
-func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
-	var strategies, stores = map[string]bool{}, map[string]bool{}
-	var reps, sessions, restarts bool
-	for _, st := range res.Steps {
-		strategies[st.Strategy] = true
-		stores[st.Store] = true
-		restarts = restarts || st.Restarts > 0 || len(st.Faults) > 0
-		reps = reps || st.Rep > 1
-		sessions = sessions || st.Sessions != (load.Sessions{})
-	}
-	cols := []stepColumn{{"workers", func(st experiment.Step) string { return strconv.Itoa(st.Workers) }}}
-	if len(stores) > 1 {
-		cols = append(cols, stepColumn{"store", func(st experiment.Step) string { return st.Store }})
-	}
-	if len(strategies) > 1 {
-		cols = append(cols, stepColumn{"strategy", func(st experiment.Step) string { return st.Strategy }})
-	}
-	if reps {
-		cols = append(cols, stepColumn{"rep", func(st experiment.Step) string { return strconv.Itoa(st.Rep) }})
-	}
-	cols = append(cols,
-		stepColumn{"offered rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Offered) }},
-		stepColumn{"sent rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Sent) }},
-		stepColumn{"throughput rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Throughput) }},
-		stepColumn{"success", func(st experiment.Step) string { return fmt.Sprintf("%.2f%%", 100*st.Success) }},
-		stepColumn{"p50 ms", func(st experiment.Step) string { return fmtMS(st.P50) }},
-		stepColumn{"p90 ms", func(st experiment.Step) string { return fmtMS(st.P90) }},
-		stepColumn{"p99 ms", func(st experiment.Step) string { return fmtMS(st.P99) }},
-		stepColumn{"p99.9 ms", func(st experiment.Step) string { return fmtMS(st.P999) }},
-		stepColumn{"max ms", func(st experiment.Step) string { return fmtMS(st.Max) }},
-		stepColumn{"share %", func(st experiment.Step) string { return shareCell(st.Share) }},
-	)
-	if len(strategies) > 1 {
-		cols = append(cols, stepColumn{"share min/max/sd %", func(st experiment.Step) string {
-			sh := Shares(st.Share)
-			return fmt.Sprintf("%.0f / %.0f / %.1f", 100*sh.Min, 100*sh.Max, 100*sh.Stddev)
-		}})
-	}
-	if sessions {
-		cols = append(cols, stepColumn{"session miss", func(st experiment.Step) string {
-			return fmt.Sprintf("%.3f", st.Sessions.MissRatio())
-		}})
-	}
-	if oversubscribed(res) {
-		cols = append(cols, stepColumn{"ctx sw/s", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.CtxSwitches) }})
-	}
-	if restarts {
-		cols = append(cols, stepColumn{"restarts", func(st experiment.Step) string { return strconv.Itoa(st.Restarts) }})
-	}
-	cols = append(cols,
-		stepColumn{"cpu workers/bench %", func(st experiment.Step) string {
-			return fmt.Sprintf("%.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare())
-		}},
-		stepColumn{"flags", func(st experiment.Step) string { return strings.Join(st.Flags, " ") }},
-	)
-
-	t := newTable(w, style)
-	headers := make([]any, len(cols))
-	for i, c := range cols {
-		headers[i] = c.header
-	}
-	t.Header(headers...)
-	for _, st := range res.Steps {
-		row := make([]any, len(cols))
-		for i, c := range cols {
-			row[i] = c.cell(st)
-		}
-		if err := t.Append(row...); err != nil {
-			return err
-		}
-	}
-	return t.Render()
+func writeSteps(w io.Writer, r *run, style tableStyle, wide bool) error {
+	return writeTable(w, style, r, stepFields, r.stepRows(), wide)
 }
 
-// WriteScaling prints the measured capacity per worker count next to the lesson's scaling math.
-func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScaling(w, res, textTable) }
-
-func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
-	t := newTable(w, style)
-	f := fitRun(res)
-	header := []any{"workers", "capacity rps", "linear rps (1 worker × N)", "USL rps"}
-	if f.byBound {
-		header = append(header, "bottleneck rps")
-	}
-	t.Header(append(header, "speedup", "efficiency", "note")...)
-	for _, r := range res.Scaling {
-		n := float64(r.Workers)
-		cells := []string{strconv.Itoa(r.Workers), fmt.Sprintf("%.0f", r.Capacity), fmt.Sprintf("%.0f", r.Linear), f.cell(f.usl.Throughput, n)}
-		if f.byBound {
-			cells = append(cells, f.cell(f.bound.Throughput, n))
-		}
-		cells = append(cells, fmt.Sprintf("%.2f×", r.Speedup), fmt.Sprintf("%.0f%%", 100*r.Efficiency), r.Note)
-		if err := t.Append(cells); err != nil {
-			return err
-		}
-	}
-	if err := t.Render(); err != nil {
+// writeTable renders rows in the columns of fs, then the note naming the columns left out.
+func writeTable[T any](w io.Writer, style tableStyle, r *run, fs []field[T], rows []T, wide bool) error {
+	t, err := tableOf(r, fs, rows, wide)
+	if err != nil {
 		return err
 	}
-	if f.ok && style == textTable {
-		u := f.usl
-		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f, worst point %s\n", u.Sigma, u.Kappa, u.Lambda, u.R2, f.worst(u.Residuals))
-		if f.byBound {
-			b := f.bound
-			fmt.Fprintf(w, "bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL\n",
-				b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals))
-		}
-		fmt.Fprintf(w, "verdict: %s\n", diagnose(res, f))
-		if u.Warning != "" {
-			fmt.Fprintf(w, "  (%s)\n", u.Warning)
+	if err := t.render(w, style); err != nil {
+		return err
+	}
+	note := t.hiddenNote()
+	if style == markdownTable && len(note) > 0 {
+		note = []string{"", "_" + strings.Join(note, " ") + "_"}
+	}
+	for _, line := range note {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// WriteScaling prints the measured capacity per worker count next to the linear scaling math, the
+// fitted models and the verdict.
+func WriteScaling(w io.Writer, res *experiment.Result) error {
+	return writeScaling(w, newRun(res), textTable, false)
+}
+
+func writeScaling(w io.Writer, r *run, style tableStyle, wide bool) error {
+	if err := writeTable(w, style, r, scalingFields, r.scalingRows(), wide); err != nil {
+		return err
+	}
+	lines := fitLines(r)
+	if style == markdownTable && len(lines) > 0 {
+		fmt.Fprintln(w)
+		for i := range lines {
+			lines[i] = "- " + strings.TrimSpace(lines[i])
+		}
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fitLines say what the models fitted to the capacities are and what limits scaling; none without
+// a fit.
+func fitLines(r *run) []string {
+	f := r.fits
+	if !f.ok {
+		return nil
+	}
+	u := f.usl
+	lines := []string{fmt.Sprintf("USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f, worst point %s", u.Sigma, u.Kappa, u.Lambda, u.R2, f.worst(u.Residuals))}
+	if f.byBound {
+		b := f.bound
+		lines = append(lines, fmt.Sprintf("bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL",
+			b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals)))
+	}
+	lines = append(lines, "verdict: "+diagnose(r.Result, f))
+	if u.Warning != "" {
+		lines = append(lines, "  ("+u.Warning+")")
+	}
+	return lines
 }
 
 // fits are the scaling models fitted to a run's capacities (which leave out flagged steps).
@@ -235,6 +185,19 @@ func (f fits) cell(predict func(float64) float64, n float64) string {
 	return fmt.Sprintf("%.0f", predict(n))
 }
 
+// worstOf is a fit's largest relative miss and where it is.
+func (f fits) worstOf(residuals []float64) JSONWorst {
+	w := scaling.WorstResidual(residuals)
+	out := JSONWorst{WorstRatio: round(w, 4)}
+	for i, r := range residuals {
+		if r == w && i < len(f.points) {
+			out.WorstWorkers = f.points[i].Workers
+			break
+		}
+	}
+	return out
+}
+
 // worst formats a fit's largest relative miss and where it is, e.g. "+4.6% (N=8)".
 func (f fits) worst(residuals []float64) string {
 	w := scaling.WorstResidual(residuals)
@@ -254,17 +217,6 @@ func shareCell(counts []uint64) string {
 		parts[i] = fmt.Sprintf("%.0f", 100*f)
 	}
 	return strings.Join(parts, " ")
-}
-
-// oversubscribed reports whether a step ran more workers than the machine has cores: then the
-// context switches per second say what the extra processes cost.
-func oversubscribed(res *experiment.Result) bool {
-	for _, st := range res.Steps {
-		if st.Cores > 0 && st.Workers > st.Cores {
-			return true
-		}
-	}
-	return false
 }
 
 // diagnose names what limits scaling: the machine's cores when the plateau's steps kept the CPU
