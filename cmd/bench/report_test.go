@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // Three worker counts, so that the throughput chart has a USL fit to draw; short steps, since
@@ -28,7 +27,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", code, runOut, stderr)
 	}
-	charts := []string{"throughput.png", "throughput.svg", "latency.png", "latency.svg", "share.png", "share.svg"}
+	charts := []string{"throughput.png", "throughput.svg", "latency.png", "latency.svg", "share.png", "share.svg", "report.html"}
 	for _, name := range charts {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Errorf("run wrote no %s: %v", name, err)
@@ -61,6 +60,20 @@ func TestReport_endToEnd(t *testing.T) {
 	}
 	if svg, _ := os.ReadFile(filepath.Join(out, "throughput.svg")); !strings.Contains(string(svg), "USL fit") {
 		t.Error("throughput.svg of three worker counts has no USL fit")
+	}
+	// report.html, drawn again from summary.csv and run.json: the charts inline, the scenario as
+	// the run's flags left it, the machine.
+	page, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"USL fit", "load.rates", "[100, 200]", "<dt>cores</dt>", `id="steps"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if got := strings.Count(string(page), "<svg"); got != 3 {
+		t.Errorf("report.html has %d inline charts, want 3", got)
 	}
 
 	// --wide: every column, none left out.

@@ -24,7 +24,8 @@ in front of them on 127.0.0.1, offers load with vegeta at fixed rates (or search
 that keeps p99 under the SLO), and prints throughput and tail latency next to the naive scaling
 math "one worker's capacity × N". Flags override the scenario.
 
-Writes into the results folder summary.csv, the charts, and per step its raw results in vegeta's
+Writes into the results folder summary.csv, run.json (the scenario as run and the machine), the
+charts, report.html (one self-contained page of it all), and per step its raw results in vegeta's
 encoding (step-NN-….bin: ` + "`vegeta report`" + `, ` + "`vegeta plot`" + ` read them; --raw=false for none) and its
 latency histogram (step-NN-….hdr, HdrHistogram base64). See results/README.md.
 
