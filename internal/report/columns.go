@@ -127,7 +127,7 @@ var stepFields = []field[stepRow]{
 		key: "flags", value: func(s stepRow) any { return append([]string{}, s.Flags...) }},
 }
 
-// scalingRow is a row of the scaling table with the models fitted to the run.
+// scalingView is a row of the scaling table with the models fitted to the run.
 type scalingView struct {
 	scaling.Row
 	fits *fits
