@@ -14,8 +14,9 @@ import (
 )
 
 const reportHelp = `Reads summary.csv from a results folder written by ` + "`bench run`" + `, prints its tables again and
-redraws its charts (throughput.png, latency.png, share.png and their .svg) in the folder. Nothing is
-measured.
+redraws its charts (throughput.png, latency.png, share.png and their .svg) and report.html (one
+self-contained page: tables, charts, verdict, the run's settings and machine from run.json) in the
+folder. Nothing is measured.
 
 --format picks the summary: table (the default), markdown (the same tables under headings, to paste
 into an issue or a pull request), csv (summary.csv as it is) or json (one object with the steps and
@@ -36,6 +37,7 @@ a summary.csv that cannot be read (the message names the line and column).
 func reportCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("report", "DIR [flags]", reportHelp, stdout)
 	format := fs.String("format", report.FormatTable, "what to print: "+strings.Join(report.Formats, ", "))
+	wide := fs.Bool("wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return err
@@ -51,14 +53,21 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := report.WriteSummary(stdout, res, *format); err != nil {
+	if err := report.WriteSummary(stdout, res, report.Options{Format: *format, Wide: *wide}); err != nil {
 		return err
 	}
 	files, err := report.WriteCharts(dir, res)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "bench: %d chart files written\n", len(files))
+	info, err := report.LoadRunInfo(dir)
+	if err != nil {
+		return badInput{fmt.Errorf("report: %w", err)}
+	}
+	if _, err := report.SaveHTML(dir, res, info); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	fmt.Fprintf(stderr, "bench: %d chart files and %s written\n", len(files), report.HTMLFile)
 	if report.MachineReadable(*format) {
 		fmt.Fprintln(stderr, dir)
 		return nil
@@ -82,12 +91,16 @@ func loadResults(dir string) (*experiment.Result, error) {
 	return res, nil
 }
 
-// saveResults writes summary.csv into dir, reads it back and draws the charts from what was read:
-// the tables and charts `bench run` shows are then exactly those `bench report DIR` shows later
-// (the values rounded as summary.csv stores them), and a summary.csv that does not read back is
-// found at once. It returns the result to print.
+// saveResults writes summary.csv and run.json into dir, reads summary.csv back and draws the charts
+// and report.html from what was read: the tables and charts `bench run` shows are then exactly
+// those `bench report DIR` shows later (the values rounded as summary.csv stores them), and a
+// summary.csv that does not read back is found at once. It returns the result to print.
 func saveResults(dir string, res *experiment.Result) (*experiment.Result, error) {
 	if _, err := report.SaveCSV(dir, res); err != nil {
+		return res, err
+	}
+	info := report.NewRunInfo(res.Scenario, benchVersion(), res.Started)
+	if err := report.SaveRunInfo(dir, info); err != nil {
 		return res, err
 	}
 	saved, err := report.Load(dir)
@@ -96,6 +109,9 @@ func saveResults(dir string, res *experiment.Result) (*experiment.Result, error)
 	}
 	if _, err := report.WriteCharts(dir, saved); err != nil {
 		return saved, fmt.Errorf("charts: %w", err)
+	}
+	if _, err := report.SaveHTML(dir, saved, &info); err != nil {
+		return saved, fmt.Errorf("%s: %w", report.HTMLFile, err)
 	}
 	return saved, nil
 }

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/bench-dev/bench/internal/report"
 )
 
 // Three worker counts, so that the throughput chart has a USL fit to draw; short steps, since
@@ -29,7 +27,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", code, runOut, stderr)
 	}
-	charts := []string{"throughput.png", "throughput.svg", "latency.png", "latency.svg", "share.png", "share.svg"}
+	charts := []string{"throughput.png", "throughput.svg", "latency.png", "latency.svg", "share.png", "share.svg", "report.html"}
 	for _, name := range charts {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Errorf("run wrote no %s: %v", name, err)
@@ -50,7 +48,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if reportOut != runOut {
 		t.Errorf("report printed\n%s\nrun printed\n%s", reportOut, runOut)
 	}
-	for _, want := range []string{"p99 ms", "linear rps", "single process"} {
+	for _, want := range []string{"p99", "linear rps", "single process"} {
 		if !strings.Contains(reportOut, want) {
 			t.Errorf("report output lacks %q", want)
 		}
@@ -62,6 +60,31 @@ func TestReport_endToEnd(t *testing.T) {
 	}
 	if svg, _ := os.ReadFile(filepath.Join(out, "throughput.svg")); !strings.Contains(string(svg), "USL fit") {
 		t.Error("throughput.svg of three worker counts has no USL fit")
+	}
+	// report.html, drawn again from summary.csv and run.json: the charts inline, the scenario as
+	// the run's flags left it, the machine.
+	page, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"USL fit", "load.rates", "[100, 200]", "<dt>cores</dt>", `id="steps"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if got := strings.Count(string(page), "<svg"); got != 3 {
+		t.Errorf("report.html has %d inline charts, want 3", got)
+	}
+
+	// --wide: every column, none left out.
+	wideOut, stderr, code := bench(t, "report", "--wide", out)
+	if code != 0 {
+		t.Fatalf("report --wide: exit %d\nstderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"p90", "sent", "share"} {
+		if !strings.Contains(wideOut, want) || strings.Contains(wideOut, "left out") {
+			t.Errorf("report --wide lacks %q or leaves columns out:\n%s", want, wideOut)
+		}
 	}
 
 	// --format csv prints summary.csv as it is; the folder goes to stderr, not into the CSV.
@@ -90,7 +113,7 @@ func TestReport_endToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("report --format json: exit %d\nstderr:\n%s", code, stderr)
 	}
-	var doc report.JSONSummary
+	var doc struct{ Steps, Scaling []map[string]any }
 	if err := json.Unmarshal([]byte(jsonOut), &doc); err != nil {
 		t.Fatalf("report --format json: %v\n%s", err, jsonOut)
 	}

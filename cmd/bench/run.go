@@ -25,7 +25,8 @@ in front of them on 127.0.0.1, offers load with vegeta at fixed rates (or search
 that keeps p99 under the SLO), and prints throughput and tail latency next to the naive scaling
 math "one worker's capacity × N". Flags override the scenario.
 
-Writes into the results folder summary.csv, the charts, and per step its raw results in vegeta's
+Writes into the results folder summary.csv, run.json (the scenario as run and the machine), the
+charts, report.html (one self-contained page of it all), and per step its raw results in vegeta's
 encoding (step-NN-….bin: ` + "`vegeta report`" + `, ` + "`vegeta plot`" + ` read them; --raw=false for none) and its
 latency histogram (step-NN-….hdr, HdrHistogram base64). See results/README.md.
 
@@ -60,7 +61,7 @@ type runFlags struct {
 	connections                 int
 	duration, warmup            time.Duration
 	format, slo, noise          string
-	raw, quiet, force           bool
+	raw, quiet, force, wide     bool
 	warmupSet                   bool
 }
 
@@ -82,6 +83,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
+	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	procs := addProcsFlag(fs)
 	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
@@ -153,7 +155,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		var shown *experiment.Result
 		shown, saveErr = saveResults(dir, res)
 		if !f.quiet {
-			if err := report.WriteSummary(stdout, shown, f.format); err != nil && saveErr == nil {
+			if err := report.WriteSummary(stdout, shown, report.Options{Format: f.format, Wide: f.wide}); err != nil && saveErr == nil {
 				saveErr = err
 			}
 		}

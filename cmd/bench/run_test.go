@@ -147,7 +147,7 @@ func TestRun_endToEnd(t *testing.T) {
 	if got, want := lines[len(lines)-1], out; got != want {
 		t.Errorf("last line = %q, want the results folder %q", got, want)
 	}
-	for _, want := range []string{"throughput rps", "p99 ms", "linear rps", "single process", "2 workers (1 machine)"} {
+	for _, want := range []string{"throughput", "p99", "linear rps", "single process", "2 workers (1 machine)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

@@ -23,12 +23,16 @@ func versionCmd(args []string, stdout, stderr io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	v := version
-	if v == "" {
-		v = buildVersion()
-	}
-	fmt.Fprintf(stdout, "bench %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(stdout, "bench %s %s %s/%s\n", benchVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
+}
+
+// benchVersion is the version set at build time, else buildVersion's.
+func benchVersion() string {
+	if version != "" {
+		return version
+	}
+	return buildVersion()
 }
 
 // buildVersion is the main module's version from the build information, or the VCS commit when the

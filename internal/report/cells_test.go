@@ -34,7 +34,7 @@ func TestCompareCells(t *testing.T) {
 		t.Errorf("random: %+v, want not significant", r)
 	}
 	var buf bytes.Buffer
-	if err := WriteSummary(&buf, res, FormatTable); err != nil {
+	if err := WriteSummary(&buf, res, Options{Format: FormatTable}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "significantly lower") || !strings.Contains(buf.String(), "not significant") {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image/color"
@@ -49,20 +50,12 @@ func WriteCharts(dir string, res *experiment.Result) ([]string, error) {
 	if res == nil {
 		return nil, errors.New("charts: nil result")
 	}
-	title := dir
-	if abs, err := filepath.Abs(dir); err == nil {
-		title = filepath.Base(abs)
-	}
-	build := map[string]func(*experiment.Result, string) *chart{
-		"throughput": throughputChart,
-		"latency":    latencyChart,
-		"share":      shareChart,
-	}
+	title := chartTitle(dir)
 	var written []string
 	for _, name := range ChartNames {
-		ch, err := safely(func() *chart { return build[name](res, title) })
+		ch, err := buildChart(name, res, title)
 		if err != nil {
-			return written, fmt.Errorf("%s chart: %w", name, err)
+			return written, err
 		}
 		for _, format := range []string{"png", "svg"} {
 			path := filepath.Join(dir, name+"."+format)
@@ -73,6 +66,45 @@ func WriteCharts(dir string, res *experiment.Result) ([]string, error) {
 		}
 	}
 	return written, nil
+}
+
+// chartTitle titles a folder's charts with the folder's name.
+func chartTitle(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return filepath.Base(abs)
+	}
+	return dir
+}
+
+var chartBuilders = map[string]func(*experiment.Result, string) *chart{
+	"throughput": throughputChart,
+	"latency":    latencyChart,
+	"share":      shareChart,
+}
+
+func buildChart(name string, res *experiment.Result, title string) (*chart, error) {
+	build, ok := chartBuilders[name]
+	if !ok {
+		return nil, fmt.Errorf("no chart %q", name)
+	}
+	ch, err := safely(func() *chart { return build(res, title) })
+	if err != nil {
+		return nil, fmt.Errorf("%s chart: %w", name, err)
+	}
+	return ch, nil
+}
+
+// chartSVG draws chart name of res as SVG, in memory.
+func chartSVG(name string, res *experiment.Result, title string) ([]byte, error) {
+	ch, err := buildChart(name, res, title)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := ch.render(&buf, "svg"); err != nil {
+		return nil, fmt.Errorf("%s chart: %w", name, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // safely turns a panic of the plotting library (it panics on values a log scale cannot show, for

@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -25,7 +26,7 @@ var Columns = []string{
 	"worker_cpu_s", "bench_cpu_s", "worker_cpu_pct", "bench_cpu_pct", "other_cpu_s", "other_cpu_pct", "steal_s", "elapsed_s", "cores",
 	"session_new", "session_hit", "session_miss", "session_miss_ratio",
 	"errors_target", "errors_balancer", "errors_generator", "fail_p99_ms",
-	"restarts", "retries", "faults", "ctx_switches_per_s", "bench_rss_mb",
+	"restarts", "retries", "faults", "errors", "ctx_switches_per_s", "bench_rss_mb",
 	"flags", "note",
 }
 
@@ -74,7 +75,7 @@ func WriteCSV(w io.Writer, res *experiment.Result) error {
 			strconv.FormatUint(st.Sessions.Miss, 10), f4(st.Sessions.MissRatio()),
 			strconv.FormatUint(st.Classes.Target, 10), strconv.FormatUint(st.Classes.Balancer, 10),
 			strconv.FormatUint(st.Classes.Generator, 10), ms(st.FailP99),
-			strconv.Itoa(st.Restarts), strconv.FormatUint(st.Retries, 10), formatFaults(st.Faults),
+			strconv.Itoa(st.Restarts), strconv.FormatUint(st.Retries, 10), formatFaults(st.Faults), formatErrors(st.Errors),
 			f1(st.CtxSwitches), f1(float64(st.BenchRSS) / (1 << 20)),
 			strings.Join(st.Flags, " "), row.Note,
 		}
@@ -112,6 +113,20 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// formatErrors writes a step's errors in summary.csv's errors column: a JSON object of each error's
+// count, keys sorted, e.g. {"503 Service Unavailable":35}; empty without errors. JSON because an
+// error's text can hold any separator a plainer list would use.
+func formatErrors(errs map[string]int) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(errs)
+	if err != nil {
+		return "" // a map of strings to ints always encodes
+	}
+	return string(b)
 }
 
 func joinCounts(counts []uint64) string {

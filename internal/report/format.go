@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/load"
 )
 
 // Formats of the summary WriteSummary prints.
@@ -35,24 +36,32 @@ func CheckFormat(f string) error {
 // keeps anything else (the results folder's path) off the same stream.
 func MachineReadable(f string) bool { return f == FormatCSV || f == FormatJSON }
 
-// WriteSummary prints the summary of res in format f (one of Formats): the steps, the scaling rows
-// when there are any, and the faults when any were injected. The text and Markdown layouts start
-// and end with a blank line and separate their tables with one.
-func WriteSummary(w io.Writer, res *experiment.Result, f string) error {
-	switch f {
+// Options say how WriteSummary prints.
+type Options struct {
+	Format string // one of Formats; "" is FormatTable
+	// Wide prints every column in the table and Markdown formats; without it the steps and
+	// scaling tables leave out, least needed first, the columns that would take them past Width.
+	Wide bool
+}
+
+// WriteSummary prints the summary of res as o says: the steps, the errors when there are any, the
+// scaling rows with the fitted models and the verdict, and the faults when any were injected. The
+// text and Markdown layouts start and end with a blank line and separate their tables with one.
+func WriteSummary(w io.Writer, res *experiment.Result, o Options) error {
+	switch o.Format {
 	case FormatCSV:
 		return WriteCSV(w, res)
 	case FormatJSON:
 		return WriteJSON(w, res)
-	case FormatTable:
-		return writeTables(w, res, textTable)
+	case FormatTable, "":
+		return writeTables(w, newRun(res), textTable, o.Wide)
 	case FormatMarkdown:
-		return writeTables(w, res, markdownTable)
+		return writeTables(w, newRun(res), markdownTable, o.Wide)
 	}
-	return CheckFormat(f)
+	return CheckFormat(o.Format)
 }
 
-func writeTables(w io.Writer, res *experiment.Result, style tableStyle) error {
+func writeTables(w io.Writer, r *run, style tableStyle, wide bool) error {
 	heading := func(title string) {
 		if style == markdownTable {
 			fmt.Fprintf(w, "### %s\n\n", title)
@@ -60,27 +69,34 @@ func writeTables(w io.Writer, res *experiment.Result, style tableStyle) error {
 	}
 	fmt.Fprintln(w)
 	heading("Steps")
-	if err := writeSteps(w, res, style); err != nil {
+	if err := writeSteps(w, r, style, wide); err != nil {
 		return err
 	}
-	if len(res.Scaling) > 0 {
+	if errs := r.errorRows(); len(errs) > 0 {
 		fmt.Fprintln(w)
-		heading("Scaling")
-		if err := writeScaling(w, res, style); err != nil {
+		heading("Errors")
+		if err := writeTable(w, style, r, errorFields, errs, true); err != nil {
 			return err
 		}
 	}
-	if cs := CompareCells(res); len(cs) > 0 {
+	if len(r.Scaling) > 0 {
+		fmt.Fprintln(w)
+		heading("Scaling")
+		if err := writeScaling(w, r, style, wide); err != nil {
+			return err
+		}
+	}
+	if cs := CompareCells(r.Result); len(cs) > 0 {
 		fmt.Fprintln(w)
 		heading("Compared with the first strategy or store")
 		if err := writeCells(w, cs, style); err != nil {
 			return err
 		}
 	}
-	if hasFaults(res) {
+	if hasFaults(r.Result) {
 		fmt.Fprintln(w)
 		heading("Faults")
-		if err := writeFaults(w, res, style); err != nil {
+		if err := writeFaults(w, r.Result, style); err != nil {
 			return err
 		}
 	}
@@ -97,13 +113,16 @@ func hasFaults(res *experiment.Result) bool {
 	return false
 }
 
-// JSONSummary is what WriteJSON prints. Every key that holds a measure names its unit (_rps,
-// _ms, _s, _ratio, _pct), as summary.csv's columns do.
+// JSONSummary is what WriteJSON prints. Every key of a step or scaling row that holds a measure
+// names its unit (_rps, _ms, _s, _ratio, _pct), as summary.csv's columns do; the rows' keys are
+// those of stepFields and scalingFields, in their order.
 type JSONSummary struct {
-	Cores   int           `json:"cores"`
-	Steps   []JSONStep    `json:"steps"`
-	Scaling []JSONScaling `json:"scaling"`
-	// Verdict is what limits scaling, as the table and the chart say it.
+	Cores   int       `json:"cores"`
+	Steps   []JSONRow `json:"steps"`
+	Scaling []JSONRow `json:"scaling"`
+	// Fits are the models fitted to the capacities; absent with fewer than three worker counts.
+	Fits *JSONFits `json:"fits,omitempty"`
+	// Verdict says what limits scaling, as the table's "verdict:" line.
 	Verdict string `json:"verdict"`
 	// Interference says how many steps other processes disturbed; absent when none did.
 	Interference string `json:"interference,omitempty"`
@@ -111,44 +130,40 @@ type JSONSummary struct {
 	Compared []CellComparison `json:"compared,omitempty"`
 }
 
-// JSONStep is one load step: a row of summary.csv without the scaling columns.
-type JSONStep struct {
-	Row           int      `json:"row"` // 1-based, as in summary.csv and the step-NN files
-	Workers       int      `json:"workers"`
-	Strategy      string   `json:"strategy"`
-	Store         string   `json:"store,omitempty"`
-	Rep           int      `json:"rep"`
-	Search        bool     `json:"search"`
-	OfferedRPS    float64  `json:"offered_rps"`
-	SentRPS       float64  `json:"sent_rps"`
-	ThroughputRPS float64  `json:"throughput_rps"`
-	SuccessRatio  float64  `json:"success_ratio"`
-	Requests      uint64   `json:"requests"`
-	P50MS         float64  `json:"p50_ms"`
-	P90MS         float64  `json:"p90_ms"`
-	P99MS         float64  `json:"p99_ms"`
-	P999MS        float64  `json:"p999_ms"`
-	MaxMS         float64  `json:"max_ms"`
-	LagP99MS      float64  `json:"lag_p99_ms"`
-	Share         []uint64 `json:"share"` // requests served per worker, worker 1 first
-	WorkerCPUS    float64  `json:"worker_cpu_s"`
-	BenchCPUS     float64  `json:"bench_cpu_s"`
-	WorkerCPUPct  float64  `json:"worker_cpu_pct"`
-	BenchCPUPct   float64  `json:"bench_cpu_pct"`
-	OtherCPUPct   float64  `json:"other_cpu_pct"`
-	// ErrorsTarget, ErrorsBalancer and ErrorsGenerator count the failures by where they came
-	// from: the workers' own error statuses, the balancer's 502/503, no response at all.
-	ErrorsTarget    uint64  `json:"errors_target"`
-	ErrorsBalancer  uint64  `json:"errors_balancer"`
-	ErrorsGenerator uint64  `json:"errors_generator"`
-	FailP99MS       float64 `json:"fail_p99_ms"`
-	ElapsedS        float64 `json:"elapsed_s"`
-	// Sessions is present for steps of simulated clients (the session workload).
-	Sessions *JSONSessions  `json:"sessions,omitempty"`
-	Restarts int            `json:"restarts"`
-	Faults   []JSONFault    `json:"faults,omitempty"`
-	Errors   map[string]int `json:"errors,omitempty"` // absent for a Result read from summary.csv, which has none
-	Flags    []string       `json:"flags"`
+// JSONFits are the scaling models fitted to a run's capacities.
+type JSONFits struct {
+	// Model names the model the verdict follows: "usl", or "bottleneck" when that model, with a
+	// ceiling in the measured range, fits better.
+	Model      string          `json:"model"`
+	USL        JSONUSL         `json:"usl"`
+	Bottleneck *JSONBottleneck `json:"bottleneck,omitempty"`
+}
+
+// JSONUSL is the Universal Scalability Law fitted to the capacities.
+type JSONUSL struct {
+	Sigma     float64 `json:"sigma"`
+	Kappa     float64 `json:"kappa"`
+	LambdaRPS float64 `json:"lambda_rps"`
+	R2        float64 `json:"r2"`
+	// PeakWorkers is N* = √((1−σ)/κ); absent when throughput rises forever (κ = 0).
+	PeakWorkers *float64 `json:"peak_workers,omitempty"`
+	JSONWorst
+	Warning string `json:"warning,omitempty"`
+}
+
+// JSONBottleneck is the bottleneck model min(λN, C) fitted to the capacities.
+type JSONBottleneck struct {
+	LambdaRPS   float64 `json:"lambda_rps"`
+	CeilingRPS  float64 `json:"ceiling_rps"`
+	KneeWorkers float64 `json:"knee_workers"`
+	R2          float64 `json:"r2"`
+	JSONWorst
+}
+
+// JSONWorst is a fit's largest relative miss, (predicted − measured) / measured, and where.
+type JSONWorst struct {
+	WorstRatio   float64 `json:"worst_ratio"`
+	WorstWorkers int     `json:"worst_workers"`
 }
 
 // JSONSessions counts the session states the workers reported.
@@ -159,6 +174,13 @@ type JSONSessions struct {
 	MissRatio float64 `json:"miss_ratio"`
 }
 
+func jsonSessionsOf(s load.Sessions) any {
+	if s.New+s.Hit+s.Miss == 0 {
+		return nil
+	}
+	return JSONSessions{New: s.New, Hit: s.Hit, Miss: s.Miss, MissRatio: s.MissRatio()}
+}
+
 // JSONFault is one injected fault and what it cost.
 type JSONFault struct {
 	Kind       string  `json:"kind"` // kill or stop
@@ -166,81 +188,55 @@ type JSONFault struct {
 	AtS        float64 `json:"at_s"`
 	ForS       float64 `json:"for_s,omitempty"`
 	DowntimeMS float64 `json:"downtime_ms"`
+	EjectedMS  float64 `json:"ejected_ms,omitempty"`
 	DipRatio   float64 `json:"dip_ratio"`
 }
 
-// JSONScaling is the measured capacity at one worker count next to the naive scaling math.
-type JSONScaling struct {
-	Workers     int     `json:"workers"`
-	CapacityRPS float64 `json:"capacity_rps"`
-	// CapacityLoRPS and CapacityHiRPS bound the capacity; CapacityHiRPS is null when the
-	// worker count was not saturated (the capacity is then a lower bound).
-	CapacityLoRPS float64  `json:"capacity_lo_rps"`
-	CapacityHiRPS *float64 `json:"capacity_hi_rps"`
-	Saturated     bool     `json:"saturated"`
-	Disturbed     bool     `json:"disturbed"`
-	// SpeedupLo and SpeedupHi bound the speedup; null where unknown (an unsaturated count or
-	// baseline).
-	SpeedupLo  *float64 `json:"speedup_lo"`
-	SpeedupHi  *float64 `json:"speedup_hi"`
-	LinearRPS  float64  `json:"linear_rps"`
-	Speedup    float64  `json:"speedup"`
-	Efficiency float64  `json:"efficiency"`
-	Note       string   `json:"note"`
+func jsonFaultsOf(faults []experiment.FaultResult) any {
+	if len(faults) == 0 {
+		return nil
+	}
+	out := make([]JSONFault, 0, len(faults))
+	for _, f := range faults {
+		jf := JSONFault{Kind: "kill", Worker: f.Fault.Kill, AtS: f.Fault.At.Seconds(),
+			DowntimeMS: msFloat(f.Downtime), EjectedMS: msFloat(f.Ejected), DipRatio: f.Dip}
+		if f.Fault.Stop > 0 {
+			jf.Kind, jf.Worker, jf.ForS = "stop", f.Fault.Stop, f.Fault.For.Seconds()
+		}
+		out = append(out, jf)
+	}
+	return out
 }
 
 // Summary returns res as WriteJSON prints it.
 func Summary(res *experiment.Result) JSONSummary {
-	out := JSONSummary{Cores: res.Cores, Steps: make([]JSONStep, 0, len(res.Steps)), Scaling: make([]JSONScaling, 0, len(res.Scaling))}
-	for i, st := range res.Steps {
-		js := JSONStep{
-			Row: i + 1, Workers: st.Workers, Strategy: st.Strategy, Store: st.Store, Rep: st.Rep, Search: st.Search,
-			OfferedRPS: st.Offered, SentRPS: st.Sent, ThroughputRPS: st.Throughput, SuccessRatio: st.Success,
-			Requests: st.Requests,
-			P50MS:    msFloat(st.P50), P90MS: msFloat(st.P90), P99MS: msFloat(st.P99), P999MS: msFloat(st.P999),
-			MaxMS: msFloat(st.Max), LagP99MS: msFloat(st.Lag),
-			Share:      append([]uint64{}, st.Share...),
-			WorkerCPUS: st.WorkerCPU.Seconds(), BenchCPUS: st.BenchCPU.Seconds(),
-			WorkerCPUPct: round(100*st.WorkerCPUShare(), 1), BenchCPUPct: round(100*st.BenchCPUShare(), 1),
-			OtherCPUPct:  round(100*st.OtherCPUShare(), 1),
-			ErrorsTarget: st.Classes.Target, ErrorsBalancer: st.Classes.Balancer, ErrorsGenerator: st.Classes.Generator,
-			FailP99MS: msFloat(st.FailP99),
-			ElapsedS:  st.Elapsed.Seconds(), Restarts: st.Restarts, Errors: st.Errors,
-			Flags: append([]string{}, st.Flags...),
-		}
-		if s := st.Sessions; s.New+s.Hit+s.Miss > 0 {
-			js.Sessions = &JSONSessions{New: s.New, Hit: s.Hit, Miss: s.Miss, MissRatio: s.MissRatio()}
-		}
-		for _, f := range st.Faults {
-			jf := JSONFault{Kind: "kill", Worker: f.Fault.Kill, AtS: f.Fault.At.Seconds(),
-				DowntimeMS: msFloat(f.Downtime), DipRatio: f.Dip}
-			if f.Fault.Stop > 0 {
-				jf.Kind, jf.Worker, jf.ForS = "stop", f.Fault.Stop, f.Fault.For.Seconds()
-			}
-			js.Faults = append(js.Faults, jf)
-		}
-		out.Steps = append(out.Steps, js)
+	r := newRun(res)
+	out := JSONSummary{Cores: res.Cores, Steps: make([]JSONRow, 0, len(res.Steps)), Scaling: make([]JSONRow, 0, len(res.Scaling))}
+	for _, s := range r.stepRows() {
+		out.Steps = append(out.Steps, objectOf(stepFields, s))
 	}
-	for _, r := range res.Scaling {
-		p, _ := res.PointAt(r.Workers)
-		out.Scaling = append(out.Scaling, JSONScaling{
-			Workers: r.Workers, CapacityRPS: r.Capacity, LinearRPS: r.Linear,
-			CapacityLoRPS: r.CapacityLo, CapacityHiRPS: known(r.CapacityHi), Saturated: r.Saturated, Disturbed: p.Disturbed,
-			Speedup: r.Speedup, SpeedupLo: known(r.SpeedupLo), SpeedupHi: known(r.SpeedupHi),
-			Efficiency: r.Efficiency, Note: r.Note,
-		})
+	for _, s := range r.scalingRows() {
+		out.Scaling = append(out.Scaling, objectOf(scalingFields, s))
 	}
-	out.Verdict, out.Interference = Verdict(res), Disturbance(res)
-	out.Compared = CompareCells(res)
+	if f := r.fits; f.ok {
+		u := f.usl
+		jf := &JSONFits{Model: "usl", USL: JSONUSL{Sigma: u.Sigma, Kappa: u.Kappa, LambdaRPS: round(u.Lambda, 1), R2: round(u.R2, 4),
+			JSONWorst: f.worstOf(u.Residuals), Warning: u.Warning}}
+		if n, _ := u.Peak(); !math.IsInf(n, 1) {
+			n = round(n, 1)
+			jf.USL.PeakWorkers = &n
+		}
+		if f.byBound {
+			b := f.bound
+			jf.Model = "bottleneck"
+			jf.Bottleneck = &JSONBottleneck{LambdaRPS: round(b.Lambda, 1), CeilingRPS: round(b.Ceiling, 1),
+				KneeWorkers: round(b.Knee(), 2), R2: round(b.R2, 4), JSONWorst: f.worstOf(b.Residuals)}
+		}
+		out.Fits = jf
+	}
+	out.Verdict, _ = verdict(res, r.fits)
+	out.Interference, out.Compared = Disturbance(res), CompareCells(res)
 	return out
-}
-
-// known is v, or nil (JSON null) for an unknown end of an interval: 0 or +Inf.
-func known(v float64) *float64 {
-	if v == 0 || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
 }
 
 // WriteJSON prints Summary(res) as one indented JSON object.

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/bench-dev/bench/internal/experiment"
+	"github.com/bench-dev/bench/internal/scaling"
 	"github.com/bench-dev/bench/internal/scenario"
 )
 
 func TestWriteSummary_table(t *testing.T) {
 	t.Parallel()
 	var got, want bytes.Buffer
-	if err := WriteSummary(&got, testResult(), FormatTable); err != nil {
+	if err := WriteSummary(&got, testResult(), Options{Format: FormatTable}); err != nil {
 		t.Fatal(err)
 	}
 	// The layout bench has always printed: blank line, steps, blank line, scaling, blank line.
@@ -33,7 +34,7 @@ func TestWriteSummary_markdown(t *testing.T) {
 	res := testResult()
 	res.Steps[0].Faults = []experiment.FaultResult{{Fault: scenario.Fault{At: time.Second, Kill: 1}, Downtime: 5 * time.Millisecond, Dip: 0.5}}
 	var buf bytes.Buffer
-	if err := WriteSummary(&buf, res, FormatMarkdown); err != nil {
+	if err := WriteSummary(&buf, res, Options{Format: FormatMarkdown}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -46,7 +47,8 @@ func TestWriteSummary_markdown(t *testing.T) {
 	var tables, seps int
 	for _, line := range strings.Split(out, "\n") {
 		switch {
-		case line == "", strings.HasPrefix(line, "### "):
+		case line == "", strings.HasPrefix(line, "### "), strings.HasPrefix(line, "- "),
+			strings.HasPrefix(line, "_") && strings.HasSuffix(line, "_"):
 		case strings.HasPrefix(line, "|") && strings.HasSuffix(line, "|"):
 			if strings.Contains(line, "---") {
 				seps++
@@ -71,7 +73,7 @@ func TestWriteSummary_json(t *testing.T) {
 	res := testResult()
 	res.Steps[1].Errors = map[string]int{"503 Service Unavailable": 35}
 	var buf bytes.Buffer
-	if err := WriteSummary(&buf, res, FormatJSON); err != nil {
+	if err := WriteSummary(&buf, res, Options{Format: FormatJSON}); err != nil {
 		t.Fatal(err)
 	}
 	// Decoded generically: the keys are the contract, not the Go struct.
@@ -112,7 +114,7 @@ func TestWriteSummary_json(t *testing.T) {
 	}
 	// Units in the names: every numeric measure ends in one.
 	units := []string{"_rps", "_ms", "_s", "_ratio", "_pct"}
-	counts := map[string]bool{"row": true, "workers": true, "rep": true, "requests": true, "restarts": true, "speedup": true, "efficiency": true,
+	counts := map[string]bool{"row": true, "workers": true, "rep": true, "requests": true, "restarts": true, "retries": true, "speedup": true, "efficiency": true,
 		"speedup_lo": true, "speedup_hi": true, "errors_target": true, "errors_balancer": true, "errors_generator": true}
 	for _, obj := range append(doc.Steps, doc.Scaling...) {
 		for key, v := range obj {
@@ -140,7 +142,73 @@ func TestCheckFormat(t *testing.T) {
 	if err := CheckFormat("yaml"); err == nil || !strings.Contains(err.Error(), "markdown") {
 		t.Errorf("CheckFormat(yaml) = %v, want an error listing the formats", err)
 	}
-	if err := WriteSummary(&bytes.Buffer{}, testResult(), "yaml"); err == nil {
+	if err := WriteSummary(&bytes.Buffer{}, testResult(), Options{Format: "yaml"}); err == nil {
 		t.Error("WriteSummary(yaml) succeeded")
+	}
+}
+
+// Every format carries what the table shows: the errors of each step, the fitted models and the
+// verdict.
+func TestWriteSummary_fitsAndErrors(t *testing.T) {
+	t.Parallel()
+	res := &experiment.Result{Cores: 2}
+	for _, p := range []scaling.Point{{Workers: 1, Capacity: 100}, {Workers: 2, Capacity: 190}, {Workers: 4, Capacity: 330}, {Workers: 8, Capacity: 420}} {
+		res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Strategy: "round-robin", Offered: p.Capacity, Sent: p.Capacity,
+			Throughput: p.Capacity, Success: 1, Requests: 1000, Elapsed: 2 * time.Second, Cores: 2})
+		res.Capacity = append(res.Capacity, p)
+	}
+	res.Steps[2].Errors = map[string]int{"503 Service Unavailable": 35, "EOF": 2}
+	res.Scaling, _ = scaling.Table(res.Capacity, 2)
+	verdict := Verdict(res)
+
+	var text, md, js bytes.Buffer
+	for buf, f := range map[*bytes.Buffer]string{&text: FormatTable, &md: FormatMarkdown, &js: FormatJSON} {
+		if err := WriteSummary(buf, res, Options{Format: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, out := range map[string]string{"table": text.String(), "markdown": md.String()} {
+		for _, want := range []string{"503 Service Unavailable", "USL fit: σ=", "verdict: " + verdict} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, out)
+			}
+		}
+		// The commonest error first, with its row.
+		if i, j := strings.Index(out, "503 Service"), strings.Index(out, "EOF"); i < 0 || j < i {
+			t.Errorf("%s: the commonest error is not first:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(md.String(), "### Errors\n\n|") || !strings.Contains(md.String(), "- verdict: ") {
+		t.Errorf("markdown lacks the errors table or the verdict item:\n%s", md.String())
+	}
+
+	var doc struct {
+		Steps []struct {
+			Row    int            `json:"row"`
+			Errors map[string]int `json:"errors"`
+		} `json:"steps"`
+		Fits *struct {
+			Model string `json:"model"`
+			USL   struct {
+				Sigma, Kappa, LambdaRPS, R2 float64
+				WorstWorkers                int `json:"worst_workers"`
+			} `json:"usl"`
+		} `json:"fits"`
+		Verdict string `json:"verdict"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, js.String())
+	}
+	if doc.Fits == nil || doc.Fits.Model != "usl" || doc.Fits.USL.WorstWorkers == 0 {
+		t.Errorf("json fits = %+v:\n%s", doc.Fits, js.String())
+	}
+	if doc.Verdict != verdict {
+		t.Errorf("json verdict %q, want %q", doc.Verdict, verdict)
+	}
+	if got := doc.Steps[2].Errors; doc.Steps[2].Row != 3 || got["503 Service Unavailable"] != 35 || got["EOF"] != 2 {
+		t.Errorf("json steps[2] = %+v", doc.Steps[2])
+	}
+	if doc.Steps[0].Errors != nil {
+		t.Errorf("json steps[0].errors = %v, want absent", doc.Steps[0].Errors)
 	}
 }

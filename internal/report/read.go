@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +45,7 @@ var derivedColumns = map[string]bool{
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
 var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
-	"restarts": true, "retries": true, "faults": true, "ctx_switches_per_s": true, "bench_rss_mb": true,
+	"restarts": true, "retries": true, "faults": true, "errors": true, "ctx_switches_per_s": true, "bench_rss_mb": true,
 	"capacity_lo_rps": true, "capacity_hi_rps": true, "saturated": true, "disturbed": true, "speedup_lo": true, "speedup_hi": true,
 	"other_cpu_s": true, "other_cpu_pct": true, "steal_s": true,
 	"errors_target": true, "errors_balancer": true, "errors_generator": true, "fail_p99_ms": true}
@@ -67,7 +68,7 @@ func Load(dir string) (*experiment.Result, error) {
 
 // ReadCSV reconstructs a Result from a summary.csv written by WriteCSV: its Steps, Cores, Capacity
 // and Scaling. Writing the Result again gives the same bytes. What summary.csv does not hold stays
-// zero: Scenario, Started and each step's Errors.
+// zero: Scenario and Started.
 //
 // Columns are found by name, so their order does not matter and unknown columns are ignored. Every
 // column WriteCSV writes is required except the derived ones (share_min, share_max, share_stddev,
@@ -341,6 +342,11 @@ func (c *cells) step() experiment.Step {
 		c.fail("faults", "%v", err)
 	} else {
 		st.Faults = faults
+	}
+	if e := c.str("errors"); e != "" {
+		if err := json.Unmarshal([]byte(e), &st.Errors); err != nil {
+			c.fail("errors", "%q is not a JSON object of error counts, like {\"503 Service Unavailable\":35}", e)
+		}
 	}
 	if f := strings.Fields(c.str("flags")); len(f) > 0 {
 		st.Flags = f

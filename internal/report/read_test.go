@@ -45,6 +45,8 @@ func TestReadCSV_roundTrip(t *testing.T) {
 		P50: 123456 * time.Microsecond, P99: 2 * time.Second, Max: 3 * time.Second, Lag: 777 * time.Microsecond,
 		Share: []uint64{700, 800, 0, 1500}, Elapsed: 2003456789, WorkerCPU: 3456789012, BenchCPU: 987654321, Cores: 2,
 		Flags: []string{experiment.FlagBehind}})
+	// Errors whose text holds the separators of CSV and of the other list columns.
+	res.Steps[1].Errors = map[string]int{"503 Service Unavailable": 35, `dial tcp: "a, b; c": refused`: 2}
 	back := roundTrip(t, res)
 
 	if got, want := len(back.Steps), 3; got != want {
@@ -79,6 +81,12 @@ func TestReadCSV_roundTrip(t *testing.T) {
 	}
 	if back.Cores != 2 {
 		t.Errorf("Cores = %d, want 2", back.Cores)
+	}
+	if got := back.Steps[1].Errors; len(got) != 2 || got["503 Service Unavailable"] != 35 || got[`dial tcp: "a, b; c": refused`] != 2 {
+		t.Errorf("Errors = %v", got)
+	}
+	if back.Steps[0].Errors != nil {
+		t.Errorf("step 1 read back errors %v, want none", back.Steps[0].Errors)
 	}
 }
 
@@ -180,6 +188,7 @@ func TestReadCSV_badInput(t *testing.T) {
 		{"zero workers", set(1, "workers", "0"), 2, "workers", "0 workers"},
 		{"negative duration", set(1, "max_ms", "-1.000"), 2, "max_ms", "negative"},
 		{"bad derived column", set(1, "share_stddev", "?"), 2, "share_stddev", "not a number"},
+		{"bad errors", set(1, "errors", "35x 503"), 2, "errors", "not a JSON object"},
 		{"duplicate column", strings.Replace(good, "p90_ms", "p50_ms", 1), 1, "p50_ms", "twice"},
 		{"empty", "", 1, "", "empty"},
 	} {

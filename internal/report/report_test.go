@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bench-dev/bench/internal/experiment"
 	"github.com/bench-dev/bench/internal/scaling"
@@ -106,9 +107,65 @@ func TestWriteTables(t *testing.T) {
 	if err := WriteScaling(&buf, testResult()); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"p99 ms", "9.50", "51 49", "generator-behind", "1.75×", "87%", "single process"} {
+	for _, want := range []string{"p99", "9.50", "generator-behind", "1.75×", "87%", "single process",
+		"(left out to fit 120 columns: row, sent rps, p90 ms, share %; --wide shows them)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("tables lack %q:\n%s", want, buf.String())
+		}
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if n := utf8.RuneCountInString(line); n > Width {
+			t.Errorf("a line of %d columns, more than %d:\n%s", n, Width, line)
+		}
+	}
+
+	// --wide: every column, and no note.
+	buf.Reset()
+	if err := WriteSummary(&buf, testResult(), Options{Format: FormatTable, Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"51 49", "sent", "p90", "row"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("wide tables lack %q:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "left out") {
+		t.Errorf("wide tables left columns out:\n%s", buf.String())
+	}
+}
+
+// The default steps table of a realistic run, four strategies over 1..8 workers with long flags,
+// fits 120 columns and keeps what a reader needs first.
+func TestWriteSteps_fitsWidth(t *testing.T) {
+	t.Parallel()
+	res := &experiment.Result{Cores: 2}
+	for _, strategy := range []string{"round-robin", "least-connections", "random", "power-of-two"} {
+		for _, n := range []int{1, 2, 4, 8} {
+			share := make([]uint64, n)
+			for i := range share {
+				share[i] = 12345
+			}
+			res.Steps = append(res.Steps, experiment.Step{Workers: n, Strategy: strategy, Rep: 3, Offered: 12000, Sent: 11800,
+				Throughput: 11790.4, Success: 0.9991, Requests: 120000, P50: 1234 * time.Microsecond, P90: 25 * time.Millisecond,
+				P99: 123 * time.Millisecond, P999: 456 * time.Millisecond, Max: 1234 * time.Millisecond, Share: share,
+				Elapsed: 10 * time.Second, WorkerCPU: 15 * time.Second, BenchCPU: 4 * time.Second, Cores: 2, CtxSwitches: 123456,
+				Restarts: 1, Flags: []string{experiment.FlagBehind, experiment.FlagErrors}})
+		}
+	}
+	var buf bytes.Buffer
+	if err := WriteSteps(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > Width {
+			t.Errorf("a line of %d columns, more than %d:\n%s", n, Width, out)
+			break
+		}
+	}
+	for _, want := range []string{"workers", "strategy", "least-connections", "rep", "offered", "throughput", "success", "p99", "generator-behind errors"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("default table lacks %q:\n%s", want, out)
 		}
 	}
 }
@@ -168,7 +225,7 @@ func TestWriteScaling_sharpKnee(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"bottleneck rps", "bottleneck fit: min(74 rps × N, 408 rps)", "fits better than the USL",
+	for _, want := range []string{"bottleneck", "bottleneck fit: min(74 rps × N, 408 rps)", "fits better than the USL",
 		"verdict: contention-limited: one shared resource caps throughput at ≈408 rps", "worst point -12.9% (N=6)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scaling table lacks %q:\n%s", want, out)

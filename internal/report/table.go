@@ -13,7 +13,6 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/bench-dev/bench/internal/experiment"
-	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scaling"
 )
 
@@ -68,177 +67,85 @@ func newTable(w io.Writer, style tableStyle) *tablewriter.Table {
 	return tablewriter.NewTable(w, opts...)
 }
 
-// stepColumn is one column of the steps table.
-type stepColumn struct {
-	header string
-	cell   func(experiment.Step) string
+// WriteSteps prints one row per load step, in the columns that fit Width. Columns that would say
+// nothing in this run (one strategy, no repetitions, no sessions) are left out.
+func WriteSteps(w io.Writer, res *experiment.Result) error {
+	return writeSteps(w, newRun(res), textTable, false)
 }
 
-// WriteSteps prints one row per load step. Columns that would say nothing in this run (one
-// strategy, no repetitions, no sessions) are left out.
-func WriteSteps(w io.Writer, res *experiment.Result) error { return writeSteps(w, res, textTable) }
-
-func writeSteps(w io.Writer, res *experiment.Result, style tableStyle) error {
-	var strategies, stores = map[string]bool{}, map[string]bool{}
-	var reps, sessions, restarts bool
-	for _, st := range res.Steps {
-		strategies[st.Strategy] = true
-		stores[st.Store] = true
-		restarts = restarts || st.Restarts > 0 || len(st.Faults) > 0
-		reps = reps || st.Rep > 1
-		sessions = sessions || st.Sessions != (load.Sessions{})
-	}
-	cols := []stepColumn{{"workers", func(st experiment.Step) string { return strconv.Itoa(st.Workers) }}}
-	if len(stores) > 1 {
-		cols = append(cols, stepColumn{"store", func(st experiment.Step) string { return st.Store }})
-	}
-	if len(strategies) > 1 {
-		cols = append(cols, stepColumn{"strategy", func(st experiment.Step) string { return st.Strategy }})
-	}
-	if reps {
-		cols = append(cols, stepColumn{"rep", func(st experiment.Step) string { return strconv.Itoa(st.Rep) }})
-	}
-	cols = append(cols,
-		stepColumn{"offered rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Offered) }},
-		stepColumn{"sent rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Sent) }},
-		stepColumn{"throughput rps", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.Throughput) }},
-		stepColumn{"success", func(st experiment.Step) string { return fmt.Sprintf("%.2f%%", 100*st.Success) }},
-		stepColumn{"p50 ms", func(st experiment.Step) string { return fmtMS(st.P50) }},
-		stepColumn{"p90 ms", func(st experiment.Step) string { return fmtMS(st.P90) }},
-		stepColumn{"p99 ms", func(st experiment.Step) string { return fmtMS(st.P99) }},
-		stepColumn{"p99.9 ms", func(st experiment.Step) string { return fmtMS(st.P999) }},
-		stepColumn{"max ms", func(st experiment.Step) string { return fmtMS(st.Max) }},
-		stepColumn{"share %", func(st experiment.Step) string { return shareCell(st.Share) }},
-	)
-	if len(strategies) > 1 {
-		cols = append(cols, stepColumn{"share min/max/sd %", func(st experiment.Step) string {
-			sh := Shares(st.Share)
-			return fmt.Sprintf("%.0f / %.0f / %.1f", 100*sh.Min, 100*sh.Max, 100*sh.Stddev)
-		}})
-	}
-	if sessions {
-		cols = append(cols, stepColumn{"session miss", func(st experiment.Step) string {
-			return fmt.Sprintf("%.3f", st.Sessions.MissRatio())
-		}})
-	}
-	if oversubscribed(res) {
-		cols = append(cols, stepColumn{"ctx sw/s", func(st experiment.Step) string { return fmt.Sprintf("%.0f", st.CtxSwitches) }})
-	}
-	if restarts {
-		cols = append(cols, stepColumn{"restarts", func(st experiment.Step) string { return strconv.Itoa(st.Restarts) }})
-	}
-	cols = append(cols,
-		stepColumn{"cpu workers/bench/other %", func(st experiment.Step) string {
-			return fmt.Sprintf("%.0f / %.0f / %.0f", 100*st.WorkerCPUShare(), 100*st.BenchCPUShare(), 100*st.OtherCPUShare())
-		}},
-		stepColumn{"flags", func(st experiment.Step) string { return strings.Join(st.Flags, " ") }},
-	)
-
-	t := newTable(w, style)
-	headers := make([]any, len(cols))
-	for i, c := range cols {
-		headers[i] = c.header
-	}
-	t.Header(headers...)
-	for _, st := range res.Steps {
-		row := make([]any, len(cols))
-		for i, c := range cols {
-			row[i] = c.cell(st)
-		}
-		if err := t.Append(row...); err != nil {
-			return err
-		}
-	}
-	return t.Render()
+func writeSteps(w io.Writer, r *run, style tableStyle, wide bool) error {
+	return writeTable(w, style, r, stepFields, r.stepRows(), wide)
 }
 
-// WriteScaling prints the measured capacity per worker count next to the linear scaling math.
-func WriteScaling(w io.Writer, res *experiment.Result) error { return writeScaling(w, res, textTable) }
-
-func writeScaling(w io.Writer, res *experiment.Result, style tableStyle) error {
-	t := newTable(w, style)
-	f := fitRun(res)
-	header := []any{"workers", "capacity rps", "linear rps (1 worker × N)", "USL rps"}
-	if f.byBound {
-		header = append(header, "bottleneck rps")
-	}
-	t.Header(append(header, "speedup", "efficiency", "note")...)
-	for _, r := range res.Scaling {
-		n := float64(r.Workers)
-		cells := []string{strconv.Itoa(r.Workers), CapacityText(r), fmt.Sprintf("%.0f", r.Linear), f.cell(f.usl.Throughput, n)}
-		if f.byBound {
-			cells = append(cells, f.cell(f.bound.Throughput, n))
-		}
-		cells = append(cells, SpeedupText(r), EfficiencyText(r), r.Note)
-		if err := t.Append(cells); err != nil {
-			return err
-		}
-	}
-	if err := t.Render(); err != nil {
+// writeTable renders rows in the columns of fs, then the note naming the columns left out.
+func writeTable[T any](w io.Writer, style tableStyle, r *run, fs []field[T], rows []T, wide bool) error {
+	t, err := tableOf(r, fs, rows, wide)
+	if err != nil {
 		return err
 	}
-	if f.ok && style == textTable {
-		u := f.usl
-		fmt.Fprintf(w, "USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f, worst point %s\n", u.Sigma, u.Kappa, u.Lambda, u.R2, f.worst(u.Residuals))
-		if f.byBound {
-			b := f.bound
-			fmt.Fprintf(w, "bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL\n",
-				b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals))
-		}
-		if u.Warning != "" {
-			fmt.Fprintf(w, "  (%s)\n", u.Warning)
-		}
+	if err := t.render(w, style); err != nil {
+		return err
 	}
-	if style == textTable {
-		fmt.Fprintf(w, "verdict: %s\n", Verdict(res))
-		if d := Disturbance(res); d != "" {
-			fmt.Fprintf(w, "interference: %s\n", d)
+	note := t.hiddenNote()
+	if style == markdownTable && len(note) > 0 {
+		note = []string{"", "_" + strings.Join(note, " ") + "_"}
+	}
+	for _, line := range note {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// CapacityText shows a capacity with its interval, "908 (893–925)", or as the lower bound it is,
-// "≥ 400 (not saturated)".
-func CapacityText(r scaling.Row) string {
-	switch {
-	case r.Capacity <= 0:
-		return "-"
-	case !r.Saturated:
-		return fmt.Sprintf("≥ %.0f (not saturated)", r.Capacity)
-	case r.CapacityLo > 0 && (r.CapacityLo != r.Capacity || r.CapacityHi != r.Capacity):
-		return fmt.Sprintf("%.0f (%.0f–%.0f)", r.Capacity, r.CapacityLo, r.CapacityHi)
-	}
-	return fmt.Sprintf("%.0f", r.Capacity)
+// WriteScaling prints the measured capacity per worker count next to the linear scaling math, the
+// fitted models and the verdict.
+func WriteScaling(w io.Writer, res *experiment.Result) error {
+	return writeScaling(w, newRun(res), textTable, false)
 }
 
-// SpeedupText shows a speedup with its interval, "1.86× (1.80–1.91)"; "≥ 1.52×" over a count
-// that was not saturated; "-" when the baseline was not saturated (a ratio to a lower bound).
-func SpeedupText(r scaling.Row) string {
-	switch {
-	case r.Speedup == 0:
-		return "-"
-	case r.Workers == 1:
-		return fmt.Sprintf("%.2f×", r.Speedup)
-	case (r.SpeedupLo == 0 && r.SpeedupHi == 0 && r.Saturated) || r.SpeedupLo == r.SpeedupHi:
-		return fmt.Sprintf("%.2f×", r.Speedup) // no interval known (an older summary.csv)
-	case r.SpeedupLo == 0:
-		return "-"
-	case math.IsInf(r.SpeedupHi, 1):
-		return fmt.Sprintf("≥ %.2f×", r.SpeedupLo)
+func writeScaling(w io.Writer, r *run, style tableStyle, wide bool) error {
+	if err := writeTable(w, style, r, scalingFields, r.scalingRows(), wide); err != nil {
+		return err
 	}
-	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.Speedup, r.SpeedupLo, r.SpeedupHi)
+	lines := fitLines(r)
+	if style == markdownTable && len(lines) > 0 {
+		fmt.Fprintln(w)
+		for i := range lines {
+			lines[i] = "- " + strings.TrimSpace(lines[i])
+		}
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// EfficiencyText is the efficiency as a percentage, marked like the speedup it comes from.
-func EfficiencyText(r scaling.Row) string {
-	switch {
-	case r.Speedup == 0:
-		return "-"
-	case r.Workers > 1 && math.IsInf(r.SpeedupHi, 1):
-		return fmt.Sprintf("≥ %.0f%%", 100*r.SpeedupLo/float64(r.Workers))
+// fitLines say what the models fitted to the capacities are, what limits scaling and what other
+// processes disturbed: the lines under the scaling table.
+func fitLines(r *run) []string {
+	f := r.fits
+	var lines []string
+	if f.ok {
+		u := f.usl
+		lines = append(lines, fmt.Sprintf("USL fit: σ=%.4g κ=%.4g λ=%.0f rps, R²=%.3f, worst point %s", u.Sigma, u.Kappa, u.Lambda, u.R2, f.worst(u.Residuals)))
+		if f.byBound {
+			b := f.bound
+			lines = append(lines, fmt.Sprintf("bottleneck fit: min(%.0f rps × N, %.0f rps), knee at N≈%.1f, R²=%.3f, worst point %s: fits better than the USL",
+				b.Lambda, b.Ceiling, b.Knee(), b.R2, f.worst(b.Residuals)))
+		}
 	}
-	return fmt.Sprintf("%.0f%%", 100*r.Efficiency)
+	v, _ := verdict(r.Result, f)
+	lines = append(lines, "verdict: "+v)
+	if f.ok && f.usl.Warning != "" {
+		lines = append(lines, "  ("+f.usl.Warning+")")
+	}
+	if d := Disturbance(r.Result); d != "" {
+		lines = append(lines, "interference: "+d)
+	}
+	return lines
 }
 
 // fits are the scaling models fitted to a run's capacities (which leave out flagged steps).
@@ -284,6 +191,19 @@ func (f fits) cell(predict func(float64) float64, n float64) string {
 	return fmt.Sprintf("%.0f", predict(n))
 }
 
+// worstOf is a fit's largest relative miss and where it is.
+func (f fits) worstOf(residuals []float64) JSONWorst {
+	w := scaling.WorstResidual(residuals)
+	out := JSONWorst{WorstRatio: round(w, 4)}
+	for i, r := range residuals {
+		if r == w && i < len(f.points) {
+			out.WorstWorkers = f.points[i].Workers
+			break
+		}
+	}
+	return out
+}
+
 // worst formats a fit's largest relative miss and where it is, e.g. "+4.6% (N=8)".
 func (f fits) worst(residuals []float64) string {
 	w := scaling.WorstResidual(residuals)
@@ -303,17 +223,6 @@ func shareCell(counts []uint64) string {
 		parts[i] = fmt.Sprintf("%.0f", 100*f)
 	}
 	return strings.Join(parts, " ")
-}
-
-// oversubscribed reports whether a step ran more workers than the machine has cores: then the
-// context switches per second say what the extra processes cost.
-func oversubscribed(res *experiment.Result) bool {
-	for _, st := range res.Steps {
-		if st.Cores > 0 && st.Workers > st.Cores {
-			return true
-		}
-	}
-	return false
 }
 
 // Verdict names what limits scaling, in one line: the same words in the table, the chart's title,
@@ -411,4 +320,47 @@ func Disturbance(res *experiment.Result) string {
 		text += fmt.Sprintf(", %d still noisy after %d tries: their worker counts draw no verdict", left, experiment.MaxRetries+1)
 	}
 	return text
+}
+
+// CapacityText shows a capacity with its interval, "908 (893–925)", or as the lower bound it is,
+// "≥ 400 (not saturated)".
+func CapacityText(r scaling.Row) string {
+	switch {
+	case r.Capacity <= 0:
+		return "-"
+	case !r.Saturated:
+		return fmt.Sprintf("≥ %.0f (not saturated)", r.Capacity)
+	case r.CapacityLo > 0 && (r.CapacityLo != r.Capacity || r.CapacityHi != r.Capacity):
+		return fmt.Sprintf("%.0f (%.0f–%.0f)", r.Capacity, r.CapacityLo, r.CapacityHi)
+	}
+	return fmt.Sprintf("%.0f", r.Capacity)
+}
+
+// SpeedupText shows a speedup with its interval, "1.86× (1.80–1.91)"; "≥ 1.52×" over a count
+// that was not saturated; "-" when the baseline was not saturated (a ratio to a lower bound).
+func SpeedupText(r scaling.Row) string {
+	switch {
+	case r.Speedup == 0:
+		return "-"
+	case r.Workers == 1:
+		return fmt.Sprintf("%.2f×", r.Speedup)
+	case (r.SpeedupLo == 0 && r.SpeedupHi == 0 && r.Saturated) || r.SpeedupLo == r.SpeedupHi:
+		return fmt.Sprintf("%.2f×", r.Speedup) // no interval known (an older summary.csv)
+	case r.SpeedupLo == 0:
+		return "-"
+	case math.IsInf(r.SpeedupHi, 1):
+		return fmt.Sprintf("≥ %.2f×", r.SpeedupLo)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.Speedup, r.SpeedupLo, r.SpeedupHi)
+}
+
+// EfficiencyText is the efficiency as a percentage, marked like the speedup it comes from.
+func EfficiencyText(r scaling.Row) string {
+	switch {
+	case r.Speedup == 0:
+		return "-"
+	case r.Workers > 1 && math.IsInf(r.SpeedupHi, 1):
+		return fmt.Sprintf("≥ %.0f%%", 100*r.SpeedupLo/float64(r.Workers))
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.Efficiency)
 }

@@ -219,7 +219,7 @@ func TestSession_RedisTwoWorkers(t *testing.T) {
 	if err != nil || !ok || state != "3" {
 		t.Errorf("GET %s%s = %q, %v, %v; want \"3\"", redisSessionPrefix, id, state, ok, err)
 	}
-	if rep, err := c.do(ctx, "TTL", redisSessionPrefix+id); err != nil || rep.num < 1 || rep.num > 60 {
+	if rep, err := c.do(ctx, "TTL", redisSessionPrefix+id); err != nil || rep.(int64) < 1 || rep.(int64) > 60 {
 		t.Errorf("TTL of the session = %v, %v; want 1..60 s", rep, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The shared resource (Config.Hold): one token in a Redis list, taken with
@@ -51,13 +53,13 @@ func ResetLock(ctx context.Context, addr, key string) error {
 	if _, err := c.do(ctx, "DEL", key); err != nil {
 		return fmt.Errorf("target: reset lock %q: %w", key, err)
 	}
-	rep, err := c.do(ctx, "RPUSH", key, lockToken)
+	n, err := c.do(ctx, "RPUSH", key, lockToken)
 	if err != nil {
 		return fmt.Errorf("target: reset lock %q: %w", key, err)
 	}
-	if rep.kind != ':' || rep.num != 1 {
+	if n != int64(1) {
 		// Someone pushed between DEL and RPUSH: a worker is already running.
-		return fmt.Errorf("target: reset lock %q: %w", key, c.unexpected("RPUSH", rep))
+		return fmt.Errorf("target: reset lock %q: redis at %s: RPUSH: %v elements in the list, want 1", key, addr, n)
 	}
 	return nil
 }
@@ -71,6 +73,10 @@ type sharedLock struct {
 	// can never take every connection from the request about to give it back.
 	acquire *RedisClient
 	release *RedisClient
+	// slots holds one token per BLPOP in flight, as many as acquire has
+	// connections: a request takes one before it computes how long its BLPOP
+	// may wait, so that the time it queued inside the worker counts.
+	slots chan struct{}
 	// closing is cancelled by the handler's Close: it interrupts the waits.
 	closing context.Context
 }
@@ -83,11 +89,20 @@ func newSharedLock(cfg Config, closing context.Context) (*sharedLock, error) {
 		conns = DefaultLockConns
 	}
 	l := &sharedLock{
-		key:     cfg.LockKey,
-		hold:    cfg.Hold,
-		acquire: NewRedisClient(cfg.RedisAddr, conns),
+		key:  cfg.LockKey,
+		hold: cfg.Hold,
+		// Once BLPOP is sent, only the server's own timeout ends the wait:
+		// cutting the connection while the server hands over the token would
+		// lose the token for every worker. So the request's context does not
+		// reach the connection (ContextTimeoutEnabled off), and its read
+		// deadline comes DefaultRedisTimeout after the longest wait. Only
+		// Close (the worker stopping) interrupts, by closing the connections.
+		acquire: newRedisClient(cfg.RedisAddr, conns, func(o *redis.Options) {
+			o.ReadTimeout = DefaultLockWait + DefaultRedisTimeout
+		}),
 		// RPUSH never blocks in the server: one connection, two for overlap.
 		release: NewRedisClient(cfg.RedisAddr, 2),
+		slots:   make(chan struct{}, conns),
 		closing: closing,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultRedisTimeout)
@@ -126,40 +141,30 @@ func (l *sharedLock) take(ctx context.Context) error {
 	}
 	// Queuing for a connection is still inside this worker: a client that
 	// goes away meanwhile just leaves the queue.
-	gctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	c := l.acquire
-	cn, err := c.get(gctx)
-	if err != nil {
-		if ctx.Err() == nil && gctx.Err() != nil {
-			return fmt.Errorf("target: hold: %w", ErrLockTimeout)
-		}
-		return fmt.Errorf("target: hold: %w", err)
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("target: hold: %w", ctx.Err())
+	case <-time.After(time.Until(deadline)):
+		return fmt.Errorf("target: hold: %w", ErrLockTimeout)
+	case <-l.closing.Done():
+		return fmt.Errorf("target: hold: %w", ErrRedisClosed)
 	}
+	defer func() { <-l.slots }()
 	wait := time.Until(deadline)
 	if wait < time.Millisecond {
-		c.put(cn, true)
 		return fmt.Errorf("target: hold: %w", ErrLockTimeout)
 	}
-	// Once BLPOP is sent, only the server's own timeout ends the wait: cutting
-	// the connection while the server hands over the token would lose the
-	// token for every worker. So the request's cancellation is ignored here
-	// and the connection's deadline comes DefaultRedisTimeout after the
-	// server's. Only Close (the worker stopping) interrupts.
 	secs := strconv.FormatFloat(wait.Seconds(), 'f', 3, 64) // Redis ≥ 6 takes fractions
-	rep, err := cn.roundTrip(l.closing, wait+DefaultRedisTimeout, []string{"BLPOP", l.key, secs})
-	if err != nil {
-		c.put(cn, false)
-		return fmt.Errorf("target: hold: redis at %s: BLPOP: %w", c.addr, cause(err))
-	}
-	c.put(cn, true)
+	reply, err := l.acquire.do(l.closing, "BLPOP", l.key, secs)
 	switch {
-	case rep.kind == '*' && rep.null:
+	case errors.Is(err, redis.Nil):
 		return fmt.Errorf("target: hold: %w (%s)", ErrLockTimeout, wait.Round(time.Millisecond))
-	case rep.kind == '-':
-		return fmt.Errorf("target: hold: redis at %s: BLPOP: %w", c.addr, RedisError(rep.str))
-	case rep.kind != '*' || len(rep.elems) != 2:
-		return fmt.Errorf("target: hold: %w", c.unexpected("BLPOP", rep))
+	case err != nil:
+		return fmt.Errorf("target: hold: %w", err)
+	}
+	if kv, ok := reply.([]any); !ok || len(kv) != 2 {
+		return fmt.Errorf("target: hold: redis at %s: BLPOP: unexpected reply %v", l.acquire.addr, reply)
 	}
 	return nil
 }

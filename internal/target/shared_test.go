@@ -21,10 +21,11 @@ func lockLen(t *testing.T, addr, key string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rep, err := c.do(ctx, "LLEN", key)
-	if err != nil || rep.kind != ':' {
-		t.Fatalf("LLEN %s = %s, %v", key, rep, err)
+	n, ok := rep.(int64)
+	if err != nil || !ok {
+		t.Fatalf("LLEN %s = %v, %v", key, rep, err)
 	}
-	return rep.num
+	return n
 }
 
 // closeHandler closes a handler made by Handler when the test ends.
