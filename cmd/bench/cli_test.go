@@ -95,11 +95,11 @@ func TestUnknownFlagsAndCommands_didYouMean(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		a, b string
-		want int
-	}{{"plna", "plan", 1}, {"worker", "workers", 1}, {"rn", "run", 1}, {"", "run", 3}, {"abc", "xyz", 3}} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		typed string
+		want  string
+	}{{"plna", "plan"}, {"rn", "run"}, {"reprot", "report"}, {"comp", "compare"}, {"abc", ""}} {
+		if got := suggest(tc.typed, commandNames()); got != tc.want {
+			t.Errorf("suggest(%q) = %q, want %q", tc.typed, got, tc.want)
 		}
 	}
 	// Nothing close: no guess.

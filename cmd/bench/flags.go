@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bench-dev/bench/internal/scenario"
 )
 
 // flagSet is a command's flags with its usage text.
@@ -277,19 +279,10 @@ func expandRates(s string) string {
 	return strings.Join(items, ",")
 }
 
-// suggest returns the option closest to s when it is close enough to be a typo, or "".
+// suggest returns the option closest to s when it is close enough to be a typo (scenario.Suggest),
+// or the option s is a prefix of (--work for --workers), or "".
 func suggest(s string, options []string) string {
-	best, bestDist := "", 0
-	for _, o := range options {
-		d := editDistance(strings.ToLower(s), o)
-		if best == "" || d < bestDist {
-			best, bestDist = o, d
-		}
-	}
-	// A third of the word (at least 1, at most 3 edits), or s a prefix of an option (--work for
-	// --workers), catches typos without suggesting "out" for "at".
-	limit := min(max(len(best)/3, 1), 3)
-	if best != "" && bestDist <= limit {
+	if best := scenario.Suggest(s, options); best != "" {
 		return best
 	}
 	if len(s) >= 3 {
@@ -300,35 +293,4 @@ func suggest(s string, options []string) string {
 		}
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b with a swap of two neighbouring bytes
-// counted as one edit ("plna" is one edit from "plan"), in bytes; flag and command names are
-// short, and anything longer than 64 bytes is no typo of one.
-func editDistance(a, b string) int {
-	if len(a) > 64 {
-		return len(a)
-	}
-	// d[i][j] is the distance between a[:i] and b[:j].
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
