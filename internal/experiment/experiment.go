@@ -447,11 +447,11 @@ func (r *runner) measure(ctx context.Context, cl *cluster.Cluster, c cell) (scal
 	return m.rates(ctx)
 }
 
-// settle runs one unrecorded step before the run's first measurement (when the scenario has a
-// warm-up at all): the first worker count
-// would otherwise be measured on a cold machine (caches, CPU frequency, the runtime's heap and
-// the balancer's pools still growing) and the run's baseline, on which every speedup rests,
-// would come out lower than the same count measured a minute later.
+// settle runs one unrecorded step before the run's first measurement, when the scenario has a
+// warm-up at all: the first worker count would otherwise be measured on a cold machine (caches,
+// CPU frequency, the runtime's heap and the balancer's pools still growing), and the run's
+// baseline, on which every speedup rests, would come out lower than the same count measured a
+// minute later.
 func (r *runner) settle(ctx context.Context, m *meter) error {
 	if r.settled || r.sc.Load.Warmup == 0 {
 		return nil // a scenario without warm-up asks for no unmeasured load
