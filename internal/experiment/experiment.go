@@ -779,41 +779,20 @@ func workerSpec(sc *scenario.Scenario, store string, opts Options) (cluster.Spec
 		}
 		cmd = []string{exe, "worker"}
 	}
-	spec.Command = append(append([]string(nil), cmd...),
-		"--workload", t.Builtin,
-		"--cost", t.Cost.String(),
-		"--concurrency", strconv.Itoa(t.Concurrency),
-		"--threads", strconv.Itoa(t.Threads),
-	)
-	if len(t.Slowdown) > 0 {
-		spec.Command = append(spec.Command, "--slowdown", slowdownSpec(t.Slowdown))
-	}
-	if t.Builtin == "session" {
-		spec.Command = append(spec.Command, "--store", store)
+	w := target.Config{Workload: t.Builtin, Cost: t.Cost, Concurrency: t.Concurrency, Threads: t.Threads}
+	if t.Builtin == target.WorkloadSession {
+		w.Store = store
 	}
 	if t.Hold > 0 {
-		spec.Command = append(spec.Command, "--hold", t.Hold.String(), "--lock-key", t.LockKey)
+		w.Hold, w.LockKey = t.Hold, t.LockKey
 	}
-	if sc.Redis != nil && (store == "redis" || t.Hold > 0) {
-		spec.Command = append(spec.Command, "--redis", sc.Redis.Addr)
+	if sc.Redis != nil && (store == target.StoreRedis || t.Hold > 0) {
+		w.RedisAddr = sc.Redis.Addr
 	}
+	spec.Command = append(append([]string(nil), cmd...), target.Args(w, t.Slowdown)...)
 	// GOMAXPROCS in the environment makes the runtime start with it, before any flag is parsed.
 	spec.Env = append(spec.Env, "GOMAXPROCS="+strconv.Itoa(t.Threads))
 	return spec, nil
-}
-
-// slowdownSpec writes a scenario's slowdown map in the worker's --slowdown form, "1=3,2=1.5".
-func slowdownSpec(m map[int]float64) string {
-	idx := make([]int, 0, len(m))
-	for i := range m {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	parts := make([]string, len(idx))
-	for k, i := range idx {
-		parts[k] = strconv.Itoa(i) + "=" + strconv.FormatFloat(m[i], 'g', -1, 64)
-	}
-	return strings.Join(parts, ",")
 }
 
 func (r *runner) event(format string, args ...any) {

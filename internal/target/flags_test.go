@@ -1,0 +1,49 @@
+package target
+
+import (
+	"flag"
+	"testing"
+	"time"
+)
+
+// What Args writes, Register reads back: the cluster's argv and the worker's parser agree on
+// every flag.
+func TestArgs_roundTrip(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cfg      Config
+		slowdown map[int]float64
+	}{
+		{Config{Workload: WorkloadCPU, Cost: 2 * time.Millisecond, Threads: 1}, nil},
+		{Config{Workload: WorkloadSleep, Cost: 10 * time.Millisecond, Concurrency: 1, Threads: 2}, map[int]float64{1: 4, 3: 1.5}},
+		{Config{Workload: WorkloadSession, Cost: 500 * time.Microsecond, Threads: 1, Store: StoreRedis, RedisAddr: "127.0.0.1:7001",
+			Hold: 2 * time.Millisecond, LockKey: "bench:lock"}, nil},
+	} {
+		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+		var f WorkerFlags
+		f.Register(fs)
+		if err := fs.Parse(Args(c.cfg, c.slowdown)); err != nil {
+			t.Fatal(err)
+		}
+		want := c.cfg
+		if want.Store == "" {
+			want.Store = StoreMemory
+		}
+		if want.RedisAddr == "" {
+			want.RedisAddr = f.RedisAddr // the environment's default
+		}
+		if want.LockKey == "" {
+			want.LockKey = DefaultLockKey
+		}
+		got := f.Config
+		got.Index, got.ReusePort = 0, false // per process, from the environment
+		if got != want {
+			t.Errorf("Args(%+v) read back as %+v", want, got)
+		}
+		if c.slowdown != nil {
+			if got, err := SlowdownFor(f.Slowdown, 1); err != nil || got != c.slowdown[1] {
+				t.Errorf("slowdown of worker 1 = %v, %v; want %v", got, err, c.slowdown[1])
+			}
+		}
+	}
+}
