@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -108,37 +107,38 @@ func CompareCells(res *experiment.Result) []CellComparison {
 	return out
 }
 
-// writeCells prints CompareCells as a table.
-func writeCells(w io.Writer, cs []CellComparison, style tableStyle) error {
-	t := newTable(w, style)
-	t.Header("workers", "offered rps", "compared", "metric", "median", "vs", "its median", "ratio", "p (U test)", "difference")
-	for _, c := range cs {
-		verdict := "not significant"
+// cellFields are the comparison table's columns.
+var cellFields = []field[CellComparison]{
+	{header: "workers", cell: func(c CellComparison) string { return strconv.Itoa(c.Workers) }},
+	{header: "offered\nrps", cell: func(c CellComparison) string { return fmt.Sprintf("%.0f", c.Offered) }},
+	{header: "compared", cell: func(c CellComparison) string { return c.Cell }},
+	{header: "metric", cell: func(c CellComparison) string { return c.Metric }},
+	{header: "median", cell: func(c CellComparison) string { return metricText(c.Metric, c.Median) }},
+	{header: "vs", cell: func(c CellComparison) string { return c.Baseline }},
+	{header: "its\nmedian", cell: func(c CellComparison) string { return metricText(c.Metric, c.BaselineMedian) }},
+	{header: "ratio", cell: func(c CellComparison) string {
+		if c.BaselineMedian == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", c.Ratio)
+	}},
+	{header: "p\n(U test)", cell: func(c CellComparison) string { return fmt.Sprintf("%.3f", c.P) }},
+	{header: "difference", cell: func(c CellComparison) string {
 		switch {
 		case c.Reps < 2:
-			verdict = "unknown: set load.repeat ≥ 4"
+			return "unknown: set load.repeat ≥ 4"
 		case c.Significant && c.Ratio < 1:
-			verdict = "significantly lower"
+			return "significantly lower"
 		case c.Significant:
-			verdict = "significantly higher"
+			return "significantly higher"
 		}
-		ratio := "-"
-		if c.Ratio > 0 || c.BaselineMedian > 0 {
-			ratio = fmt.Sprintf("%.2f×", c.Ratio)
-		}
-		if err := t.Append(strconv.Itoa(c.Workers), fmt.Sprintf("%.0f", c.Offered), c.Cell, c.Metric, metricText(c.Metric, c.Median),
-			c.Baseline, metricText(c.Metric, c.BaselineMedian), ratio, fmt.Sprintf("%.3f", c.P), verdict); err != nil {
-			return err
-		}
-	}
-	return t.Render()
+		return "not significant"
+	}},
 }
 
 func metricText(metric string, v float64) string {
 	if metric == "p99_ms" {
-		return fmtMS(msDuration(v))
+		return fmtMS(time.Duration(math.Round(v * 1e6)))
 	}
 	return fmt.Sprintf("%.3f", v)
 }
-
-func msDuration(ms float64) time.Duration { return time.Duration(math.Round(ms * 1e6)) }

@@ -40,6 +40,13 @@ func TestCompareCells(t *testing.T) {
 	if !strings.Contains(buf.String(), "significantly lower") || !strings.Contains(buf.String(), "not significant") {
 		t.Errorf("the summary lacks the comparison:\n%s", buf.String())
 	}
+	buf.Reset()
+	if err := WriteHTML(&buf, "strategies", res, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `id="compared"`) || !strings.Contains(buf.String(), "significantly lower") {
+		t.Errorf("report.html lacks the comparison")
+	}
 
 	one := &experiment.Result{Steps: []experiment.Step{
 		{Workers: 4, Strategy: "round-robin", Rep: 1, Offered: 600, P99: 500 * ms},

@@ -89,7 +89,7 @@ func writeTables(w io.Writer, r *run, style tableStyle, wide bool) error {
 	if cs := CompareCells(r.Result); len(cs) > 0 {
 		fmt.Fprintln(w)
 		heading("Compared with the first strategy or store")
-		if err := writeCells(w, cs, style); err != nil {
+		if err := writeTable(w, style, r, cellFields, cs, true); err != nil {
 			return err
 		}
 	}

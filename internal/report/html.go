@@ -31,7 +31,8 @@ type htmlPage struct {
 	Steps    *htmlTable
 	Errors   *htmlTable
 	Scaling  *htmlTable
-	Faults   string // the faults table as text; "" without faults
+	Compared *htmlTable // strategies or stores next to the first; nil with one
+	Faults   string     // the faults table as text; "" without faults
 	Charts   []htmlChart
 	Info     *RunInfo
 	Settings []Setting
@@ -72,6 +73,9 @@ func WriteHTML(w io.Writer, title string, res *experiment.Result, info *RunInfo)
 	}
 	if len(r.Scaling) > 0 {
 		page.Scaling = htmlTableOf(layout(columns(r, scalingFields), r.scalingRows()))
+	}
+	if cs := CompareCells(res); len(cs) > 0 {
+		page.Compared = htmlTableOf(layout(columns(r, cellFields), cs))
 	}
 	if hasFaults(res) {
 		var buf bytes.Buffer
