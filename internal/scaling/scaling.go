@@ -137,7 +137,7 @@ func Note(workers, cores int) string {
 	case workers == 1:
 		return "single process"
 	case cores > 0 && workers > cores:
-		return fmt.Sprintf("%d workers > %d cores: oversubscribed", workers, cores)
+		return fmt.Sprintf("> %d cores: oversubscribed", cores)
 	default:
 		return fmt.Sprintf("%d workers (1 machine)", workers)
 	}

@@ -16,7 +16,7 @@ func TestTable(t *testing.T) {
 	want := []Row{
 		{Workers: 1, Capacity: 500, Linear: 500, Speedup: 1, Efficiency: 1, Note: "single process"},
 		{Workers: 2, Capacity: 900, Linear: 1000, Speedup: 1.8, Efficiency: 0.9, Note: "2 workers (1 machine)"},
-		{Workers: 4, Capacity: 1600, Linear: 2000, Speedup: 3.2, Efficiency: 0.8, Note: "4 workers > 2 cores: oversubscribed"},
+		{Workers: 4, Capacity: 1600, Linear: 2000, Speedup: 3.2, Efficiency: 0.8, Note: "> 2 cores: oversubscribed"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("got %d rows, want %d", len(rows), len(want))
