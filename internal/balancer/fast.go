@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -155,6 +156,9 @@ type clientConn struct {
 	// interim is set once a 1xx response of the current request went to
 	// the client: from then on the request cannot be sent elsewhere.
 	interim bool
+	// linger is set when the connection closes after a response while the
+	// client may still be sending the request's body (see closeLingering).
+	linger bool
 
 	// Per-request scratch, reused so a request allocates nothing.
 	h   reqHead
@@ -179,6 +183,9 @@ func (c *clientConn) serve() {
 		putWriter(c.bw)
 		if !handedOff {
 			_ = rawio.Flush(rw) // the last response
+			if c.linger {
+				c.closeLingering()
+			}
 			_ = c.conn.Close()
 			putReader(&clientReaders, c.br)
 		}
@@ -210,6 +217,24 @@ func (c *clientConn) serve() {
 			return
 		}
 	}
+}
+
+// lingerTimeout bounds how long closeLingering reads what a client still
+// sends; net/http's server waits as long.
+const lingerTimeout = 500 * time.Millisecond
+
+// closeLingering ends the connection's sending side and reads and drops
+// what the client still sends, for up to lingerTimeout, before the caller
+// closes it: closing a socket with unread bytes resets the connection,
+// and a reset can destroy the response in the client's receive buffer
+// before the client reads it.
+func (c *clientConn) closeLingering() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = c.br.Discard(c.br.Buffered())
+	_, _ = io.Copy(io.Discard, c.conn)
 }
 
 // readHead waits for a complete request head and parses it into c.h. It
@@ -303,7 +328,7 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		if fresh {
 			uc, err = be.pool.dial(context.Background())
 		} else {
-			uc, reused, err = be.pool.get(context.Background())
+			uc, reused, err = be.pool.get(context.Background(), replayable)
 		}
 		if err != nil {
 			// Nothing was sent.
@@ -315,6 +340,23 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		}
 		c.up.Store(uc)
 		err = c.send(uc, buf, &consumed)
+		early := false
+		switch {
+		case err == nil:
+		case errors.Is(err, errBadChunk):
+			// The client's chunked body is malformed. The backend got
+			// its head and the chunks before the bad line, never the end
+			// of the body: dropping its connection drops the request.
+			c.up.Store(nil)
+			uc.close()
+			return c.reply(http.StatusBadRequest, "bad request: "+err.Error())
+		case consumed && rawio.Idle(uc.rw) == rawio.ErrPending:
+			// The backend answered before reading the whole body (a 413
+			// to an upload too large) and stopped reading or closed:
+			// its answer is the response, as net/http's Transport
+			// forwards it.
+			early, err = true, nil
+		}
 		var resp []byte
 		if err == nil {
 			resp, err = c.readResponseHead(uc)
@@ -339,7 +381,7 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		if !consumed {
 			_, _ = c.br.Discard(h.n)
 		}
-		return c.respond(be, uc, resp)
+		return c.respond(be, uc, resp, early)
 	}
 }
 
@@ -417,10 +459,12 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 
 // respond copies the response whose head starts resp from uc to the client,
 // returns uc to its pool if it can be reused, and reports whether the
-// client connection can carry another request.
-func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte) bool {
+// client connection can carry another request. early is set for a response
+// that came before the request's body was sent in full: both connections
+// close after it.
+func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) bool {
 	rh := &c.rh
-	_, err := c.bw.Write(resp[:rh.n])
+	err := c.writeResponseHead(resp[:rh.n], early)
 	_, _ = uc.br.Discard(rh.n)
 	if err == nil {
 		switch {
@@ -436,17 +480,41 @@ func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte) bool {
 	if err == nil {
 		err = c.bw.Flush()
 	}
-	// Bytes the backend sent past the response would be read as the next
-	// request's response: such a connection is not reused.
 	c.up.Store(nil) // before the pool may hand it to another client
-	if err != nil || rh.close || uc.br.Buffered() > 0 {
+	// Bytes the backend sent past the response would be read as the next
+	// request's response (those still on their way are found by
+	// rawio.Idle before reuse). After a Connection: close from either
+	// side the backend may close at any moment.
+	if err != nil || early || rh.close || c.h.close || uc.br.Buffered() > 0 {
 		uc.close()
 	} else {
 		be.pool.put(uc)
 	}
+	if early {
+		c.linger = true
+		return false
+	}
 	// The client saw the backend's Connection header verbatim: if the
 	// backend closes, so does the client.
 	return err == nil && !rh.close && !c.h.close
+}
+
+// writeResponseHead writes a response head to the client, adding
+// "Connection: close" when closing is set and the head does not already
+// end the connection.
+func (c *clientConn) writeResponseHead(head []byte, closing bool) error {
+	if !closing || c.rh.close || c.h.close {
+		_, err := c.bw.Write(head)
+		return err
+	}
+	// Drop the blank line (CRLF, or a bare LF from a lenient backend).
+	end := len(head) - 1
+	if end > 0 && head[end-1] == '\r' {
+		end--
+	}
+	_, _ = c.bw.Write(head[:end])
+	_, err := c.bw.WriteString("Connection: close\r\n\r\n")
+	return err
 }
 
 // fail answers 502 for a request that got no response bytes yet.
@@ -462,6 +530,7 @@ func (c *clientConn) fail(err error, consumed bool) bool {
 // request: not if the request's body is still unread.
 func (c *clientConn) reply(code int, msg string) bool {
 	keep := !c.h.hasBody() && !c.h.close
+	c.linger = c.h.hasBody()
 	bw := c.bw
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(code))

@@ -77,27 +77,58 @@ type upstreamPool struct {
 	idle []*upConn // idleSince ascending
 }
 
-// get returns an idle connection, reused true, or dials a new one.
-func (p *upstreamPool) get(ctx context.Context) (uc *upConn, reused bool, err error) {
+// freshFor is how long an idle connection may wait before carrying a
+// request that must not be sent twice (see get). A backend's keep-alive
+// timeout may close a connection just as a request goes out on it; a
+// request that can be replayed is then sent again on a new connection, one
+// that cannot is a 502. Backends' keep-alive timeouts are seconds (Node 5 s,
+// Apache 5 s, gunicorn 2 s), and under load connections idle for
+// microseconds, so this costs a dial only to a request that comes alone.
+const freshFor = time.Second
+
+// get returns an idle connection, reused true, or dials a new one. An idle
+// connection is only reused once rawio.Idle shows it quiet: bytes the
+// backend sent after the last response (a stray response, the rest of a
+// body longer than its Content-Length) would be read as the next
+// request's response, and one the backend closed would fail it. For a
+// request that is not replayable, connections idle longer than freshFor
+// are left for others and a new one is dialed.
+func (p *upstreamPool) get(ctx context.Context, replayable bool) (uc *upConn, reused bool, err error) {
+	maxAge := p.idleTimeout
+	if !replayable {
+		maxAge = min(maxAge, freshFor)
+	}
 	now := time.Now()
-	var stale []*upConn
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		uc = p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		if now.Sub(uc.idleSince) > p.idleTimeout {
-			// The top is the youngest: everything below is stale too.
-			stale = append(p.idle, uc)
-			p.idle, uc = nil, nil
+	for {
+		var stale []*upConn
+		uc = nil
+		p.mu.Lock()
+		n := len(p.idle)
+		if n > 0 {
+			uc = p.idle[n-1]
+			switch age := now.Sub(uc.idleSince); {
+			case age > p.idleTimeout:
+				// The top is the youngest: everything below is stale too.
+				stale = p.idle
+				p.idle, uc = nil, nil
+			case age > maxAge:
+				uc = nil
+			default:
+				p.idle[n-1] = nil
+				p.idle = p.idle[:n-1]
+			}
 		}
-	}
-	p.mu.Unlock()
-	for _, s := range stale {
-		s.close()
-	}
-	if uc != nil {
-		return uc, true, nil
+		p.mu.Unlock()
+		for _, s := range stale {
+			s.close()
+		}
+		if uc == nil {
+			break
+		}
+		if rawio.Idle(uc.rw) == nil {
+			return uc, true, nil
+		}
+		uc.close()
 	}
 	uc, err = p.dial(ctx)
 	return uc, false, err
