@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bench-dev/bench/internal/httpwire"
 	"github.com/bench-dev/bench/internal/rawio"
 )
 
@@ -503,7 +505,8 @@ func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) b
 // "Connection: close" when closing is set and the head does not already
 // end the connection.
 func (c *clientConn) writeResponseHead(head []byte, closing bool) error {
-	if !closing || c.rh.close || c.h.close {
+	closing = closing && !c.rh.close && !c.h.close
+	if !closing && !c.rh.dropLength {
 		_, err := c.bw.Write(head)
 		return err
 	}
@@ -512,8 +515,24 @@ func (c *clientConn) writeResponseHead(head []byte, closing bool) error {
 	if end > 0 && head[end-1] == '\r' {
 		end--
 	}
-	_, _ = c.bw.Write(head[:end])
-	_, err := c.bw.WriteString("Connection: close\r\n\r\n")
+	head = head[:end]
+	if c.rh.dropLength {
+		// Line by line, without the Content-Length lines.
+		for off := 0; off < len(head); {
+			line, next, _ := httpwire.NextLine(head, off)
+			name, _, _ := bytes.Cut(line, []byte{':'})
+			if !bytes.EqualFold(name, headerContentLen) {
+				_, _ = c.bw.Write(head[off:next])
+			}
+			off = next
+		}
+	} else {
+		_, _ = c.bw.Write(head)
+	}
+	if closing {
+		_, _ = c.bw.WriteString("Connection: close\r\n")
+	}
+	_, err := c.bw.WriteString("\r\n")
 	return err
 }
 

@@ -104,8 +104,8 @@ func parseRequest(buf []byte, h *reqHead) parseResult {
 			break
 		}
 		name, value, ok := splitHeader(line)
-		if !ok {
-			return parseUnsupported
+		if !ok || !httpwire.ValidHeaderValue(value) {
+			return parseUnsupported // net/http refuses NUL and other controls
 		}
 		switch len(name) {
 		case len(headerHost):
@@ -210,6 +210,7 @@ type respHead struct {
 	chunked       bool  // the final transfer coding is chunked
 	untilClose    bool  // the body runs until the backend closes
 	close         bool  // the connection is not reusable after this response
+	dropLength    bool  // a Content-Length came with chunked: not forwarded
 }
 
 // parseResponse parses the response head at the start of buf into h, for a
@@ -254,7 +255,7 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 			break
 		}
 		name, value, ok := splitHeader(line)
-		if !ok {
+		if !ok || !httpwire.ValidHeaderValue(value) {
 			return 0, errBadResponse
 		}
 		switch len(name) {
@@ -289,7 +290,11 @@ func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
 	switch {
 	case h.status < 200 || h.status == 204 || h.status == 304 || head:
 		h.chunked, h.contentLength = false, 0
+		h.dropLength = false
 	case h.chunked:
+		// RFC 9112 6.3: Transfer-Encoding overrides Content-Length, and
+		// a proxy removes the Content-Length before forwarding.
+		h.dropLength = h.contentLength >= 0
 		h.contentLength = -1
 	case otherCoding || h.contentLength < 0:
 		h.untilClose, h.close = true, true
@@ -415,14 +420,17 @@ func copyBody(dst, src *side, n int64) error {
 }
 
 // copyChunked copies a chunked body, trailers included, from src to dst
-// verbatim, parsing the chunk sizes to find where it ends.
+// verbatim, parsing the chunk sizes to find where it ends. It is as strict
+// as net/http (httpwire.ParseChunkLine, httpwire.TrailerLine): a line it
+// refuses is not copied, so the receiver never sees the end of a body the
+// balancer and net/http would split differently.
 func copyChunked(dst, src *side) error {
 	for {
 		line, err := readLine(dst, src)
 		if err != nil {
 			return err
 		}
-		size, ok := parseChunkSize(line)
+		size, ok := httpwire.ParseChunkLine(line)
 		if !ok {
 			return errBadChunk
 		}
@@ -450,10 +458,14 @@ func copyChunked(dst, src *side) error {
 		if err != nil {
 			return err
 		}
+		end, ok := httpwire.TrailerLine(line)
+		if !ok {
+			return errBadChunk
+		}
 		if _, err := dst.bw.Write(line); err != nil {
 			return err
 		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+		if end {
 			return nil
 		}
 	}
@@ -478,16 +490,6 @@ func readLine(dst, src *side) ([]byte, error) {
 		return nil, err
 	}
 	return line, nil
-}
-
-// parseChunkSize parses a chunk-size line as read, "1a2b;ext=v\r\n": whatever follows the
-// first CR or LF is not part of the size, and a line without one is incomplete.
-func parseChunkSize(line []byte) (int64, bool) {
-	k := bytes.IndexAny(line, "\r\n")
-	if k < 0 {
-		return 0, false
-	}
-	return httpwire.ParseChunkSize(line[:k])
 }
 
 // copyUntilEOF copies a body delimited by the sender closing the connection.

@@ -130,22 +130,6 @@ func TestParseResponse(t *testing.T) {
 	}
 }
 
-func TestParseChunkSize(t *testing.T) {
-	t.Parallel()
-	for line, want := range map[string]int64{
-		"0\r\n": 0, "a\r\n": 10, "1F\r\n": 31, "10;ext=1\r\n": 16, "ff \r\n": 255, "2\n": 2,
-		"\r\n": -1, "x\r\n": -1, ";a\r\n": -1, "1x\r\n": -1, "1234567890abcdef0\r\n": -1, "12": -1,
-	} {
-		got, ok := parseChunkSize([]byte(line))
-		if !ok {
-			got = -1
-		}
-		if got != want {
-			t.Errorf("parseChunkSize(%q) = %d, want %d", line, got, want)
-		}
-	}
-}
-
 // pipe returns a side reading from src and one writing into dst.
 func pipe(src string, dst *bytes.Buffer) (from, to *side) {
 	return &side{br: bufio.NewReaderSize(strings.NewReader(src), 16)}, &side{bw: bufio.NewWriterSize(dst, 16)}
@@ -168,10 +152,18 @@ func TestCopyChunked(t *testing.T) {
 	}
 
 	for name, bad := range map[string]string{
-		"no CRLF after data": "3\r\nabcX\r\n0\r\n\r\n",
-		"bad size":           "g\r\n",
-		"truncated":          "5\r\nab",
-		"no last chunk":      "1\r\na\r\n",
+		"no CRLF after data":        "3\r\nabcX\r\n0\r\n\r\n",
+		"bad size":                  "g\r\n",
+		"truncated":                 "5\r\nab",
+		"no last chunk":             "1\r\na\r\n",
+		"bare LF size line":         "1\na\r\n0\r\n\r\n",
+		"junk after size":           "1 x\r\na\r\n0\r\n\r\n",
+		"bare CR last chunk":        "0\r\r\n\r\n",
+		"bare LF after data":        "1\r\na\n0\r\n\r\n",
+		"trailer ending in bare LF": "0\r\nA: b\r\n\n",
+		"trailer line with bare LF": "0\r\nA: b\n\r\n",
+		"malformed trailer":         "0\r\nno colon\r\n\r\n",
+		"NUL in trailer":            "0\r\nA: \x00\r\n\r\n",
 	} {
 		var out bytes.Buffer
 		from, to := pipe(bad, &out)

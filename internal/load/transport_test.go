@@ -680,6 +680,12 @@ func TestTransport_RawResponses(t *testing.T) {
 		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nhi", true, "", true, false},
 		{"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", true, "", true, false},
 		{"switching protocols", "HTTP/1.1 101 Switching Protocols\r\n\r\n", true, "", true, false},
+		// Chunk framing as strict as net/http's client.
+		{"16-digit chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000002\r\nhi\r\n0\r\n\r\n", false, "hi", false, true},
+		{"bare LF chunk line", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nhi\r\n0\r\n\r\n", true, "", true, false},
+		{"junk after chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nhi\r\n0\r\n\r\n", true, "", true, false},
+		{"bare LF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\n0\r\n\r\n", true, "", true, false},
+		{"malformed trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nno colon\r\n\r\n", true, "", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -651,20 +651,27 @@ func (b *respBody) consume(n int) {
 }
 
 // nextChunk reads up to the next chunk's data, and reports the last chunk
-// (its trailers read too).
+// (its trailers read too). Chunk lines and trailers are held to
+// net/http's rules (httpwire.ParseChunkLine, httpwire.TrailerLine): a
+// response the driver takes is one net/http's client would take too.
 func (b *respBody) nextChunk() (end bool, err error) {
 	br := b.br
 	if b.inChunk {
-		if err := expectEOL(br); err != nil {
+		crlf, err := br.Peek(2)
+		if err != nil || crlf[0] != '\r' || crlf[1] != '\n' {
+			if err == nil || err == io.EOF {
+				err = errBadChunk
+			}
 			return false, err
 		}
+		_, _ = br.Discard(2)
 		b.inChunk = false
 	}
 	line, err := readLine(br)
 	if err != nil {
 		return false, err
 	}
-	size, ok := httpwire.ParseChunkSize(line)
+	size, ok := httpwire.ParseChunkLine(line)
 	if !ok {
 		return false, errBadChunk
 	}
@@ -677,25 +684,17 @@ func (b *respBody) nextChunk() (end bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if len(line) == 0 {
+		end, ok := httpwire.TrailerLine(line)
+		if !ok {
+			return false, errBadChunk
+		}
+		if end {
 			return true, nil
 		}
 	}
 }
 
-// expectEOL consumes the CRLF (or LF) that ends chunk data.
-func expectEOL(br *bufio.Reader) error {
-	line, err := readLine(br)
-	if err != nil {
-		return err
-	}
-	if len(line) != 0 {
-		return errBadChunk
-	}
-	return nil
-}
-
-// readLine reads a line without its LF or CRLF; valid until the next read.
+// readLine reads a line, its line end included; valid until the next read.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	switch {
@@ -705,10 +704,6 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		return nil, errBadChunk
 	case err != nil:
 		return nil, err
-	}
-	line = line[:len(line)-1]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
 	}
 	return line, nil
 }
