@@ -327,10 +327,12 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		var uc *upConn
 		var reused bool
 		var err error
-		if fresh {
-			uc, err = be.pool.dial(context.Background())
-		} else {
-			uc, reused, err = be.pool.get(context.Background(), replayable)
+		uc, reused, err = be.pool.get(context.Background(), replayable, fresh)
+		if errors.Is(err, errQueueTimeout) {
+			if !consumed {
+				_, _ = c.br.Discard(h.n)
+			}
+			return c.reply(http.StatusServiceUnavailable, err.Error())
 		}
 		if err != nil {
 			// Nothing was sent.

@@ -15,8 +15,12 @@ import (
 // also where the fast engine sends the connections it does not handle.
 
 // newTransport returns the Transport every backend's ReverseProxy shares.
-func newTransport(d *net.Dialer) *http.Transport {
+// maxConns is WithMaxConns: net/http's MaxConnsPerHost bounds connections
+// per backend address the same way, idle ones included, and queues the
+// requests that find none free.
+func newTransport(d *net.Dialer, maxConns int) *http.Transport {
 	return &http.Transport{
+		MaxConnsPerHost: maxConns,
 		// No Proxy: load goes to loopback workers, never through an
 		// HTTP_PROXY from the environment.
 		Proxy:       nil,
