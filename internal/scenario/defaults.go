@@ -23,6 +23,7 @@ import "time"
 //	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
 //	balancer.bounded_load 0: no bound
 //	balancer.engine       DefaultEngine
+//	balancer.max_conns    0: no bound
 //	load.duration         DefaultDuration
 //	load.warmup           DefaultWarmup
 //	load.timeout          DefaultTimeout
