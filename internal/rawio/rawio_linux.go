@@ -289,3 +289,42 @@ func (r *conn) peek(fd uintptr) bool {
 		return true
 	}
 }
+
+// IdleConn is Idle for a connection another goroutine may be using: it
+// peeks with RawConn.Control, which takes none of the connection's locks,
+// so it neither waits for nor disturbs a Read or Write in progress. It
+// allocates; it is for a watchdog, not for every request. For a connection
+// without a socket it returns nil.
+func IdleConn(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var buf [1]byte
+	var n uintptr
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			if errno != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	switch {
+	case errno == syscall.EAGAIN:
+		return nil
+	case errno != 0:
+		return &net.OpError{Op: "read", Net: "tcp", Err: errno}
+	case n == 0:
+		return io.EOF
+	}
+	return ErrPending
+}

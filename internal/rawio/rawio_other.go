@@ -25,3 +25,7 @@ var ErrPending = errors.New("unread bytes on an idle connection")
 // Idle returns nil: without raw system calls it cannot peek without
 // blocking.
 func Idle(rw io.ReadWriter) error { return nil }
+
+// IdleConn returns nil: without raw system calls it cannot peek without
+// blocking.
+func IdleConn(c net.Conn) error { return nil }

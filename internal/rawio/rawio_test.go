@@ -152,9 +152,15 @@ func TestIdle(t *testing.T) {
 	if err := Idle(rw); err != nil {
 		t.Fatalf("Idle on a quiet connection = %v, want nil", err)
 	}
+	if err := IdleConn(client); err != nil {
+		t.Fatalf("IdleConn on a quiet connection = %v, want nil", err)
+	}
 	server.Write([]byte("x"))
 	if err := eventually(func() error { return Idle(rw) }, ErrPending); err != ErrPending {
 		t.Fatalf("Idle with a byte waiting = %v, want ErrPending", err)
+	}
+	if err := IdleConn(client); err != ErrPending {
+		t.Fatalf("IdleConn with a byte waiting = %v, want ErrPending", err)
 	}
 	buf := make([]byte, 4)
 	if n, err := rw.Read(buf); n != 1 || err != nil || buf[0] != 'x' {
@@ -163,6 +169,9 @@ func TestIdle(t *testing.T) {
 	server.Close()
 	if err := eventually(func() error { return Idle(rw) }, io.EOF); err != io.EOF {
 		t.Errorf("Idle after the peer closed = %v, want io.EOF", err)
+	}
+	if err := IdleConn(client); err != io.EOF {
+		t.Errorf("IdleConn after the peer closed = %v, want io.EOF", err)
 	}
 	client.Close()
 	if err := Idle(rw); !errors.Is(err, net.ErrClosed) {
