@@ -163,6 +163,7 @@ type Balancer struct {
 	engine          Engine
 	shutdownTimeout time.Duration
 	maxConns        int // per backend; 0: no limit
+	limits          clientLimits
 	transport       *http.Transport
 	dialer          net.Dialer
 
@@ -189,7 +190,8 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 	if sel == nil {
 		sel = new(RoundRobin)
 	}
-	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout, kick: make(chan struct{}, 1)}
+	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout, kick: make(chan struct{}, 1),
+		limits: defaultClientLimits}
 	for _, opt := range opts {
 		opt(b)
 	}

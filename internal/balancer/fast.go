@@ -34,6 +34,45 @@ type fastServer struct {
 	conns   map[*clientConn]struct{}
 	closing atomic.Bool
 	active  sync.WaitGroup // client connection goroutines
+	slots   chan struct{}  // one per client connection open, up to the limit
+	done    chan struct{}  // closed by shutdown
+}
+
+// clientLimits bound the fast engine's client connections, as net/http's
+// server and HAProxy bound theirs. A watchdog checks them every tick, so
+// that a request pays nothing for them: a connection that makes no
+// progress for headerTimeout while its request head is incomplete (or a
+// new one that sends nothing), or for idleTimeout between requests, is
+// closed; so is one whose client left while its request waits for the
+// backend, along with the backend connection, which also ends the
+// request's in-flight count. Beyond maxConns the engine stops accepting
+// until a connection closes: the kernel's listen queue holds the rest.
+type clientLimits struct {
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+	tick          time.Duration
+	maxConns      int
+}
+
+// Defaults of the fast engine's client limits.
+const (
+	// DefaultReadHeaderTimeout bounds a request head's arrival, as the std
+	// engine's net/http server's ReadHeaderTimeout does.
+	DefaultReadHeaderTimeout = 30 * time.Second
+	// DefaultClientIdleTimeout bounds a client connection's wait for its
+	// next request, in both engines.
+	DefaultClientIdleTimeout = 2 * time.Minute
+	// DefaultMaxClientConns bounds the fast engine's client connections:
+	// above the driver's largest connection count (scenario.MaxConnections)
+	// and the descriptors a process usually may open for both sides.
+	DefaultMaxClientConns = 10_000
+)
+
+var defaultClientLimits = clientLimits{
+	headerTimeout: DefaultReadHeaderTimeout,
+	idleTimeout:   DefaultClientIdleTimeout,
+	tick:          time.Second,
+	maxConns:      DefaultMaxClientConns,
 }
 
 func newFastServer(b *Balancer, ln net.Listener, std *http.Server) *fastServer {
@@ -43,6 +82,53 @@ func newFastServer(b *Balancer, ln net.Listener, std *http.Server) *fastServer {
 		std:     std,
 		handoff: newConnListener(ln.Addr()),
 		conns:   make(map[*clientConn]struct{}),
+		slots:   make(chan struct{}, b.limits.maxConns),
+		done:    make(chan struct{}),
+	}
+}
+
+// watch enforces the clientLimits every tick until shutdown.
+func (s *fastServer) watch() {
+	lim := s.b.limits
+	ticks := func(d time.Duration) int { return max(1, int((d+lim.tick-1)/lim.tick)) }
+	headTicks, idleTicks := ticks(lim.headerTimeout), ticks(lim.idleTimeout)
+	t := time.NewTicker(lim.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			st, n := c.state.Load(), c.reqs.Load()
+			if st == c.seenState && n == c.seenReqs {
+				c.stuck++
+			} else {
+				c.seenState, c.seenReqs, c.stuck = st, n, 0
+			}
+			switch {
+			case st == connIdle && (c.stuck >= idleTicks || (n == 0 && c.stuck >= headTicks)),
+				st == connHead && c.stuck >= headTicks:
+				// Woken like an idle connection at shutdown: a response
+				// still pending goes out first.
+				if c.state.CompareAndSwap(st, connClosed) {
+					_ = c.conn.SetReadDeadline(aLongTimeAgo)
+				}
+			case st == connActive && c.stuck >= 1:
+				// A request that made no visible progress for a tick:
+				// has its client gone? Bytes waiting (a pipelined
+				// request) or none mean it has not.
+				if err := rawio.IdleConn(c.conn); err != nil && err != rawio.ErrPending {
+					_ = c.conn.Close()
+					if uc := c.up.Load(); uc != nil {
+						_ = uc.conn.Close()
+					}
+				}
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -55,10 +141,22 @@ func (s *fastServer) serve() {
 	}()
 	defer func() { <-stdDone }()
 
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		s.watch() // until shutdown, which follows the listener's close
+	}()
+	defer func() { <-watching }()
 	var backoff time.Duration
 	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			return
+		}
 		conn, err := s.ln.Accept()
 		if err != nil {
+			<-s.slots
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -71,6 +169,7 @@ func (s *fastServer) serve() {
 		backoff = 0
 		c := s.track(conn)
 		if c == nil {
+			<-s.slots
 			_ = conn.Close()
 			continue
 		}
@@ -96,6 +195,7 @@ func (s *fastServer) forget(c *clientConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	<-s.slots
 	s.active.Done()
 }
 
@@ -105,6 +205,7 @@ func (s *fastServer) forget(c *clientConn) {
 func (s *fastServer) shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.closing.Store(true)
+	close(s.done)
 	for c := range s.conns {
 		// A connection waiting for its next request is idle; one that
 		// goes idle after this sees closing and closes itself. An idle one
@@ -141,11 +242,12 @@ func (s *fastServer) shutdown(ctx context.Context) {
 // aLongTimeAgo is a deadline in the past: setting it wakes a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// Client connection states, for shutdown.
+// Client connection states, for shutdown and the clientLimits.
 const (
 	connIdle   int32 = iota // waiting for a request
-	connActive              // reading or answering a request
-	connClosed              // closed by shutdown
+	connHead                // reading a request head
+	connActive              // answering a request
+	connClosed              // closed by shutdown or a limit
 )
 
 // clientConn is one client connection of the fast engine.
@@ -153,6 +255,7 @@ type clientConn struct {
 	s *fastServer
 	side
 	state atomic.Int32
+	reqs  atomic.Uint32          // requests read: progress, for the watchdog
 	up    atomic.Pointer[upConn] // backend connection in use, for shutdown
 	busy  *Backend               // backend of the request in flight, if any
 	// interim is set once a 1xx response of the current request went to
@@ -161,6 +264,12 @@ type clientConn struct {
 	// linger is set when the connection closes after a response while the
 	// client may still be sending the request's body (see closeLingering).
 	linger bool
+
+	// The watchdog's view (fastServer.watch), under fastServer.mu: state
+	// and requests at its last tick, and for how many ticks both stayed.
+	seenState int32
+	seenReqs  uint32
+	stuck     int
 
 	// Per-request scratch, reused so a request allocates nothing.
 	h   reqHead
@@ -201,13 +310,14 @@ func (c *clientConn) serve() {
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
-		if !c.state.CompareAndSwap(connIdle, connActive) {
-			return // shutdown closed it
+		if !c.state.CompareAndSwap(connIdle, connHead) {
+			return // shutdown or the watchdog closed it
 		}
 		head, err := c.readHead()
-		if err != nil {
+		if err != nil || !c.state.CompareAndSwap(connHead, connActive) {
 			return
 		}
+		c.reqs.Add(1)
 		if head == nil {
 			if rawio.Flush(rw) != nil { // net/http writes to the connection directly
 				return
@@ -440,6 +550,9 @@ func (c *clientConn) send(uc *upConn, buf []byte, consumed *bool) error {
 func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 	for {
 		resp, err := readResponseHead(uc.br, c.h.head, &c.rh)
+		if err == errHeadTooLarge && uc.grow() {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -489,7 +602,7 @@ func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) b
 	// request's response (those still on their way are found by
 	// rawio.Idle before reuse). After a Connection: close from either
 	// side the backend may close at any moment.
-	if err != nil || early || rh.close || c.h.close || uc.br.Buffered() > 0 {
+	if err != nil || early || rh.close || c.h.close || uc.br.Buffered() > 0 || uc.pooled != nil {
 		uc.close()
 	} else {
 		be.pool.put(uc)

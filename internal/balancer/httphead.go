@@ -29,7 +29,7 @@ const (
 
 // Framing errors. They end the connection they happened on.
 var (
-	errHeadTooLarge   = errors.New("response head larger than the read buffer")
+	errHeadTooLarge   = errors.New("response head larger than 10 MiB")
 	errBadResponse    = errors.New("malformed response head")
 	errBadChunk       = errors.New("malformed chunked body")
 	errUnexpected101  = errors.New("unexpected 101 Switching Protocols")
@@ -368,6 +368,9 @@ type side struct {
 	rw   io.ReadWriter // conn's raw reader/writer under br and bw (rawio)
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	// chained is set when br reads through another buffer (upConn.grow),
+	// which may hold bytes: the kernel must not copy past them.
+	chained bool
 }
 
 // flush sends everything written to s: bw's buffer and what rawio holds
@@ -393,7 +396,7 @@ func copyBody(dst, src *side, n int64) error {
 			if err := dst.flush(); err != nil {
 				return err
 			}
-			if n >= spliceMin {
+			if n >= spliceMin && !src.chained {
 				// Both buffers are empty: let the kernel move the rest.
 				_, err := io.CopyN(dst.conn, src.conn, n)
 				if err == io.EOF {

@@ -186,7 +186,8 @@ func (b *Balancer) newServer() *http.Server {
 		Handler:  b,
 		ErrorLog: log.New(io.Discard, "", 0),
 		// Bounds a client that opens a connection and never sends a head.
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: b.limits.headerTimeout,
+		IdleTimeout:       b.limits.idleTimeout,
 	}
 }
 

@@ -17,8 +17,12 @@ const (
 	// clientReadBuf bounds a request head the fast engine handles itself;
 	// larger heads go to net/http, which accepts up to 1 MiB.
 	clientReadBuf = 8 << 10
-	// upstreamReadBuf bounds a response head; a larger one is a 502.
+	// upstreamReadBuf holds a typical response head; a larger one grows
+	// the connection's buffer (upConn.grow) up to maxResponseHead.
 	upstreamReadBuf = 16 << 10
+	// maxResponseHead bounds a response head, as net/http's Transport's
+	// default MaxResponseHeaderBytes does; a larger one is a 502.
+	maxResponseHead = 10 << 20
 	// writeBuf holds a typical head plus a small body, so a small exchange
 	// is one write system call each way.
 	writeBuf = 4 << 10
@@ -56,13 +60,35 @@ func putWriter(bw *bufio.Writer) {
 type upConn struct {
 	side
 	pool      *upstreamPool
-	idleSince time.Time // when it was last put in the pool
+	idleSince time.Time     // when it was last put in the pool
+	pooled    *bufio.Reader // the pool's reader under br after grow; nil before
+}
+
+// grow gives uc a read buffer eight times larger, up to maxResponseHead,
+// for a response head that filled it, and reports whether it could. The
+// larger buffer reads through the smaller one, which keeps what it holds;
+// a connection that grew is closed after its response rather than pooled
+// with an odd buffer.
+func (uc *upConn) grow() bool {
+	size := uc.br.Size()
+	if size >= maxResponseHead {
+		return false
+	}
+	if uc.pooled == nil {
+		uc.pooled = uc.br
+	}
+	uc.br = bufio.NewReaderSize(uc.br, min(8*size, maxResponseHead))
+	uc.chained = true
+	return true
 }
 
 // close closes uc and frees its place under the pool's connection limit.
 // It must not be called with the pool's lock held.
 func (uc *upConn) close() {
 	_ = uc.conn.Close()
+	if uc.pooled != nil {
+		uc.br, uc.pooled, uc.chained = uc.pooled, nil, false
+	}
 	putReader(&upstreamReaders, uc.br)
 	putWriter(uc.bw)
 	uc.br, uc.bw = nil, nil
