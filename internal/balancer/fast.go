@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -557,14 +556,14 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 			return nil, err
 		}
 		switch {
-		case c.rh.status == http.StatusSwitchingProtocols:
+		case c.rh.Status == http.StatusSwitchingProtocols:
 			return nil, errUnexpected101 // Upgrade requests go to net/http
-		case c.rh.status < 200:
+		case c.rh.Status < 200:
 			c.interim = true
-			if _, err := c.bw.Write(resp[:c.rh.n]); err != nil {
+			if _, err := c.bw.Write(resp[:c.rh.N]); err != nil {
 				return nil, err
 			}
-			_, _ = uc.br.Discard(c.rh.n)
+			_, _ = uc.br.Discard(c.rh.N)
 			if err := c.side.flush(); err != nil { // the client sees it while we wait
 				return nil, err
 			}
@@ -581,16 +580,16 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 // close after it.
 func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) bool {
 	rh := &c.rh
-	err := c.writeResponseHead(resp[:rh.n], early)
-	_, _ = uc.br.Discard(rh.n)
+	err := c.writeResponseHead(resp[:rh.N], early)
+	_, _ = uc.br.Discard(rh.N)
 	if err == nil {
 		switch {
-		case rh.chunked:
+		case rh.Chunked:
 			err = copyChunked(&c.side, &uc.side)
-		case rh.untilClose:
+		case rh.UntilClose:
 			err = copyUntilEOF(&c.side, &uc.side)
-		case rh.contentLength > 0:
-			err = copyBody(&c.side, &uc.side, rh.contentLength)
+		case rh.ContentLength > 0 && !c.h.head:
+			err = copyBody(&c.side, &uc.side, rh.ContentLength)
 		}
 	}
 	c.done()
@@ -602,7 +601,7 @@ func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) b
 	// request's response (those still on their way are found by
 	// rawio.Idle before reuse). After a Connection: close from either
 	// side the backend may close at any moment.
-	if err != nil || early || rh.close || c.h.close || uc.br.Buffered() > 0 || uc.pooled != nil {
+	if err != nil || early || rh.Close || c.h.close || uc.br.Buffered() > 0 || uc.pooled != nil {
 		uc.close()
 	} else {
 		be.pool.put(uc)
@@ -613,42 +612,24 @@ func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) b
 	}
 	// The client saw the backend's Connection header verbatim: if the
 	// backend closes, so does the client.
-	return err == nil && !rh.close && !c.h.close
+	return err == nil && !rh.Close && !c.h.close
 }
 
 // writeResponseHead writes a response head to the client, adding
 // "Connection: close" when closing is set and the head does not already
 // end the connection.
 func (c *clientConn) writeResponseHead(head []byte, closing bool) error {
-	closing = closing && !c.rh.close && !c.h.close
-	if !closing && !c.rh.dropLength {
+	closing = closing && !c.rh.Close && !c.h.close
+	if !closing && !c.rh.DropLength && !c.rh.Folded {
 		_, err := c.bw.Write(head)
 		return err
 	}
-	// Drop the blank line (CRLF, or a bare LF from a lenient backend).
-	end := len(head) - 1
-	if end > 0 && head[end-1] == '\r' {
-		end--
-	}
-	head = head[:end]
-	if c.rh.dropLength {
-		// Line by line, without the Content-Length lines.
-		for off := 0; off < len(head); {
-			line, next, _ := httpwire.NextLine(head, off)
-			name, _, _ := bytes.Cut(line, []byte{':'})
-			if !bytes.EqualFold(name, headerContentLen) {
-				_, _ = c.bw.Write(head[off:next])
-			}
-			off = next
-		}
-	} else {
-		_, _ = c.bw.Write(head)
-	}
+	extra := ""
 	if closing {
-		_, _ = c.bw.WriteString("Connection: close\r\n")
+		extra = "Connection: close\r\n"
 	}
-	_, err := c.bw.WriteString("\r\n")
-	return err
+	httpwire.WriteHead(head, &c.rh, extra, func(p []byte) { _, _ = c.bw.Write(p) })
+	return nil
 }
 
 // fail answers 502 for a request that got no response bytes yet.

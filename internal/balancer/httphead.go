@@ -30,13 +30,12 @@ const (
 // Framing errors. They end the connection they happened on.
 var (
 	errHeadTooLarge   = errors.New("response head larger than 10 MiB")
-	errBadResponse    = errors.New("malformed response head")
-	errBadChunk       = errors.New("malformed chunked body")
+	errBadResponse    = httpwire.ErrBadResponse
+	errBadChunk       = httpwire.ErrBadChunk
 	errUnexpected101  = errors.New("unexpected 101 Switching Protocols")
 	errBackendClosed  = errors.New("backend closed the connection before responding")
 	crlf              = []byte("\r\n")
 	http11            = []byte("HTTP/1.1")
-	http10            = []byte("HTTP/1.0")
 	chunkedToken      = []byte("chunked")
 	closeToken        = []byte("close")
 	keepAliveToken    = []byte("keep-alive")
@@ -202,118 +201,9 @@ func connectionOptions(v []byte) (close, ok bool) {
 // isToken is httpwire.IsToken for bytes; hashing.go calls it too.
 func isToken(b []byte) bool { return httpwire.IsToken(httpwire.BytesString(b)) }
 
-// respHead is what the fast engine needs from a response head.
-type respHead struct {
-	n             int   // bytes in the head, blank line included
-	status        int   // e.g. 200
-	contentLength int64 // -1: no Content-Length
-	chunked       bool  // the final transfer coding is chunked
-	untilClose    bool  // the body runs until the backend closes
-	close         bool  // the connection is not reusable after this response
-	dropLength    bool  // a Content-Length came with chunked: not forwarded
-}
-
-// parseResponse parses the response head at the start of buf into h, for a
-// request whose method was HEAD if head is set. Backends are trusted more
-// than clients: bare LF line endings are accepted, as net/http's client
-// does, and the head goes to the client verbatim either way.
-func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
-	*h = respHead{contentLength: -1}
-	line, next, ok := httpwire.NextLine(buf, 0)
-	if !ok {
-		return parseNeedMore, nil
-	}
-	// "HTTP/1.1 200 OK": version, space, three digits, then space or end.
-	if len(line) < 12 || (len(line) > 12 && line[12] != ' ') || line[8] != ' ' {
-		return 0, errBadResponse
-	}
-	var keepAlive bool
-	switch {
-	case bytes.Equal(line[:8], http11):
-		keepAlive = true
-	case bytes.Equal(line[:8], http10):
-	default:
-		return 0, errBadResponse
-	}
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return 0, errBadResponse
-		}
-		h.status = h.status*10 + int(c-'0')
-	}
-	if h.status < 100 {
-		return 0, errBadResponse
-	}
-	var otherCoding bool
-	for {
-		line, n, ok := httpwire.NextLine(buf, next)
-		if !ok {
-			return parseNeedMore, nil
-		}
-		next = n
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := splitHeader(line)
-		if !ok || !httpwire.ValidHeaderValue(value) {
-			return 0, errBadResponse
-		}
-		switch len(name) {
-		case len(headerConnection):
-			if bytes.EqualFold(name, headerConnection) {
-				close, ka := responseConnection(value)
-				h.close = h.close || close
-				keepAlive = keepAlive || ka
-			}
-		case len(headerContentLen):
-			if bytes.EqualFold(name, headerContentLen) {
-				n, ok := httpwire.ParseContentLength(value)
-				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
-					return 0, errBadResponse
-				}
-				h.contentLength = n
-			}
-		case len(headerTransferEnc):
-			if bytes.EqualFold(name, headerTransferEnc) {
-				// Only the final coding frames the body.
-				last := value
-				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = httpwire.TrimOWS(value[i+1:])
-				}
-				h.chunked = bytes.EqualFold(last, chunkedToken)
-				otherCoding = !h.chunked
-			}
-		}
-	}
-	h.n = next
-	h.close = h.close || !keepAlive
-	switch {
-	case h.status < 200 || h.status == 204 || h.status == 304 || head:
-		h.chunked, h.contentLength = false, 0
-		h.dropLength = false
-	case h.chunked:
-		// RFC 9112 6.3: Transfer-Encoding overrides Content-Length, and
-		// a proxy removes the Content-Length before forwarding.
-		h.dropLength = h.contentLength >= 0
-		h.contentLength = -1
-	case otherCoding || h.contentLength < 0:
-		h.untilClose, h.close = true, true
-	}
-	return parseOK, nil
-}
-
-// responseConnection reads a response's Connection header: close and
-// keep-alive options, anything else ignored (the client gets the head
-// verbatim and deals with them).
-func responseConnection(v []byte) (close, keepAlive bool) {
-	for len(v) > 0 {
-		var opt []byte
-		opt, v = httpwire.NextElement(v)
-		close = close || bytes.EqualFold(opt, closeToken)
-		keepAlive = keepAlive || bytes.EqualFold(opt, keepAliveToken)
-	}
-	return close, keepAlive
-}
+// respHead is what the fast engine needs from a response head; the
+// driver's transport parses the same way.
+type respHead = httpwire.ResponseHead
 
 // rawHead serves Request.Header from the header lines of a request head
 // still in the connection's read buffer.
@@ -519,9 +409,10 @@ func copyUntilEOF(dst, src *side) error {
 
 // readResponseHead reads a response head from br into h and returns the
 // buffered bytes, head first; they are valid until the next read from br.
+// Backends are trusted more than clients: bare LF line endings are
+// accepted, as net/http's client does.
 func readResponseHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
 	return httpwire.PeekHead(br, func(buf []byte) (bool, error) {
-		res, err := parseResponse(buf, head, h)
-		return res == parseOK, err
+		return httpwire.ParseResponseHead(buf, head, h)
 	}, errHeadTooLarge, errBackendClosed)
 }
