@@ -452,7 +452,7 @@ type respBody struct {
 	ctx     context.Context
 	c       *tconn
 	br      *bufio.Reader
-	stop    func() bool // stops watching ctx; nil if it cannot be done
+	stop    func() bool   // stops watching ctx; nil if it cannot be done
 	pooled  *bufio.Reader // the pool's reader under br, when br grew for a large head
 	mode    int
 	n       int64 // bytes left in the body (bodyLength) or chunk (bodyChunked)
