@@ -286,7 +286,7 @@ func copyBody(dst, src *side, n int64) error {
 			if err := dst.flush(); err != nil {
 				return err
 			}
-			if n >= spliceMin && !src.chained {
+			if n >= spliceMin && !src.chained && src.conn != nil && dst.conn != nil {
 				// Both buffers are empty: let the kernel move the rest.
 				_, err := io.CopyN(dst.conn, src.conn, n)
 				if err == io.EOF {

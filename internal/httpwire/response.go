@@ -44,10 +44,11 @@ type ResponseHead struct {
 // ParseResponseHead parses the response head at the start of buf into h,
 // for a request whose method was HEAD if head is set, and reports whether
 // it is complete. It accepts what net/http's http.ReadResponse accepts of
-// HTTP/1.0 and 1.1, bare LF line ends and obs-fold included, with one
+// HTTP/1.0 and 1.1, bare LF line ends and obs-fold included (and refuses
+// what it refuses: a Transfer-Encoding other than one "chunked"), with one
 // exception kept on purpose: a folded Content-Length, Transfer-Encoding or
-// Connection header is ErrBadResponse, since the framing must not depend
-// on unfolding. Header values with control bytes other than tab are
+// Connection header, or an empty continuation line, is ErrBadResponse,
+// since the framing must not depend on unfolding. Header values with control bytes other than tab are
 // ErrBadResponse, as for net/http.
 func ParseResponseHead(buf []byte, head bool, h *ResponseHead) (complete bool, err error) {
 	*h = ResponseHead{ContentLength: -1}
@@ -78,7 +79,7 @@ func ParseResponseHead(buf []byte, head bool, h *ResponseHead) (complete bool, e
 	}
 	h.Reason, h.ReasonEnd = min(13, len(line)), len(line)
 	h.HdrStart = next
-	var otherCoding, framing bool
+	var sawCoding, framing bool
 	for {
 		line, n, ok := NextLine(buf, next)
 		if !ok {
@@ -91,7 +92,9 @@ func ParseResponseHead(buf []byte, head bool, h *ResponseHead) (complete bool, e
 		}
 		next = n
 		if line[0] == ' ' || line[0] == '\t' {
-			if h.Lines == 0 || framing || !ValidHeaderValue(line) {
+			// An empty continuation leaves net/http a trailing space no
+			// rewritten head can carry: refused too.
+			if h.Lines == 0 || framing || !ValidHeaderValue(line) || len(TrimOWS(line)) == 0 {
 				return false, ErrBadResponse
 			}
 			h.Folded = true
@@ -130,13 +133,15 @@ func ParseResponseHead(buf []byte, head bool, h *ResponseHead) (complete bool, e
 		case len("Transfer-Encoding"):
 			if EqualFold(BytesString(name), "Transfer-Encoding") {
 				framing = true
-				// Only the final coding frames the body.
-				last := value
-				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = TrimOWS(value[i+1:])
+				// As net/http's client: ignored from HTTP/1.0, else one
+				// header saying exactly chunked.
+				if h.HTTP10 {
+					break
 				}
-				h.Chunked = EqualFold(BytesString(last), "chunked")
-				otherCoding = !h.Chunked
+				if sawCoding || !EqualFold(BytesString(value), "chunked") {
+					return false, ErrBadResponse
+				}
+				sawCoding, h.Chunked = true, true
 			}
 		}
 	}
@@ -150,7 +155,7 @@ func ParseResponseHead(buf []byte, head bool, h *ResponseHead) (complete bool, e
 	case h.Chunked:
 		h.DropLength = h.ContentLength >= 0
 		h.ContentLength = -1
-	case otherCoding || h.ContentLength < 0:
+	case h.ContentLength < 0:
 		h.UntilClose, h.Close, h.ContentLength = true, true, -1
 	}
 	return true, nil
