@@ -18,6 +18,11 @@
 // through unchanged, like HAProxy does by default, and count requests and
 // in-flight requests per backend the same way.
 //
+// Both bound client connections alike (a header read timeout, an idle
+// timeout; the fast engine also a connection cap, see clientLimits), and
+// WithMaxConns bounds each backend's connections in both, queueing
+// requests in the balancer.
+//
 // Both check the backends' health the same way (health.go): a backend that
 // refuses or drops a connection is ejected at once and a GET or HEAD it
 // dropped is retried once on another; WithHealthCheck adds probes that also
