@@ -217,6 +217,7 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 			maxIdle:     DefaultMaxIdleConnsPerBackend,
 			idleTimeout: DefaultIdleConnTimeout,
 			maxConns:    b.maxConns,
+			queueWait:   DefaultQueueTimeout,
 			dialer:      &b.dialer,
 		}
 		b.pool = append(b.pool, be)

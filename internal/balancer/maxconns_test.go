@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -125,7 +126,7 @@ func TestBalancer_MaxConnsOneConnectionServer(t *testing.T) {
 func TestUpstreamPool_MaxConns(t *testing.T) {
 	t.Parallel()
 	addr := testserver.Raw(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	p := &upstreamPool{addr: addr, maxIdle: 4, idleTimeout: time.Hour, maxConns: 1, dialer: new(net.Dialer)}
+	p := &upstreamPool{addr: addr, maxIdle: 4, idleTimeout: time.Hour, maxConns: 1, queueWait: time.Hour, dialer: new(net.Dialer)}
 	a, _, err := p.get(context.Background(), true, false)
 	if err != nil {
 		t.Fatal(err)
@@ -159,5 +160,45 @@ func TestUpstreamPool_MaxConns(t *testing.T) {
 	f.close()
 	if p.open != 0 {
 		t.Errorf("open %d after close, want 0", p.open)
+	}
+}
+
+// A request that waits longer than the queue timeout for a connection at the limit is a 503 from
+// the balancer; the one holding the connection is not disturbed.
+func TestFast_MaxConnsQueueTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	holding := make(chan struct{}, 1)
+	addr := scripted(t, func(c net.Conn, _ int, r *http.Request) bool {
+		if r.URL.Path == "/hold" {
+			holding <- struct{}{}
+			<-release
+		}
+		io.WriteString(c, okReply(r.URL.Path))
+		return true
+	})
+	b := New([]string{addr}, nil, WithEngine(EngineFast), WithMaxConns(1))
+	b.pool[0].pool.queueWait = 50 * time.Millisecond
+	front := strings.TrimPrefix(serve(t, b), "http://")
+	held := make(chan string, 1)
+	hc := client(t)
+	go func() {
+		resp, err := hc.Get("http://" + front + "/hold")
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		held <- fmt.Sprint(resp.StatusCode, " ", string(body))
+	}()
+	waitFor(t, holding)
+	resp, body := roundTrip(t, front, "GET /queued HTTP/1.1\r\nHost: x\r\n\r\n")
+	close(release)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "queue timeout") {
+		t.Errorf("a request queued past the timeout: %d %q, want 503 naming the queue timeout", resp.StatusCode, body)
+	}
+	if got := <-held; got != "200 /hold" {
+		t.Errorf("the request holding the connection: %s, want 200 /hold", got)
 	}
 }

@@ -115,6 +115,7 @@ type upstreamPool struct {
 	maxIdle     int           // idle connections kept; more are closed
 	idleTimeout time.Duration // an idle connection older than this is closed, not reused
 	maxConns    int           // open connections at most; 0: no limit
+	queueWait   time.Duration // a request waits this long for a connection under maxConns
 	dialer      *net.Dialer
 
 	mu      sync.Mutex
@@ -133,7 +134,7 @@ type upstreamPool struct {
 const freshFor = time.Second
 
 // errQueueTimeout is the error of a request that waited for a connection
-// under maxConns longer than DefaultQueueTimeout.
+// under maxConns longer than the queue timeout.
 var errQueueTimeout = errors.New("no connection to the backend free within the queue timeout")
 
 // get returns an idle connection, reused true, or dials a new one. An idle
@@ -144,7 +145,7 @@ var errQueueTimeout = errors.New("no connection to the backend free within the q
 // request that is not replayable, connections idle longer than freshFor
 // are not reused; fresh asks for a new connection whatever is idle. Under
 // maxConns an idle connection that is not reused is closed to make room,
-// and with none free get waits up to DefaultQueueTimeout.
+// and with none free get waits up to queueWait.
 func (p *upstreamPool) get(ctx context.Context, replayable, fresh bool) (uc *upConn, reused bool, err error) {
 	maxAge := p.idleTimeout
 	if !replayable {
@@ -215,7 +216,7 @@ func (p *upstreamPool) get(ctx context.Context, replayable, fresh bool) (uc *upC
 			return uc, false, err
 		case wait != nil:
 			if timer == nil {
-				timer = time.NewTimer(DefaultQueueTimeout)
+				timer = time.NewTimer(p.queueWait)
 			}
 			select {
 			case <-wait:
