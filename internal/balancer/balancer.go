@@ -18,6 +18,11 @@
 // through unchanged, like HAProxy does by default, and count requests and
 // in-flight requests per backend the same way.
 //
+// Both bound client connections alike (a header read timeout, an idle
+// timeout; the fast engine also a connection cap, see clientLimits), and
+// WithMaxConns bounds each backend's connections in both, queueing
+// requests in the balancer.
+//
 // Both check the backends' health the same way (health.go): a backend that
 // refuses or drops a connection is ejected at once and a GET or HEAD it
 // dropped is retried once on another; WithHealthCheck adds probes that also
@@ -66,6 +71,9 @@ const (
 	DefaultIdleConnTimeout = 2 * time.Second
 	// DefaultDialTimeout bounds connecting to a backend.
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultQueueTimeout bounds how long a request waits for a connection
+	// to a backend at its WithMaxConns limit; then it is a 503.
+	DefaultQueueTimeout = 30 * time.Second
 )
 
 // Backend is one worker behind the balancer, with its counters. Its zero
@@ -142,6 +150,15 @@ func WithShutdownTimeout(d time.Duration) Option {
 	return func(b *Balancer) { b.shutdownTimeout = d }
 }
 
+// WithMaxConns bounds each backend's open connections, idle ones included,
+// to n, as HAProxy's maxconn on a server line does; zero or less means no
+// bound. Requests that find every connection busy wait for one in the
+// balancer, up to DefaultQueueTimeout, and the wait is part of their
+// latency. A server that serves one connection at a time, such as
+// Python's http.server, needs 1. Active health probes then go over the
+// same connections, queued like requests, rather than competing with them.
+func WithMaxConns(n int) Option { return func(b *Balancer) { b.maxConns = max(n, 0) } }
+
 // Balancer is a reverse proxy spreading requests over a fixed set of
 // backends. It is an http.Handler (the std engine) and serves on its own
 // listener with Serve (either engine).
@@ -150,6 +167,8 @@ type Balancer struct {
 	sel             Selector
 	engine          Engine
 	shutdownTimeout time.Duration
+	maxConns        int // per backend; 0: no limit
+	limits          clientLimits
 	transport       *http.Transport
 	dialer          net.Dialer
 
@@ -176,7 +195,8 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 	if sel == nil {
 		sel = new(RoundRobin)
 	}
-	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout, kick: make(chan struct{}, 1)}
+	b := &Balancer{sel: sel, engine: DefaultEngine, shutdownTimeout: DefaultShutdownTimeout, kick: make(chan struct{}, 1),
+		limits: defaultClientLimits}
 	for _, opt := range opts {
 		opt(b)
 	}
@@ -187,7 +207,7 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 		b.shutdownTimeout = DefaultShutdownTimeout
 	}
 	b.dialer = net.Dialer{Timeout: DefaultDialTimeout}
-	b.transport = newTransport(&b.dialer)
+	b.transport = newTransport(&b.dialer, b.maxConns)
 	for i, addr := range addrs {
 		addr = strings.TrimPrefix(addr, "http://")
 		be := &Backend{Index: i + 1, Addr: addr}
@@ -196,6 +216,8 @@ func New(addrs []string, sel Selector, opts ...Option) *Balancer {
 			addr:        addr,
 			maxIdle:     DefaultMaxIdleConnsPerBackend,
 			idleTimeout: DefaultIdleConnTimeout,
+			maxConns:    b.maxConns,
+			queueWait:   DefaultQueueTimeout,
 			dialer:      &b.dialer,
 		}
 		b.pool = append(b.pool, be)

@@ -47,14 +47,14 @@ func (c *rawClient) do() (int, error) {
 		return 0, err
 	}
 	_ = buf
-	_, _ = c.br.Discard(c.rh.n)
+	_, _ = c.br.Discard(c.rh.N)
 	switch {
-	case c.rh.chunked:
+	case c.rh.Chunked:
 		err = copyChunked(&c.sink, &c.out)
-	case c.rh.contentLength > 0:
-		err = copyBody(&c.sink, &c.out, c.rh.contentLength)
+	case c.rh.ContentLength > 0:
+		err = copyBody(&c.sink, &c.out, c.rh.ContentLength)
 	}
-	return c.rh.status, err
+	return c.rh.Status, err
 }
 
 type discard struct{}

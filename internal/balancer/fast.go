@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bench-dev/bench/internal/httpwire"
 	"github.com/bench-dev/bench/internal/rawio"
 )
 
@@ -31,6 +33,45 @@ type fastServer struct {
 	conns   map[*clientConn]struct{}
 	closing atomic.Bool
 	active  sync.WaitGroup // client connection goroutines
+	slots   chan struct{}  // one per client connection open, up to the limit
+	done    chan struct{}  // closed by shutdown
+}
+
+// clientLimits bound the fast engine's client connections, as net/http's
+// server and HAProxy bound theirs. A watchdog checks them every tick, so
+// that a request pays nothing for them: a connection that makes no
+// progress for headerTimeout while its request head is incomplete (or a
+// new one that sends nothing), or for idleTimeout between requests, is
+// closed; so is one whose client left while its request waits for the
+// backend, along with the backend connection, which also ends the
+// request's in-flight count. Beyond maxConns the engine stops accepting
+// until a connection closes: the kernel's listen queue holds the rest.
+type clientLimits struct {
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+	tick          time.Duration
+	maxConns      int
+}
+
+// Defaults of the fast engine's client limits.
+const (
+	// DefaultReadHeaderTimeout bounds a request head's arrival, as the std
+	// engine's net/http server's ReadHeaderTimeout does.
+	DefaultReadHeaderTimeout = 30 * time.Second
+	// DefaultClientIdleTimeout bounds a client connection's wait for its
+	// next request, in both engines.
+	DefaultClientIdleTimeout = 2 * time.Minute
+	// DefaultMaxClientConns bounds the fast engine's client connections:
+	// above the driver's largest connection count (scenario.MaxConnections)
+	// and the descriptors a process usually may open for both sides.
+	DefaultMaxClientConns = 10_000
+)
+
+var defaultClientLimits = clientLimits{
+	headerTimeout: DefaultReadHeaderTimeout,
+	idleTimeout:   DefaultClientIdleTimeout,
+	tick:          time.Second,
+	maxConns:      DefaultMaxClientConns,
 }
 
 func newFastServer(b *Balancer, ln net.Listener, std *http.Server) *fastServer {
@@ -40,6 +81,53 @@ func newFastServer(b *Balancer, ln net.Listener, std *http.Server) *fastServer {
 		std:     std,
 		handoff: newConnListener(ln.Addr()),
 		conns:   make(map[*clientConn]struct{}),
+		slots:   make(chan struct{}, b.limits.maxConns),
+		done:    make(chan struct{}),
+	}
+}
+
+// watch enforces the clientLimits every tick until shutdown.
+func (s *fastServer) watch() {
+	lim := s.b.limits
+	ticks := func(d time.Duration) int { return max(1, int((d+lim.tick-1)/lim.tick)) }
+	headTicks, idleTicks := ticks(lim.headerTimeout), ticks(lim.idleTimeout)
+	t := time.NewTicker(lim.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			st, n := c.state.Load(), c.reqs.Load()
+			if st == c.seenState && n == c.seenReqs {
+				c.stuck++
+			} else {
+				c.seenState, c.seenReqs, c.stuck = st, n, 0
+			}
+			switch {
+			case st == connIdle && (c.stuck >= idleTicks || (n == 0 && c.stuck >= headTicks)),
+				st == connHead && c.stuck >= headTicks:
+				// Woken like an idle connection at shutdown: a response
+				// still pending goes out first.
+				if c.state.CompareAndSwap(st, connClosed) {
+					_ = c.conn.SetReadDeadline(aLongTimeAgo)
+				}
+			case st == connActive && c.stuck >= 1:
+				// A request that made no visible progress for a tick:
+				// has its client gone? Bytes waiting (a pipelined
+				// request) or none mean it has not.
+				if err := rawio.IdleConn(c.conn); err != nil && err != rawio.ErrPending {
+					_ = c.conn.Close()
+					if uc := c.up.Load(); uc != nil {
+						_ = uc.conn.Close()
+					}
+				}
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -52,10 +140,22 @@ func (s *fastServer) serve() {
 	}()
 	defer func() { <-stdDone }()
 
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		s.watch() // until shutdown, which follows the listener's close
+	}()
+	defer func() { <-watching }()
 	var backoff time.Duration
 	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			return
+		}
 		conn, err := s.ln.Accept()
 		if err != nil {
+			<-s.slots
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -68,6 +168,7 @@ func (s *fastServer) serve() {
 		backoff = 0
 		c := s.track(conn)
 		if c == nil {
+			<-s.slots
 			_ = conn.Close()
 			continue
 		}
@@ -93,6 +194,7 @@ func (s *fastServer) forget(c *clientConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	<-s.slots
 	s.active.Done()
 }
 
@@ -102,6 +204,7 @@ func (s *fastServer) forget(c *clientConn) {
 func (s *fastServer) shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.closing.Store(true)
+	close(s.done)
 	for c := range s.conns {
 		// A connection waiting for its next request is idle; one that
 		// goes idle after this sees closing and closes itself. An idle one
@@ -138,11 +241,12 @@ func (s *fastServer) shutdown(ctx context.Context) {
 // aLongTimeAgo is a deadline in the past: setting it wakes a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// Client connection states, for shutdown.
+// Client connection states, for shutdown and the clientLimits.
 const (
 	connIdle   int32 = iota // waiting for a request
-	connActive              // reading or answering a request
-	connClosed              // closed by shutdown
+	connHead                // reading a request head
+	connActive              // answering a request
+	connClosed              // closed by shutdown or a limit
 )
 
 // clientConn is one client connection of the fast engine.
@@ -150,11 +254,21 @@ type clientConn struct {
 	s *fastServer
 	side
 	state atomic.Int32
+	reqs  atomic.Uint32          // requests read: progress, for the watchdog
 	up    atomic.Pointer[upConn] // backend connection in use, for shutdown
 	busy  *Backend               // backend of the request in flight, if any
 	// interim is set once a 1xx response of the current request went to
 	// the client: from then on the request cannot be sent elsewhere.
 	interim bool
+	// linger is set when the connection closes after a response while the
+	// client may still be sending the request's body (see closeLingering).
+	linger bool
+
+	// The watchdog's view (fastServer.watch), under fastServer.mu: state
+	// and requests at its last tick, and for how many ticks both stayed.
+	seenState int32
+	seenReqs  uint32
+	stuck     int
 
 	// Per-request scratch, reused so a request allocates nothing.
 	h   reqHead
@@ -179,6 +293,9 @@ func (c *clientConn) serve() {
 		putWriter(c.bw)
 		if !handedOff {
 			_ = rawio.Flush(rw) // the last response
+			if c.linger {
+				c.closeLingering()
+			}
 			_ = c.conn.Close()
 			putReader(&clientReaders, c.br)
 		}
@@ -192,13 +309,14 @@ func (c *clientConn) serve() {
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
-		if !c.state.CompareAndSwap(connIdle, connActive) {
-			return // shutdown closed it
+		if !c.state.CompareAndSwap(connIdle, connHead) {
+			return // shutdown or the watchdog closed it
 		}
 		head, err := c.readHead()
-		if err != nil {
+		if err != nil || !c.state.CompareAndSwap(connHead, connActive) {
 			return
 		}
+		c.reqs.Add(1)
 		if head == nil {
 			if rawio.Flush(rw) != nil { // net/http writes to the connection directly
 				return
@@ -210,6 +328,24 @@ func (c *clientConn) serve() {
 			return
 		}
 	}
+}
+
+// lingerTimeout bounds how long closeLingering reads what a client still
+// sends; net/http's server waits as long.
+const lingerTimeout = 500 * time.Millisecond
+
+// closeLingering ends the connection's sending side and reads and drops
+// what the client still sends, for up to lingerTimeout, before the caller
+// closes it: closing a socket with unread bytes resets the connection,
+// and a reset can destroy the response in the client's receive buffer
+// before the client reads it.
+func (c *clientConn) closeLingering() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = c.br.Discard(c.br.Buffered())
+	_, _ = io.Copy(io.Discard, c.conn)
 }
 
 // readHead waits for a complete request head and parses it into c.h. It
@@ -300,10 +436,12 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		var uc *upConn
 		var reused bool
 		var err error
-		if fresh {
-			uc, err = be.pool.dial(context.Background())
-		} else {
-			uc, reused, err = be.pool.get(context.Background())
+		uc, reused, err = be.pool.get(context.Background(), replayable, fresh)
+		if errors.Is(err, errQueueTimeout) {
+			if !consumed {
+				_, _ = c.br.Discard(h.n)
+			}
+			return c.reply(http.StatusServiceUnavailable, err.Error())
 		}
 		if err != nil {
 			// Nothing was sent.
@@ -315,6 +453,23 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		}
 		c.up.Store(uc)
 		err = c.send(uc, buf, &consumed)
+		early := false
+		switch {
+		case err == nil:
+		case errors.Is(err, errBadChunk):
+			// The client's chunked body is malformed. The backend got
+			// its head and the chunks before the bad line, never the end
+			// of the body: dropping its connection drops the request.
+			c.up.Store(nil)
+			uc.close()
+			return c.reply(http.StatusBadRequest, "bad request: "+err.Error())
+		case consumed && rawio.Idle(uc.rw) == rawio.ErrPending:
+			// The backend answered before reading the whole body (a 413
+			// to an upload too large) and stopped reading or closed:
+			// its answer is the response, as net/http's Transport
+			// forwards it.
+			early, err = true, nil
+		}
 		var resp []byte
 		if err == nil {
 			resp, err = c.readResponseHead(uc)
@@ -339,7 +494,7 @@ func (c *clientConn) forward(be *Backend, buf []byte) bool {
 		if !consumed {
 			_, _ = c.br.Discard(h.n)
 		}
-		return c.respond(be, uc, resp)
+		return c.respond(be, uc, resp, early)
 	}
 }
 
@@ -394,18 +549,21 @@ func (c *clientConn) send(uc *upConn, buf []byte, consumed *bool) error {
 func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 	for {
 		resp, err := readResponseHead(uc.br, c.h.head, &c.rh)
+		if err == errHeadTooLarge && uc.grow() {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case c.rh.status == http.StatusSwitchingProtocols:
+		case c.rh.Status == http.StatusSwitchingProtocols:
 			return nil, errUnexpected101 // Upgrade requests go to net/http
-		case c.rh.status < 200:
+		case c.rh.Status < 200:
 			c.interim = true
-			if _, err := c.bw.Write(resp[:c.rh.n]); err != nil {
+			if _, err := c.bw.Write(resp[:c.rh.N]); err != nil {
 				return nil, err
 			}
-			_, _ = uc.br.Discard(c.rh.n)
+			_, _ = uc.br.Discard(c.rh.N)
 			if err := c.side.flush(); err != nil { // the client sees it while we wait
 				return nil, err
 			}
@@ -417,36 +575,61 @@ func (c *clientConn) readResponseHead(uc *upConn) ([]byte, error) {
 
 // respond copies the response whose head starts resp from uc to the client,
 // returns uc to its pool if it can be reused, and reports whether the
-// client connection can carry another request.
-func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte) bool {
+// client connection can carry another request. early is set for a response
+// that came before the request's body was sent in full: both connections
+// close after it.
+func (c *clientConn) respond(be *Backend, uc *upConn, resp []byte, early bool) bool {
 	rh := &c.rh
-	_, err := c.bw.Write(resp[:rh.n])
-	_, _ = uc.br.Discard(rh.n)
+	err := c.writeResponseHead(resp[:rh.N], early)
+	_, _ = uc.br.Discard(rh.N)
 	if err == nil {
 		switch {
-		case rh.chunked:
+		case rh.Chunked:
 			err = copyChunked(&c.side, &uc.side)
-		case rh.untilClose:
+		case rh.UntilClose:
 			err = copyUntilEOF(&c.side, &uc.side)
-		case rh.contentLength > 0:
-			err = copyBody(&c.side, &uc.side, rh.contentLength)
+		case rh.ContentLength > 0 && !c.h.head:
+			err = copyBody(&c.side, &uc.side, rh.ContentLength)
 		}
 	}
 	c.done()
 	if err == nil {
 		err = c.bw.Flush()
 	}
-	// Bytes the backend sent past the response would be read as the next
-	// request's response: such a connection is not reused.
 	c.up.Store(nil) // before the pool may hand it to another client
-	if err != nil || rh.close || uc.br.Buffered() > 0 {
+	// Bytes the backend sent past the response would be read as the next
+	// request's response (those still on their way are found by
+	// rawio.Idle before reuse). After a Connection: close from either
+	// side the backend may close at any moment.
+	if err != nil || early || rh.Close || c.h.close || uc.br.Buffered() > 0 || uc.pooled != nil {
 		uc.close()
 	} else {
 		be.pool.put(uc)
 	}
+	if early {
+		c.linger = true
+		return false
+	}
 	// The client saw the backend's Connection header verbatim: if the
 	// backend closes, so does the client.
-	return err == nil && !rh.close && !c.h.close
+	return err == nil && !rh.Close && !c.h.close
+}
+
+// writeResponseHead writes a response head to the client, adding
+// "Connection: close" when closing is set and the head does not already
+// end the connection.
+func (c *clientConn) writeResponseHead(head []byte, closing bool) error {
+	closing = closing && !c.rh.Close && !c.h.close
+	if !closing && !c.rh.DropLength && !c.rh.Folded {
+		_, err := c.bw.Write(head)
+		return err
+	}
+	extra := ""
+	if closing {
+		extra = "Connection: close\r\n"
+	}
+	httpwire.WriteHead(head, &c.rh, extra, func(p []byte) { _, _ = c.bw.Write(p) })
+	return nil
 }
 
 // fail answers 502 for a request that got no response bytes yet.
@@ -462,6 +645,7 @@ func (c *clientConn) fail(err error, consumed bool) bool {
 // request: not if the request's body is still unread.
 func (c *clientConn) reply(code int, msg string) bool {
 	keep := !c.h.hasBody() && !c.h.close
+	c.linger = c.h.hasBody()
 	bw := c.bw
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(code))

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -286,6 +287,13 @@ func (b *Balancer) probeLoop(ctx context.Context) {
 		}
 		defer tr.CloseIdleConnections()
 		client = &http.Client{Transport: tr}
+		if b.maxConns > 0 {
+			// Under WithMaxConns a probe's connection of its own could wait
+			// behind the balancer's in a one-connection server's listen
+			// queue: the std engine's probes share its Transport, the fast
+			// engine's its pools (probeFast).
+			client = &http.Client{Transport: b.transport}
+		}
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -341,7 +349,12 @@ func (b *Balancer) probeHTTP(ctx context.Context, client *http.Client, be *Backe
 		b.setHealth(be, false, false, what+": "+err.Error())
 		return
 	}
-	resp, err := client.Do(req)
+	var resp *http.Response
+	if b.maxConns > 0 && b.engine == EngineFast {
+		resp, err = probeFast(pctx, be, req)
+	} else {
+		resp, err = client.Do(req)
+	}
 	if err == nil {
 		// Drained so the connection is reused; a health body is small.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -383,4 +396,41 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// probeFast sends a probe over be's fast engine pool, waiting for a
+// connection like a request (see WithMaxConns), and returns its response
+// with the body read. The connection goes back to the pool after a
+// complete response with a small body; else it is closed.
+func probeFast(ctx context.Context, be *Backend, req *http.Request) (*http.Response, error) {
+	uc, _, err := be.pool.get(ctx, true, false)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = uc.conn.SetDeadline(dl)
+	}
+	// A cancelled probe must not wait for the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = uc.conn.SetDeadline(aLongTimeAgo) })
+	_, err = fmt.Fprintf(uc.bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bench-health\r\n\r\n", req.URL.RequestURI(), be.Addr)
+	if err == nil {
+		err = uc.bw.Flush()
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = http.ReadResponse(uc.br, req)
+	}
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if !stop() || err != nil || resp.Close || len(body) == 64<<10 || uc.br.Buffered() > 0 {
+		uc.close()
+		return resp, err
+	}
+	_ = uc.conn.SetDeadline(time.Time{})
+	be.pool.put(uc)
+	return resp, nil
 }

@@ -29,14 +29,13 @@ const (
 
 // Framing errors. They end the connection they happened on.
 var (
-	errHeadTooLarge   = errors.New("response head larger than the read buffer")
-	errBadResponse    = errors.New("malformed response head")
-	errBadChunk       = errors.New("malformed chunked body")
+	errHeadTooLarge   = errors.New("response head larger than 10 MiB")
+	errBadResponse    = httpwire.ErrBadResponse
+	errBadChunk       = httpwire.ErrBadChunk
 	errUnexpected101  = errors.New("unexpected 101 Switching Protocols")
 	errBackendClosed  = errors.New("backend closed the connection before responding")
 	crlf              = []byte("\r\n")
 	http11            = []byte("HTTP/1.1")
-	http10            = []byte("HTTP/1.0")
 	chunkedToken      = []byte("chunked")
 	closeToken        = []byte("close")
 	keepAliveToken    = []byte("keep-alive")
@@ -104,8 +103,8 @@ func parseRequest(buf []byte, h *reqHead) parseResult {
 			break
 		}
 		name, value, ok := splitHeader(line)
-		if !ok {
-			return parseUnsupported
+		if !ok || !httpwire.ValidHeaderValue(value) {
+			return parseUnsupported // net/http refuses NUL and other controls
 		}
 		switch len(name) {
 		case len(headerHost):
@@ -202,113 +201,9 @@ func connectionOptions(v []byte) (close, ok bool) {
 // isToken is httpwire.IsToken for bytes; hashing.go calls it too.
 func isToken(b []byte) bool { return httpwire.IsToken(httpwire.BytesString(b)) }
 
-// respHead is what the fast engine needs from a response head.
-type respHead struct {
-	n             int   // bytes in the head, blank line included
-	status        int   // e.g. 200
-	contentLength int64 // -1: no Content-Length
-	chunked       bool  // the final transfer coding is chunked
-	untilClose    bool  // the body runs until the backend closes
-	close         bool  // the connection is not reusable after this response
-}
-
-// parseResponse parses the response head at the start of buf into h, for a
-// request whose method was HEAD if head is set. Backends are trusted more
-// than clients: bare LF line endings are accepted, as net/http's client
-// does, and the head goes to the client verbatim either way.
-func parseResponse(buf []byte, head bool, h *respHead) (parseResult, error) {
-	*h = respHead{contentLength: -1}
-	line, next, ok := httpwire.NextLine(buf, 0)
-	if !ok {
-		return parseNeedMore, nil
-	}
-	// "HTTP/1.1 200 OK": version, space, three digits, then space or end.
-	if len(line) < 12 || (len(line) > 12 && line[12] != ' ') || line[8] != ' ' {
-		return 0, errBadResponse
-	}
-	var keepAlive bool
-	switch {
-	case bytes.Equal(line[:8], http11):
-		keepAlive = true
-	case bytes.Equal(line[:8], http10):
-	default:
-		return 0, errBadResponse
-	}
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return 0, errBadResponse
-		}
-		h.status = h.status*10 + int(c-'0')
-	}
-	if h.status < 100 {
-		return 0, errBadResponse
-	}
-	var otherCoding bool
-	for {
-		line, n, ok := httpwire.NextLine(buf, next)
-		if !ok {
-			return parseNeedMore, nil
-		}
-		next = n
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := splitHeader(line)
-		if !ok {
-			return 0, errBadResponse
-		}
-		switch len(name) {
-		case len(headerConnection):
-			if bytes.EqualFold(name, headerConnection) {
-				close, ka := responseConnection(value)
-				h.close = h.close || close
-				keepAlive = keepAlive || ka
-			}
-		case len(headerContentLen):
-			if bytes.EqualFold(name, headerContentLen) {
-				n, ok := httpwire.ParseContentLength(value)
-				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
-					return 0, errBadResponse
-				}
-				h.contentLength = n
-			}
-		case len(headerTransferEnc):
-			if bytes.EqualFold(name, headerTransferEnc) {
-				// Only the final coding frames the body.
-				last := value
-				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = httpwire.TrimOWS(value[i+1:])
-				}
-				h.chunked = bytes.EqualFold(last, chunkedToken)
-				otherCoding = !h.chunked
-			}
-		}
-	}
-	h.n = next
-	h.close = h.close || !keepAlive
-	switch {
-	case h.status < 200 || h.status == 204 || h.status == 304 || head:
-		h.chunked, h.contentLength = false, 0
-	case h.chunked:
-		h.contentLength = -1
-	case otherCoding || h.contentLength < 0:
-		h.untilClose, h.close = true, true
-	}
-	return parseOK, nil
-}
-
-// responseConnection reads a response's Connection header: close and
-// keep-alive options, anything else ignored (the client gets the head
-// verbatim and deals with them).
-func responseConnection(v []byte) (close, keepAlive bool) {
-	for len(v) > 0 {
-		var opt []byte
-		opt, v = httpwire.NextElement(v)
-		close = close || bytes.EqualFold(opt, closeToken)
-		keepAlive = keepAlive || bytes.EqualFold(opt, keepAliveToken)
-	}
-	return close, keepAlive
-}
+// respHead is what the fast engine needs from a response head; the
+// driver's transport parses the same way.
+type respHead = httpwire.ResponseHead
 
 // rawHead serves Request.Header from the header lines of a request head
 // still in the connection's read buffer.
@@ -363,6 +258,9 @@ type side struct {
 	rw   io.ReadWriter // conn's raw reader/writer under br and bw (rawio)
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	// chained is set when br reads through another buffer (upConn.grow),
+	// which may hold bytes: the kernel must not copy past them.
+	chained bool
 }
 
 // flush sends everything written to s: bw's buffer and what rawio holds
@@ -388,7 +286,7 @@ func copyBody(dst, src *side, n int64) error {
 			if err := dst.flush(); err != nil {
 				return err
 			}
-			if n >= spliceMin {
+			if n >= spliceMin && !src.chained && src.conn != nil && dst.conn != nil {
 				// Both buffers are empty: let the kernel move the rest.
 				_, err := io.CopyN(dst.conn, src.conn, n)
 				if err == io.EOF {
@@ -415,14 +313,17 @@ func copyBody(dst, src *side, n int64) error {
 }
 
 // copyChunked copies a chunked body, trailers included, from src to dst
-// verbatim, parsing the chunk sizes to find where it ends.
+// verbatim, parsing the chunk sizes to find where it ends. It is as strict
+// as net/http (httpwire.ParseChunkLine, httpwire.TrailerLine): a line it
+// refuses is not copied, so the receiver never sees the end of a body the
+// balancer and net/http would split differently.
 func copyChunked(dst, src *side) error {
 	for {
 		line, err := readLine(dst, src)
 		if err != nil {
 			return err
 		}
-		size, ok := parseChunkSize(line)
+		size, ok := httpwire.ParseChunkLine(line)
 		if !ok {
 			return errBadChunk
 		}
@@ -450,10 +351,14 @@ func copyChunked(dst, src *side) error {
 		if err != nil {
 			return err
 		}
+		end, ok := httpwire.TrailerLine(line)
+		if !ok {
+			return errBadChunk
+		}
 		if _, err := dst.bw.Write(line); err != nil {
 			return err
 		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+		if end {
 			return nil
 		}
 	}
@@ -480,16 +385,6 @@ func readLine(dst, src *side) ([]byte, error) {
 	return line, nil
 }
 
-// parseChunkSize parses a chunk-size line as read, "1a2b;ext=v\r\n": whatever follows the
-// first CR or LF is not part of the size, and a line without one is incomplete.
-func parseChunkSize(line []byte) (int64, bool) {
-	k := bytes.IndexAny(line, "\r\n")
-	if k < 0 {
-		return 0, false
-	}
-	return httpwire.ParseChunkSize(line[:k])
-}
-
 // copyUntilEOF copies a body delimited by the sender closing the connection.
 func copyUntilEOF(dst, src *side) error {
 	for {
@@ -514,9 +409,10 @@ func copyUntilEOF(dst, src *side) error {
 
 // readResponseHead reads a response head from br into h and returns the
 // buffered bytes, head first; they are valid until the next read from br.
+// Backends are trusted more than clients: bare LF line endings are
+// accepted, as net/http's client does.
 func readResponseHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
 	return httpwire.PeekHead(br, func(buf []byte) (bool, error) {
-		res, err := parseResponse(buf, head, h)
-		return res == parseOK, err
+		return httpwire.ParseResponseHead(buf, head, h)
 	}, errHeadTooLarge, errBackendClosed)
 }

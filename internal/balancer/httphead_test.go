@@ -75,77 +75,6 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
-func TestParseResponse(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, head string
-		head_      bool // the request was HEAD
-		status     int
-		cl         int64
-		chunked    bool
-		untilClose bool
-		close      bool
-		wantErr    bool
-	}{
-		{name: "length", head: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", status: 200, cl: 2},
-		{name: "no reason", head: "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", status: 404, cl: 0},
-		{name: "chunked wins over length", head: "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", status: 200, cl: -1, chunked: true},
-		{name: "other coding", head: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", status: 200, cl: -1, untilClose: true, close: true},
-		{name: "no framing", head: "HTTP/1.1 200 OK\r\n\r\n", status: 200, cl: -1, untilClose: true, close: true},
-		{name: "204", head: "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", status: 204, cl: 0},
-		{name: "304", head: "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", status: 304, cl: 0},
-		{name: "HEAD", head: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", head_: true, status: 200, cl: 0},
-		{name: "103", head: "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", status: 103, cl: 0},
-		{name: "close", head: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", status: 200, cl: 0, close: true},
-		{name: "HTTP/1.0", head: "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", status: 200, cl: 0, close: true},
-		{name: "HTTP/1.0 keep-alive", head: "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", status: 200, cl: 0},
-		{name: "LF only", head: "HTTP/1.1 200 OK\nContent-Length: 1\n\n", status: 200, cl: 1},
-		{name: "bad version", head: "HTTP/2.0 200 OK\r\n\r\n", wantErr: true},
-		{name: "bad status", head: "HTTP/1.1 2x0 OK\r\n\r\n", wantErr: true},
-		{name: "two lengths", head: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", wantErr: true},
-		{name: "garbage header", head: "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", wantErr: true},
-	} {
-		var h respHead
-		res, err := parseResponse([]byte(tc.head+"BODY"), tc.head_, &h)
-		if tc.wantErr {
-			if err == nil {
-				t.Errorf("%s: no error, want one", tc.name)
-			}
-			continue
-		}
-		if err != nil || res != parseOK {
-			t.Errorf("%s: parseResponse = %v, %v; want parseOK", tc.name, res, err)
-			continue
-		}
-		if h.n != len(tc.head) || h.status != tc.status || h.contentLength != tc.cl || h.chunked != tc.chunked ||
-			h.untilClose != tc.untilClose || h.close != tc.close {
-			t.Errorf("%s: got %+v, want {n %d, status %d, cl %d, chunked %v, untilClose %v, close %v}",
-				tc.name, h, len(tc.head), tc.status, tc.cl, tc.chunked, tc.untilClose, tc.close)
-		}
-	}
-	// An incomplete head asks for more.
-	var h respHead
-	if res, err := parseResponse([]byte("HTTP/1.1 200 OK\r\nContent-Le"), false, &h); res != parseNeedMore || err != nil {
-		t.Errorf("incomplete head: %v, %v; want parseNeedMore", res, err)
-	}
-}
-
-func TestParseChunkSize(t *testing.T) {
-	t.Parallel()
-	for line, want := range map[string]int64{
-		"0\r\n": 0, "a\r\n": 10, "1F\r\n": 31, "10;ext=1\r\n": 16, "ff \r\n": 255, "2\n": 2,
-		"\r\n": -1, "x\r\n": -1, ";a\r\n": -1, "1x\r\n": -1, "1234567890abcdef0\r\n": -1, "12": -1,
-	} {
-		got, ok := parseChunkSize([]byte(line))
-		if !ok {
-			got = -1
-		}
-		if got != want {
-			t.Errorf("parseChunkSize(%q) = %d, want %d", line, got, want)
-		}
-	}
-}
-
 // pipe returns a side reading from src and one writing into dst.
 func pipe(src string, dst *bytes.Buffer) (from, to *side) {
 	return &side{br: bufio.NewReaderSize(strings.NewReader(src), 16)}, &side{bw: bufio.NewWriterSize(dst, 16)}
@@ -168,10 +97,18 @@ func TestCopyChunked(t *testing.T) {
 	}
 
 	for name, bad := range map[string]string{
-		"no CRLF after data": "3\r\nabcX\r\n0\r\n\r\n",
-		"bad size":           "g\r\n",
-		"truncated":          "5\r\nab",
-		"no last chunk":      "1\r\na\r\n",
+		"no CRLF after data":        "3\r\nabcX\r\n0\r\n\r\n",
+		"bad size":                  "g\r\n",
+		"truncated":                 "5\r\nab",
+		"no last chunk":             "1\r\na\r\n",
+		"bare LF size line":         "1\na\r\n0\r\n\r\n",
+		"junk after size":           "1 x\r\na\r\n0\r\n\r\n",
+		"bare CR last chunk":        "0\r\r\n\r\n",
+		"bare LF after data":        "1\r\na\n0\r\n\r\n",
+		"trailer ending in bare LF": "0\r\nA: b\r\n\n",
+		"trailer line with bare LF": "0\r\nA: b\n\r\n",
+		"malformed trailer":         "0\r\nno colon\r\n\r\n",
+		"NUL in trailer":            "0\r\nA: \x00\r\n\r\n",
 	} {
 		var out bytes.Buffer
 		from, to := pipe(bad, &out)

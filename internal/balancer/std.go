@@ -15,8 +15,12 @@ import (
 // also where the fast engine sends the connections it does not handle.
 
 // newTransport returns the Transport every backend's ReverseProxy shares.
-func newTransport(d *net.Dialer) *http.Transport {
+// maxConns is WithMaxConns: net/http's MaxConnsPerHost bounds connections
+// per backend address the same way, idle ones included, and queues the
+// requests that find none free.
+func newTransport(d *net.Dialer, maxConns int) *http.Transport {
 	return &http.Transport{
+		MaxConnsPerHost: maxConns,
 		// No Proxy: load goes to loopback workers, never through an
 		// HTTP_PROXY from the environment.
 		Proxy:       nil,
@@ -184,7 +188,8 @@ func (b *Balancer) newServer() *http.Server {
 		Handler:  b,
 		ErrorLog: log.New(io.Discard, "", 0),
 		// Bounds a client that opens a connection and never sends a head.
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: b.limits.headerTimeout,
+		IdleTimeout:       b.limits.idleTimeout,
 	}
 }
 

@@ -36,7 +36,7 @@ func TestUpstreamPool(t *testing.T) {
 	ctx := context.Background()
 	get := func() (*upConn, bool) {
 		t.Helper()
-		uc, reused, err := p.get(ctx)
+		uc, reused, err := p.get(ctx, true, false)
 		if err != nil {
 			t.Fatal(err)
 		}

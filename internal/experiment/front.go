@@ -102,6 +102,9 @@ func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, stra
 	case "l4":
 		opts = append(opts, balancer.WithEngine(balancer.EngineL4))
 	}
+	if sc.Balancer.MaxConns > 0 {
+		opts = append(opts, balancer.WithMaxConns(sc.Balancer.MaxConns))
+	}
 	// A hung worker is only noticed by probing it. Capacity runs go without active probes: a
 	// saturated single-threaded worker can miss one, and ejecting it would move its load onto the
 	// others in the middle of the measurement. Refused connections are noticed without them.

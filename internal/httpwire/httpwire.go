@@ -133,11 +133,36 @@ func NextLine(buf []byte, off int) (line []byte, next int, ok bool) {
 	return line, off + i + 1, true
 }
 
-// ParseChunkSize parses a chunk-size line without its line end: hex
-// digits, then optional extensions after ';'.
-func ParseChunkSize(line []byte) (int64, bool) {
-	var n int64
-	digits := 0
+// MaxChunkLine is the longest chunk-size line ParseChunkLine accepts, its
+// CRLF included: net/http refuses lines of 4096 bytes and more before it.
+const MaxChunkLine = 4096 + 1
+
+// ParseChunkLine parses a chunk-size line as read, its line end included,
+// as net/http's chunked reader (Go 1.24.2 and later) does for requests and
+// responses alike: the line ends in CRLF and holds no other CR (a bare LF
+// or CR is how CVE-2025-22871's request smuggling worked); trailing spaces
+// and tabs, then everything from the first ';' (a chunk extension), are
+// dropped; what is left is 1 to 16 hex digits. Sizes above
+// MaxContentLength, which no body reaches, are not ok either.
+func ParseChunkLine(line []byte) (int64, bool) {
+	n := len(line)
+	if n < 3 || n > MaxChunkLine || line[n-1] != '\n' || line[n-2] != '\r' {
+		return 0, false
+	}
+	line = line[:n-2]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return 0, false
+	}
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	if len(line) == 0 || len(line) > 16 {
+		return 0, false
+	}
+	var size uint64
 	for _, c := range line {
 		var d byte
 		switch {
@@ -148,18 +173,49 @@ func ParseChunkSize(line []byte) (int64, bool) {
 		case c >= 'A' && c <= 'F':
 			d = c - 'A' + 10
 		default:
-			if digits == 0 || (c != ';' && c != ' ' && c != '\t') {
-				return 0, false
-			}
-			return n, true
-		}
-		digits++
-		if digits > 15 {
 			return 0, false
 		}
-		n = n<<4 | int64(d)
+		size = size<<4 | uint64(d)
 	}
-	return n, digits > 0
+	if size > uint64(MaxContentLength) {
+		return 0, false
+	}
+	return int64(size), true
+}
+
+// ValidHeaderValue reports whether v may appear in a header value, as
+// net/http's server and client check it: no control bytes but tab, so no
+// NUL, CR or LF. (Surrounding whitespace is allowed; trim it with TrimOWS.)
+func ValidHeaderValue[T ~string | ~[]byte](v T) bool {
+	for i := range len(v) {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// TrailerLine says what one line of a chunked body's trailer section is,
+// read with its line end: the blank line that ends the section (end), or
+// a field line, "Name: value" with a token name and a valid value (ok).
+// Lines must end in CRLF and hold no other CR: net/http waits for a CRLF
+// CRLF after the last chunk, so a trailer ended by a bare LF never ends
+// for it, and a proxy that ended it would disagree with the backend about
+// where the next request starts.
+func TrailerLine(line []byte) (end, ok bool) {
+	n := len(line)
+	if n < 2 || line[n-1] != '\n' || line[n-2] != '\r' {
+		return false, false
+	}
+	line = line[:n-2]
+	if len(line) == 0 {
+		return true, true
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !IsToken(BytesString(line[:colon])) {
+		return false, false
+	}
+	return false, ValidHeaderValue(line[colon+1:])
 }
 
 // PeekHead waits until br holds a complete message head, as parse decides, and returns br's

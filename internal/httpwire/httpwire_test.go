@@ -3,6 +3,7 @@ package httpwire
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -158,27 +159,78 @@ func TestNextLine(t *testing.T) {
 	}
 }
 
-func TestParseChunkSize(t *testing.T) {
+func TestParseChunkLine(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		line string
 		want int64
 		ok   bool
 	}{
-		{"0", 0, true},
-		{"1a2B", 0x1a2b, true},
-		{"ff;name=value", 0xff, true},
-		{"10 ", 0x10, true},
-		{"", 0, false},                 // sad: no digits
-		{";ext", 0, false},             // sad: no digits before the extension
-		{"1g", 0, false},               // sad: not hex
-		{"1a\r", 0, false},             // sad: a line end is the caller's to cut
-		{"1000000000000000", 0, false}, // sad: 16 digits overflow int64's guard
-		{"fffffffffffffff", 1<<60 - 1, true},
+		{"0\r\n", 0, true},
+		{"1a2B\r\n", 0x1a2b, true},
+		{"ff;name=value\r\n", 0xff, true},
+		{"ff; name = \"v\" \r\n", 0xff, true}, // extensions are not checked, as net/http does not
+		{"10 \t\r\n", 0x10, true},
+		{"000000000000000a\r\n", 10, true},       // 16 digits, as net/http takes
+		{"fffffffffffffff\r\n", 1<<60 - 1, true}, // 15 digits
+		{"\r\n", 0, false},                       // sad: no digits
+		{";ext\r\n", 0, false},                   // sad: no digits before the extension
+		{"1g\r\n", 0, false},                     // sad: not hex
+		{"1 x\r\n", 0, false},                    // sad: junk after the size
+		{"1 ;x\r\n", 0, false},                   // sad: space before the extension, as net/http
+		{"a\n", 0, false},                        // sad: bare LF
+		{"a\r", 0, false},                        // sad: bare CR, no LF
+		{"0\r\r\n", 0, false},                    // sad: a CR before the line end
+		{"a;\rx\r\n", 0, false},                  // sad: a CR in the extension
+		{"a", 0, false},                          // sad: no line end
+		{"00000000000000000\r\n", 0, false},      // sad: 17 digits
+		{"8000000000000000\r\n", 0, false},       // sad: above MaxContentLength
+		{"-1\r\n", 0, false},                     // sad: sign
+		{"1" + strings.Repeat(" ", MaxChunkLine) + "\r\n", 0, false}, // sad: too long
 	} {
-		got, ok := ParseChunkSize([]byte(tc.line))
+		got, ok := ParseChunkLine([]byte(tc.line))
 		if ok != tc.ok || (ok && got != tc.want) {
-			t.Errorf("ParseChunkSize(%q) = %d, %v; want %d, %v", tc.line, got, ok, tc.want, tc.ok)
+			t.Errorf("ParseChunkLine(%q) = %d, %v; want %d, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestTrailerLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line    string
+		end, ok bool
+	}{
+		{"\r\n", true, true},
+		{"Expires: never\r\n", false, true},
+		{"X-Empty:\r\n", false, true},
+		{"\n", false, false},              // sad: bare LF ends nothing
+		{"A: b\n", false, false},          // sad: bare LF
+		{"A: b\rc\r\n", false, false},     // sad: CR in the value
+		{"A: b\x00\r\n", false, false},    // sad: NUL in the value
+		{" folded\r\n", false, false},     // sad: obs-fold
+		{"No colon\r\n", false, false},    // sad
+		{"Bad name: v\r\n", false, false}, // sad: space in the name
+		{"\r", false, false},              // sad: no LF
+	} {
+		end, ok := TrailerLine([]byte(tc.line))
+		if end != tc.end || ok != tc.ok {
+			t.Errorf("TrailerLine(%q) = %v, %v; want %v, %v", tc.line, end, ok, tc.end, tc.ok)
+		}
+	}
+}
+
+func TestValidHeaderValue(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]bool{
+		"": true, "text/plain; q=1": true, "a\tb": true, "é": true,
+		"a\x00b": false, "a\rb": false, "a\nb": false, "\x7f": false, "\x1f": false,
+	} {
+		if got := ValidHeaderValue(v); got != want {
+			t.Errorf("ValidHeaderValue(%q) = %v, want %v", v, got, want)
+		}
+		if got := ValidHeaderValue([]byte(v)); got != want {
+			t.Errorf("ValidHeaderValue([]byte %q) = %v, want %v", v, got, want)
 		}
 	}
 }

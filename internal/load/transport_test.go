@@ -680,6 +680,15 @@ func TestTransport_RawResponses(t *testing.T) {
 		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nhi", true, "", true, false},
 		{"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", true, "", true, false},
 		{"switching protocols", "HTTP/1.1 101 Switching Protocols\r\n\r\n", true, "", true, false},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 2\r\n\r\nhi", false, "hi", false, true},
+		{"20 KiB head", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("h", 20<<10) + "\r\nContent-Length: 2\r\n\r\nhi", false, "hi", false, false},
+		{"NUL in a header value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nhi", true, "", true, false},
+		// Chunk framing as strict as net/http's client.
+		{"16-digit chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000002\r\nhi\r\n0\r\n\r\n", false, "hi", false, true},
+		{"bare LF chunk line", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nhi\r\n0\r\n\r\n", true, "", true, false},
+		{"junk after chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nhi\r\n0\r\n\r\n", true, "", true, false},
+		{"bare LF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\n0\r\n\r\n", true, "", true, false},
+		{"malformed trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nno colon\r\n\r\n", true, "", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -715,6 +724,46 @@ func TestTransport_RawResponses(t *testing.T) {
 				t.Errorf("2 requests used %d connections, want %d", accepted.Load(), want)
 			}
 		})
+	}
+}
+
+// The driver reads headers as net/http's client does: a folded value joined with a space, a head
+// far beyond its read buffer whole.
+func TestTransport_HeadersAsNetHTTP(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("h", 1<<20)
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			lines, err := readRequestHead(br)
+			if err != nil {
+				return
+			}
+			if strings.Contains(lines[0], "/big") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nhi")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-A: b \r\n\t c\r\nX-B: d\r\nContent-Length: 2\r\n\r\nhi")
+		}
+	})
+	_, c := newTestTransport(t, 5*time.Second)
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got := resp.Header.Get("X-A"); got != "b c" || resp.Header.Get("X-B") != "d" {
+		t.Errorf("folded X-A = %q, X-B = %q; want \"b c\", \"d\"", got, resp.Header.Get("X-B"))
+	}
+	resp, err = c.Get(url + "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(resp.Header.Get("X-Big")) != len(big) || string(body) != "hi" {
+		t.Errorf("1 MiB head: header %d bytes, body %q", len(resp.Header.Get("X-Big")), body)
 	}
 }
 

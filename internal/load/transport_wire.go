@@ -25,7 +25,8 @@ const (
 	// writeBufSize holds a request head plus a small body, written in one
 	// system call.
 	writeBufSize = 8 << 10
-	// readBufSize bounds a response head; a larger one is an error.
+	// readBufSize holds a typical response head; a larger one grows the
+	// reader, up to httpwire.MaxResponseHead, for that response.
 	readBufSize = 16 << 10
 	// maxDrain bounds the unread body Close reads to keep the connection;
 	// beyond it the connection is closed instead.
@@ -51,8 +52,8 @@ func putReader(br *bufio.Reader) {
 // Framing errors; they close the connection they happened on.
 var (
 	errServerClosed  = errors.New("load: transport: server closed the connection before responding")
-	errHeadTooLarge  = errors.New("load: transport: response head larger than 16 KiB")
-	errBadResponse   = errors.New("load: transport: malformed response head")
+	errHeadTooLarge  = errors.New("load: transport: response head larger than 10 MiB")
+	errBadResponse   = fmt.Errorf("load: transport: %w", httpwire.ErrBadResponse)
 	errBadChunk      = errors.New("load: transport: malformed chunked body")
 	errSwitching     = errors.New("load: transport: unexpected 101 Switching Protocols")
 	errBodyClosed    = errors.New("http: read on closed response body")
@@ -79,52 +80,72 @@ func (c *tconn) roundTrip(ctx context.Context, req *http.Request, body io.ReadCl
 	}
 
 	br := getReader(c.rw)
+	var pooled *bufio.Reader // the pool's reader under br once br grew
+	release := func() {
+		if pooled != nil {
+			br = pooled
+		}
+		putReader(br)
+	}
 	head := req.Method == http.MethodHead
 	var h respHead
 	var buf []byte
 	for {
 		var err error
 		if buf, err = readRespHead(br, head, &h); err != nil {
-			received := br.Buffered() > 0
-			putReader(br)
+			if err == errHeadTooLarge && br.Size() < httpwire.MaxResponseHead {
+				// A larger reader reading through this one, which keeps
+				// what it holds; the connection closes after this response.
+				if pooled == nil {
+					pooled = br
+				}
+				br = bufio.NewReaderSize(br, min(8*br.Size(), httpwire.MaxResponseHead))
+				continue
+			}
+			received := br.Buffered() > 0 || (pooled != nil && pooled.Buffered() > 0)
+			release()
 			_, stale, err := abort(err)
 			return nil, stale && !received, err
 		}
-		if h.status == http.StatusSwitchingProtocols {
-			putReader(br)
+		if h.Status == http.StatusSwitchingProtocols {
+			release()
 			return abort(errSwitching)
 		}
-		if h.status >= 200 {
+		if h.Status >= 200 {
 			break
 		}
-		_, _ = br.Discard(h.n) // 1xx: the final response follows
+		_, _ = br.Discard(h.N) // 1xx: the final response follows
 	}
 
 	r := &response{}
-	r.Status = statusText(h.status, buf[h.reason:h.reasonEnd])
-	r.StatusCode = h.status
+	r.Status = statusText(h.Status, buf[h.Reason:h.ReasonEnd])
+	r.StatusCode = h.Status
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
-	if h.http10 {
+	if h.HTTP10 {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
 	}
-	r.Header = buildHeader(buf[h.hdrStart:h.hdrEnd], h.lines)
-	r.ContentLength = h.contentLength
-	if h.chunked {
+	if h.Folded {
+		r.Header = unfoldedHeader(buf, &h)
+	} else {
+		r.Header = buildHeader(buf[h.HdrStart:h.HdrEnd], h.Lines)
+	}
+	r.ContentLength = h.ContentLength
+	if h.Chunked {
 		r.TransferEncoding = []string{"chunked"}
 	}
-	r.Close = h.close || closeAfter
+	r.Close = h.Close || closeAfter
 	r.Request = req
-	_, _ = br.Discard(h.n)
+	_, _ = br.Discard(h.N)
 
 	b := &r.body
-	*b = respBody{ctx: ctx, c: c, br: br, stop: stop, n: h.contentLength, close: r.Close}
+	*b = respBody{ctx: ctx, c: c, br: br, pooled: pooled, stop: stop, n: h.ContentLength, close: r.Close}
 	switch {
-	case h.chunked:
+	case h.Chunked:
 		b.mode = bodyChunked
 		b.n = 0
-	case h.untilClose:
+	case h.UntilClose:
 		b.mode = bodyUntilEOF
-	case h.contentLength == 0 || head:
+	case h.ContentLength == 0 || head:
 		b.done()
 		r.Body = http.NoBody
 		return &r.Response, false, nil
@@ -309,119 +330,20 @@ func hasCloseToken(v string) bool {
 	return false
 }
 
-// respHead is what the Transport needs from a response head.
-type respHead struct {
-	n                 int // bytes in the head, blank line included
-	status            int
-	reason, reasonEnd int // the reason phrase
-	hdrStart, hdrEnd  int // the header lines
-	lines             int // header lines
-	http10            bool
-	contentLength     int64 // -1: none
-	chunked           bool  // the final transfer coding is chunked
-	untilClose        bool  // the body runs until the server closes
-	close             bool  // the connection is not reusable after this response
-}
+// respHead is what the Transport needs from a response head; the
+// balancer's fast engine parses the same way.
+type respHead = httpwire.ResponseHead
 
 // readRespHead reads a response head from br into h and returns the
 // buffered bytes, head first; they are valid until the next read from br.
+// Like net/http's client it accepts bare LF line endings and obs-fold.
 func readRespHead(br *bufio.Reader, head bool, h *respHead) ([]byte, error) {
-	return httpwire.PeekHead(br, func(buf []byte) (bool, error) { return parseRespHead(buf, head, h) },
+	buf, err := httpwire.PeekHead(br, func(buf []byte) (bool, error) { return httpwire.ParseResponseHead(buf, head, h) },
 		errHeadTooLarge, errServerClosed)
-}
-
-// parseRespHead parses the response head at the start of buf into h, for
-// a request whose method was HEAD if head is set, and reports whether it
-// is complete. Like net/http's client it accepts bare LF line endings.
-func parseRespHead(buf []byte, head bool, h *respHead) (complete bool, err error) {
-	*h = respHead{contentLength: -1}
-	line, next, ok := httpwire.NextLine(buf, 0)
-	if !ok {
-		return false, nil
+	if err == httpwire.ErrBadResponse {
+		err = errBadResponse
 	}
-	// "HTTP/1.1 200 OK": version, space, three digits, then space or end.
-	if len(line) < 12 || (len(line) > 12 && line[12] != ' ') || line[8] != ' ' {
-		return false, errBadResponse
-	}
-	keepAlive := true
-	switch string(line[:8]) {
-	case "HTTP/1.1":
-	case "HTTP/1.0":
-		h.http10, keepAlive = true, false
-	default:
-		return false, errBadResponse
-	}
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return false, errBadResponse
-		}
-		h.status = h.status*10 + int(c-'0')
-	}
-	if h.status < 100 {
-		return false, errBadResponse
-	}
-	h.reason, h.reasonEnd = min(13, len(line)), len(line)
-	h.hdrStart = next
-	var otherCoding bool
-	for {
-		line, n, ok := httpwire.NextLine(buf, next)
-		if !ok {
-			return false, nil
-		}
-		if len(line) == 0 {
-			h.hdrEnd = next
-			next = n
-			break
-		}
-		next = n
-		h.lines++
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !httpwire.IsToken(httpwire.BytesString(line[:colon])) {
-			return false, errBadResponse
-		}
-		name, value := line[:colon], httpwire.TrimOWS(line[colon+1:])
-		switch len(name) {
-		case len("Connection"):
-			if httpwire.EqualFold(httpwire.BytesString(name), "Connection") {
-				for _, opt := range bytes.Split(value, []byte{','}) {
-					opt = httpwire.TrimOWS(opt)
-					h.close = h.close || httpwire.EqualFold(httpwire.BytesString(opt), "close")
-					keepAlive = keepAlive || httpwire.EqualFold(httpwire.BytesString(opt), "keep-alive")
-				}
-			}
-		case len("Content-Length"):
-			if httpwire.EqualFold(httpwire.BytesString(name), "Content-Length") {
-				n, ok := httpwire.ParseContentLength(value)
-				if !ok || (h.contentLength >= 0 && h.contentLength != n) {
-					return false, errBadResponse
-				}
-				h.contentLength = n
-			}
-		case len("Transfer-Encoding"):
-			if httpwire.EqualFold(httpwire.BytesString(name), "Transfer-Encoding") {
-				// Only the final coding frames the body.
-				last := value
-				if i := bytes.LastIndexByte(value, ','); i >= 0 {
-					last = httpwire.TrimOWS(value[i+1:])
-				}
-				h.chunked = httpwire.EqualFold(httpwire.BytesString(last), "chunked")
-				otherCoding = !h.chunked
-			}
-		}
-	}
-	h.n = next
-	h.close = h.close || !keepAlive
-	switch {
-	case h.status < 200 || h.status == 204 || h.status == 304:
-		h.chunked, h.contentLength = false, 0
-	case head:
-		h.chunked = false
-	case h.chunked:
-		h.contentLength = -1
-	case otherCoding || h.contentLength < 0:
-		h.untilClose, h.close, h.contentLength = true, true, -1
-	}
-	return true, nil
+	return buf, err
 }
 
 // buildHeader makes the http.Header of the header lines in block
@@ -461,6 +383,19 @@ func buildHeader(block []byte, lines int) http.Header {
 		k++
 	}
 	return h
+}
+
+// unfoldedHeader is buildHeader for a head with obs-fold lines: the lines
+// are joined as net/http's client joins them (httpwire.WriteHead), then
+// built as usual. Such heads are rare; this allocates more.
+func unfoldedHeader(buf []byte, h *respHead) http.Header {
+	var flat []byte
+	httpwire.WriteHead(buf[:h.N], h, "", func(p []byte) { flat = append(flat, p...) })
+	var fh respHead
+	if complete, err := httpwire.ParseResponseHead(flat, false, &fh); !complete || err != nil {
+		return http.Header{} // cannot happen: WriteHead writes what ParseResponseHead took
+	}
+	return buildHeader(flat[fh.HdrStart:fh.HdrEnd], fh.Lines)
 }
 
 // canonicalize rewrites a header name in place as
@@ -517,7 +452,8 @@ type respBody struct {
 	ctx     context.Context
 	c       *tconn
 	br      *bufio.Reader
-	stop    func() bool // stops watching ctx; nil if it cannot be done
+	stop    func() bool   // stops watching ctx; nil if it cannot be done
+	pooled  *bufio.Reader // the pool's reader under br, when br grew for a large head
 	mode    int
 	n       int64 // bytes left in the body (bodyLength) or chunk (bodyChunked)
 	inChunk bool  // chunk data started: a CRLF follows it
@@ -651,20 +587,27 @@ func (b *respBody) consume(n int) {
 }
 
 // nextChunk reads up to the next chunk's data, and reports the last chunk
-// (its trailers read too).
+// (its trailers read too). Chunk lines and trailers are held to
+// net/http's rules (httpwire.ParseChunkLine, httpwire.TrailerLine): a
+// response the driver takes is one net/http's client would take too.
 func (b *respBody) nextChunk() (end bool, err error) {
 	br := b.br
 	if b.inChunk {
-		if err := expectEOL(br); err != nil {
+		crlf, err := br.Peek(2)
+		if err != nil || crlf[0] != '\r' || crlf[1] != '\n' {
+			if err == nil || err == io.EOF {
+				err = errBadChunk
+			}
 			return false, err
 		}
+		_, _ = br.Discard(2)
 		b.inChunk = false
 	}
 	line, err := readLine(br)
 	if err != nil {
 		return false, err
 	}
-	size, ok := httpwire.ParseChunkSize(line)
+	size, ok := httpwire.ParseChunkLine(line)
 	if !ok {
 		return false, errBadChunk
 	}
@@ -677,25 +620,17 @@ func (b *respBody) nextChunk() (end bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if len(line) == 0 {
+		end, ok := httpwire.TrailerLine(line)
+		if !ok {
+			return false, errBadChunk
+		}
+		if end {
 			return true, nil
 		}
 	}
 }
 
-// expectEOL consumes the CRLF (or LF) that ends chunk data.
-func expectEOL(br *bufio.Reader) error {
-	line, err := readLine(br)
-	if err != nil {
-		return err
-	}
-	if len(line) != 0 {
-		return errBadChunk
-	}
-	return nil
-}
-
-// readLine reads a line without its LF or CRLF; valid until the next read.
+// readLine reads a line, its line end included; valid until the next read.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	switch {
@@ -706,10 +641,6 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	case err != nil:
 		return nil, err
 	}
-	line = line[:len(line)-1]
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
 	return line, nil
 }
 
@@ -718,7 +649,11 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 func (b *respBody) done() {
 	br, c := b.br, b.c
 	b.br, b.c, b.err = nil, nil, io.EOF
-	reuse := !b.close && br.Buffered() == 0
+	// A reader that grew may hold bytes in the one beneath it.
+	reuse := !b.close && br.Buffered() == 0 && b.pooled == nil
+	if b.pooled != nil {
+		br, b.pooled = b.pooled, nil
+	}
 	putReader(br)
 	if b.stop != nil && !b.stop() {
 		reuse = false // the context fired: its deadline is on the connection
@@ -735,6 +670,9 @@ func (b *respBody) done() {
 func (b *respBody) fail(err error) error {
 	br, c := b.br, b.c
 	b.br, b.c = nil, nil
+	if b.pooled != nil {
+		br, b.pooled = b.pooled, nil
+	}
 	putReader(br)
 	if b.stop != nil {
 		b.stop()

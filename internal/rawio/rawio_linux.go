@@ -12,6 +12,7 @@
 package rawio
 
 import (
+	"errors"
 	"io"
 	"net"
 	"syscall"
@@ -24,6 +25,8 @@ type conn struct {
 	readFn      func(fd uintptr) bool // built once: a closure per call would allocate
 	writeFn     func(fd uintptr) bool
 	writeReadFn func(fd uintptr) bool
+	peekFn      func(fd uintptr) bool
+	peekBuf     [1]byte
 	p           []byte // the caller's buffer during a call
 	n           int
 	errno       syscall.Errno
@@ -58,6 +61,7 @@ func New(c net.Conn) io.ReadWriter {
 	r.readFn = r.read
 	r.writeFn = r.write
 	r.writeReadFn = r.writeRead
+	r.peekFn = r.peek
 	return r
 }
 
@@ -240,4 +244,87 @@ func (r *conn) write0(p []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "tcp", Err: errno}
 	}
 	return n, nil
+}
+
+// ErrPending is Idle's answer for a connection with bytes waiting to be read.
+var ErrPending = errors.New("unread bytes on an idle connection")
+
+// Idle checks with one non-blocking system call (recv with MSG_PEEK and
+// MSG_DONTWAIT) that the socket under rw has nothing to read and its peer
+// has not closed it: what a pooled keep-alive connection must show before
+// it carries another request. It returns nil if so; ErrPending when bytes
+// are waiting (a response nobody asked for), io.EOF when the peer closed,
+// a *net.OpError for a socket error such as a reset, or the netpoller's
+// error for a closed connection. Nothing is consumed. For an rw without a
+// socket (see New) it returns nil: it cannot tell.
+func Idle(rw io.ReadWriter) error {
+	r, ok := rw.(*conn)
+	if !ok {
+		return nil
+	}
+	r.n, r.errno = 0, 0
+	if err := r.rc.Read(r.peekFn); err != nil {
+		return err
+	}
+	switch {
+	case r.errno == syscall.EAGAIN:
+		return nil
+	case r.errno != 0:
+		return &net.OpError{Op: "read", Net: "tcp", Err: r.errno}
+	case r.n == 0:
+		return io.EOF
+	}
+	return ErrPending
+}
+
+// peek is Idle's one system call; it never waits for the netpoller.
+func (r *conn) peek(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.peekBuf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		r.n, r.errno = int(n), e
+		return true
+	}
+}
+
+// IdleConn is Idle for a connection another goroutine may be using: it
+// peeks with RawConn.Control, which takes none of the connection's locks,
+// so it neither waits for nor disturbs a Read or Write in progress. It
+// allocates; it is for a watchdog, not for every request. For a connection
+// without a socket it returns nil.
+func IdleConn(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var buf [1]byte
+	var n uintptr
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			if errno != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	switch {
+	case errno == syscall.EAGAIN:
+		return nil
+	case errno != 0:
+		return &net.OpError{Op: "read", Net: "tcp", Err: errno}
+	case n == 0:
+		return io.EOF
+	}
+	return ErrPending
 }

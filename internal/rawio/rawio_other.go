@@ -5,6 +5,7 @@
 package rawio
 
 import (
+	"errors"
 	"io"
 	"net"
 )
@@ -17,3 +18,14 @@ func NewDeferred(c net.Conn) io.ReadWriter { return c }
 
 // Flush does nothing: nothing is deferred.
 func Flush(rw io.ReadWriter) error { return nil }
+
+// ErrPending is Idle's answer for a connection with bytes waiting to be read.
+var ErrPending = errors.New("unread bytes on an idle connection")
+
+// Idle returns nil: without raw system calls it cannot peek without
+// blocking.
+func Idle(rw io.ReadWriter) error { return nil }
+
+// IdleConn returns nil: without raw system calls it cannot peek without
+// blocking.
+func IdleConn(c net.Conn) error { return nil }

@@ -127,3 +127,87 @@ func TestNew_OtherConnections(t *testing.T) {
 		t.Errorf("New(pipe) = %T, want the pipe itself", rw)
 	}
 }
+
+// eventually polls f until it returns want or five seconds pass, and returns its last answer:
+// bytes written on loopback reach the peer's socket within the writer's system call on Linux, but
+// nothing promises that.
+func eventually(f func() error, want error) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := f()
+		if errors.Is(err, want) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestIdle(t *testing.T) {
+	t.Parallel()
+	if !isLinux {
+		t.Skip("Idle peeks only on Linux")
+	}
+	client, server := pair(t)
+	rw := New(client)
+	if err := Idle(rw); err != nil {
+		t.Fatalf("Idle on a quiet connection = %v, want nil", err)
+	}
+	if err := IdleConn(client); err != nil {
+		t.Fatalf("IdleConn on a quiet connection = %v, want nil", err)
+	}
+	server.Write([]byte("x"))
+	if err := eventually(func() error { return Idle(rw) }, ErrPending); err != ErrPending {
+		t.Fatalf("Idle with a byte waiting = %v, want ErrPending", err)
+	}
+	if err := IdleConn(client); err != ErrPending {
+		t.Fatalf("IdleConn with a byte waiting = %v, want ErrPending", err)
+	}
+	buf := make([]byte, 4)
+	if n, err := rw.Read(buf); n != 1 || err != nil || buf[0] != 'x' {
+		t.Fatalf("Read after Idle = %d %q, %v; want the byte Idle left in place", n, buf[:n], err)
+	}
+	server.Close()
+	if err := eventually(func() error { return Idle(rw) }, io.EOF); err != io.EOF {
+		t.Errorf("Idle after the peer closed = %v, want io.EOF", err)
+	}
+	if err := IdleConn(client); err != io.EOF {
+		t.Errorf("IdleConn after the peer closed = %v, want io.EOF", err)
+	}
+	client.Close()
+	if err := Idle(rw); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Idle on a closed connection = %v, want net.ErrClosed", err)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if err := Idle(New(a)); err != nil {
+		t.Errorf("Idle without a socket = %v, want nil", err)
+	}
+}
+
+func BenchmarkIdle(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	rw := New(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Idle(rw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import "time"
 //	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
 //	balancer.bounded_load 0: no bound
 //	balancer.engine       DefaultEngine
+//	balancer.max_conns    0: no bound
 //	load.requests         none: GET target.path (load.targets reads them from a file instead)
 //	load.requests[].method GET; .weight 1 (a target of load.targets has weight 1)
 //	load.duration         DefaultDuration

@@ -119,6 +119,11 @@ type Balancer struct {
 	// Strategy reuseport has no proxy hop: the kernel spreads connections, and Engine does not
 	// apply to it.
 	Engine string
+	// MaxConns bounds each worker's connections from the balancer, idle ones included, as
+	// HAProxy's maxconn on a server line does: requests beyond it queue in the balancer, and the
+	// wait is part of their latency. 1 suits a server that serves one connection at a time
+	// (Python's http.server). 0 = no bound; engines fast and std only.
+	MaxConns int
 }
 
 // SetStrategies sets Strategies to names and Strategy to the first of them (empty for none),

@@ -278,7 +278,21 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 	if msg := checkEngine(b.Engine); msg != "" {
 		return "balancer.engine", msg
 	}
+	if msg := checkMaxConns(b.MaxConns); msg != "" {
+		return "balancer.max_conns", msg
+	}
+	if b.MaxConns > 0 && b.Engine != "fast" && b.Engine != "std" {
+		return "balancer.max_conns", fmt.Sprintf("engine %s does not queue requests; use engine fast or std", b.Engine)
+	}
 	return "", ""
+}
+
+// checkMaxConns accepts a bound on each worker's connections from the balancer; 0 = no bound.
+func checkMaxConns(n int) string {
+	if n < 0 || n > MaxConnections {
+		return fmt.Sprintf("must be between 0 (no bound) and %d, got %d", MaxConnections, n)
+	}
+	return ""
 }
 
 // redisProblem checks the Redis section against the target that uses it.

@@ -20,7 +20,7 @@ import (
 var (
 	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
 	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
-	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine"}
+	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine", "max_conns"}
 	loadKeys     = []string{"rates", "search", "requests", "targets", "duration", "warmup", "timeout", "clients", "connections", "repeat", "noise_threshold"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
 	redisKeys    = []string{"start", "addr"}
@@ -656,6 +656,8 @@ func (w *walker) balancer(n *yaml.Node, b *Balancer) error {
 			}
 		case "engine":
 			b.Engine, err = w.checked(v, f+key, checkEngine)
+		case "max_conns":
+			b.MaxConns, err = w.int(v, f+key, checkMaxConns)
 		}
 		return err
 	})
@@ -681,6 +683,9 @@ func (w *walker) balancerDefaults(keys keyNodes, b *Balancer) error {
 	}
 	if keys["engine"] == nil {
 		b.Engine = DefaultEngine
+	}
+	if k := keys["max_conns"]; k != nil && b.MaxConns > 0 && b.Engine != "fast" && b.Engine != "std" {
+		return w.errAt(k, "balancer.max_conns", "engine %s does not queue requests; use engine fast or std", b.Engine)
 	}
 	return nil
 }

@@ -80,6 +80,11 @@ func TestParse_runKeys(t *testing.T) {
 				t.Errorf("balancer = %+v, want %+v", got, want)
 			}
 		}},
+		{"max_conns", cpu + "balancer: {engine: std, max_conns: 1}\n" + load, func(t *testing.T, s *Scenario) {
+			if got, want := s.Balancer, (Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "std", MaxConns: 1}); !reflect.DeepEqual(got, want) {
+				t.Errorf("balancer = %+v, want %+v", got, want)
+			}
+		}},
 		{"every strategy", cpu + "balancer: {strategy: [reuseport, least-connections, random, cookie-hash], engine: haproxy}\n" + load, func(t *testing.T, s *Scenario) {
 			if got, want := s.Balancer.Strategy, "reuseport"; got != want {
 				t.Errorf("strategy = %q, want %q", got, want)
@@ -266,6 +271,9 @@ func TestParse_runKeyErrors(t *testing.T) {
 		{"engine unknown", cpu + "balancer: {engine: nginx}\n" + load, "2:20", "balancer.engine", "unknown engine \"nginx\" (known: fast, std, l4, haproxy)"},
 		{"engine typo", cpu + "balancer: {engine: HAProxy}\n" + load, "2:20", "balancer.engine", `did you mean "haproxy"?`},
 		{"engine empty", cpu + "balancer: {engine: \"\"}\n" + load, "2:20", "balancer.engine", "unknown engine \"\""},
+		{"max_conns negative", cpu + "balancer: {max_conns: -1}\n" + load, "2:23", "balancer.max_conns", "must be between 0 (no bound) and 4096, got -1"},
+		{"max_conns word", cpu + "balancer: {max_conns: one}\n" + load, "2:23", "balancer.max_conns", `expected an integer, got "one"`},
+		{"max_conns with l4", cpu + "balancer: {max_conns: 1, engine: l4}\n" + load, "2:12", "balancer.max_conns", "engine l4 does not queue requests; use engine fast or std"},
 
 		// load.clients, load.repeat
 		{"clients zero", cpu + "load: {rates: [1], clients: 0}\n", "2:29", "load.clients", "must be between 1 and 100000, got 0"},
@@ -403,6 +411,8 @@ func TestValidate_runKeys(t *testing.T) {
 		{"bounded_load NaN", func(s *Scenario) { s.Balancer.BoundedLoad = math.NaN() }, "x.yaml: balancer.bounded_load: must be 0 (no bound) or a factor ≥ 1"},
 		{"bounded_load infinite", func(s *Scenario) { s.Balancer.BoundedLoad = math.Inf(1) }, "x.yaml: balancer.bounded_load: must be 0"},
 		{"no engine", func(s *Scenario) { s.Balancer.Engine = "" }, `x.yaml: balancer.engine: unknown engine ""`},
+		{"max_conns with haproxy", func(s *Scenario) { s.Balancer.Engine, s.Balancer.MaxConns = "haproxy", 1 }, "x.yaml: balancer.max_conns: engine haproxy does not queue requests"},
+		{"max_conns too many", func(s *Scenario) { s.Balancer.MaxConns = 5000 }, "x.yaml: balancer.max_conns: must be between 0 (no bound) and 4096, got 5000"},
 
 		// sad: load
 		{"negative clients", func(s *Scenario) { s.Load.Clients = -1 }, "x.yaml: load.clients: must be between 1 and 100000, got -1"},
