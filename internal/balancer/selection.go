@@ -187,8 +187,17 @@ func (rr *RoundRobin) Select(pool []*Backend, _ *Request) *Backend {
 	// backend claims the next slot rather than walking on from this one,
 	// so its share is spread evenly over the others instead of all going
 	// to its successor.
+	var slot uint64
 	for range n {
-		if b := pool[(rr.next.Add(1)-1)%n]; b.Available() {
+		slot = rr.next.Add(1) - 1
+		if b := pool[slot%n]; b.Available() {
+			return b
+		}
+	}
+	// Concurrent Selects claim slots in between, so n claims need not have visited every
+	// backend: walk the pool once from the last slot before answering that none is available.
+	for i := range n {
+		if b := pool[(slot+1+i)%n]; b.Available() {
 			return b
 		}
 	}
