@@ -48,6 +48,7 @@ type command struct {
 var commands = map[string]command{
 	"run":     {"measure a scenario: workers × load steps → table and summary.csv", runCmd},
 	"compare": {"compare two runs row by row: deltas and whether they are significant", compareCmd},
+	"merge":   {"combine the results of the generators of a sharded run (bench run --shard I/K)", mergeCmd},
 	"init":    {"write a commented starter scenario for your own server", initCmd},
 	"plan":    {"plan workers and machines for a request rate and p99 target from a measured run", planCmd},
 	"report":  {"print the tables and redraw the charts of a results folder", reportCmd},

@@ -44,7 +44,7 @@ func clearPreviousRun(dir string, force bool) error {
 	for _, name := range report.ChartNames {
 		files = append(files, filepath.Join(dir, name+".png"), filepath.Join(dir, name+".svg"))
 	}
-	files = append(files, filepath.Join(dir, "report.html"), filepath.Join(dir, "run.json"))
+	files = append(files, filepath.Join(dir, "report.html"), filepath.Join(dir, "run.json"), filepath.Join(dir, report.ShardFile))
 	for _, f := range files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("--force: deleting the previous run: %w", err)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +36,11 @@ With an SLO (the scenario's slo section, or --slo), every fixed-rate step and th
 every search is judged after the run; a step that misses is printed on stderr with the reason, one
 line each, and bench exits 99.
 
+With --shard I/K, this bench is one of K generators that offer each step's rate together: it sends
+every K-th request of the schedule (the I-th of each K), writes its usual results folder with a
+shard.json, and ` + "`bench merge`" + ` combines the K folders. --start-at makes the K begin their first
+measured step at one wall-clock time. A capacity search cannot be sharded. See docs/generators.md.
+
 While it runs, bench prints one line per finished step on stderr; on a terminal it also redraws a
 status line (worker count, step, live rate and p99, elapsed and remaining time). --quiet prints only
 errors and the results folder.
@@ -46,6 +53,7 @@ Examples:
   bench run scenarios/cpu.yaml --slo p99=50ms,success=99.9% --quiet     # a CI gate: exit 99 on a miss
   bench run scenarios/cpu.yaml --format json > cpu.json                  # the folder goes to stderr
   bench run scenarios/cpu.yaml --format markdown                         # tables to paste in an issue
+  bench run scenarios/cpu.yaml --rates 2k --shard 1/2 --start-at 2026-01-01T12:00:00Z   # generator 1 of 2
 
 --out refuses a folder that holds a previous run (summary.csv or step files); --force replaces that
 run, deleting its files first.
@@ -63,6 +71,7 @@ type runFlags struct {
 	format, slo, noise          string
 	raw, quiet, force, wide     bool
 	warmupSet                   bool
+	shard, startAt              string
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) error {
@@ -84,6 +93,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
 	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
+	fs.StringVar(&f.shard, "shard", "", "be generator I of K that offer each step's rate together, e.g. 2/3: this one sends every third request of the schedule (see `bench merge`)")
+	fs.StringVar(&f.startAt, "start-at", "", "wait until this time (RFC 3339, e.g. 2026-01-01T12:00:00Z, or Unix seconds) before the first measured step, so that shards begin together")
 	procs := addProcsFlag(fs)
 	path, restore, err := fs.parseScenarioArgs(args, procs)
 	if err != nil {
@@ -101,6 +112,17 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkListen(f.listen); err != nil {
 		return badInput{err}
 	}
+	shard, shards, err := parseShard(f.shard)
+	if err != nil {
+		return badInput{err}
+	}
+	if shards > 1 && sc.Load.Search != nil {
+		return badInput{fmt.Errorf("--shard %s: %s searches for its capacity, and a search cannot be split between generators (each would pick its next rate alone); give fixed rates (--rates or load.rates)", f.shard, path)}
+	}
+	startAt, err := parseStartAt(f.startAt, time.Now())
+	if err != nil {
+		return badInput{err}
+	}
 
 	dir := f.out
 	if dir == "" {
@@ -112,6 +134,15 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err := clearPreviousRun(dir, f.force); err != nil {
 		return badInput{err}
 	}
+	if shards > 1 {
+		info := report.Shard{Shard: shard, Shards: shards}
+		if !startAt.IsZero() {
+			info.StartAt = startAt.UTC().Format(time.RFC3339Nano)
+		}
+		if err := report.WriteShard(dir, info); err != nil {
+			return err
+		}
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -122,6 +153,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	mode := progressModeFor(stderr, f.quiet)
 	prog := newProgress(stderr, mode, planOf(sc), time.Now)
 	prog.Event(sc.Name + ": " + describe(sc))
+	if shards > 1 {
+		prog.Event(fmt.Sprintf("shard %d/%d: this generator sends every %s request of each step's schedule; offered_rps is what all %d offer together, sent and throughput are this one's (merge the folders with `bench merge`)",
+			shard, shards, ordinal(shards), shards))
+	}
 	for _, p := range experiment.Preflight("/", runtime.NumCPU(), 300*time.Millisecond) {
 		prog.Event("preflight: " + p)
 	}
@@ -130,6 +165,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	opts := experiment.Options{
 		Listen:  f.listen,
 		OnEvent: prog.Event,
+		Shard:   shard,
+		Shards:  shards,
+		StartAt: startAt,
 	}
 	if mode == progressLive {
 		opts.OnProgress = prog.Update // snapshots only for a terminal: no timer on the results loop otherwise
@@ -279,6 +317,71 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 		return fmt.Errorf("--format %w", err)
 	}
 	return sc.Validate()
+}
+
+// maxShards bounds --shard's K: far more generators than any test needs, and few enough that a
+// typo (2/30000) is caught.
+const maxShards = 1000
+
+// parseShard parses --shard I/K; empty means not sharded (1 of 1).
+func parseShard(v string) (shard, shards int, err error) {
+	if v == "" {
+		return 1, 1, nil
+	}
+	i, k, ok := strings.Cut(v, "/")
+	shard, err1 := strconv.Atoi(strings.TrimSpace(i))
+	shards, err2 := strconv.Atoi(strings.TrimSpace(k))
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("--shard %q: want I/K, this generator's number and how many there are, e.g. 2/3", v)
+	}
+	if shards < 1 || shards > maxShards || shard < 1 || shard > shards {
+		return 0, 0, fmt.Errorf("--shard %q: want 1 ≤ I ≤ K ≤ %d", v, maxShards)
+	}
+	return shard, shards, nil
+}
+
+// maxStartWait bounds how far ahead --start-at may be: a time further off is more likely a wrong
+// date than a plan.
+const maxStartWait = time.Hour
+
+// parseStartAt parses --start-at as RFC 3339 or Unix seconds (fractions allowed); empty means no
+// wait. A time more than a second before now is refused: the generators that waited for it would
+// no longer start together with this one.
+func parseStartAt(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+			return time.Time{}, fmt.Errorf("--start-at %q: want an RFC 3339 time (2026-01-01T12:00:00Z) or Unix seconds", v)
+		}
+		whole, frac := math.Modf(secs)
+		t = time.Unix(int64(whole), int64(frac*1e9))
+	}
+	switch d := t.Sub(now); {
+	case d < -time.Second:
+		return time.Time{}, fmt.Errorf("--start-at %s: %v in the past", v, (-d).Round(time.Second))
+	case d > maxStartWait:
+		return time.Time{}, fmt.Errorf("--start-at %s: %v away, more than the %v bench waits at most", v, d.Round(time.Second), maxStartWait)
+	}
+	return t, nil
+}
+
+// ordinal is "1st", "2nd", "3rd", "4th" … for n ≥ 1: "every 3rd request".
+func ordinal(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return strconv.Itoa(n) + "th"
+	case n%10 == 1:
+		return strconv.Itoa(n) + "st"
+	case n%10 == 2:
+		return strconv.Itoa(n) + "nd"
+	case n%10 == 3:
+		return strconv.Itoa(n) + "rd"
+	}
+	return strconv.Itoa(n) + "th"
 }
 
 // describe says in one line what the scenario will do.

@@ -76,6 +76,17 @@ type Options struct {
 	// Search and Offered. The writer is closed after the step. A nil writer skips the step; nil
 	// Raw writes no raw results.
 	Raw func(row int, st Step) (io.WriteCloser, error)
+	// Shard and Shards, when Shards > 1, make this run generator Shard (1-based) of Shards that
+	// offer each step's rate together (load.Step.Shard): every step, the settling one included,
+	// sends its interleaved part of the schedule. Step.Offered stays the rate all Shards offer
+	// together (so that their steps line up, row by row, for a merge), while Sent and Throughput
+	// are this generator's own. A noisy step is then not measured again: the other generators
+	// would not know to repeat it.
+	Shard, Shards int
+	// StartAt, when set, is the wall-clock time the first measured step waits for (after the
+	// workers started and the machine settled), so that generators started separately begin
+	// together.
+	StartAt time.Time
 }
 
 // Progress is a snapshot of the running step, for a live status line.
@@ -230,6 +241,8 @@ type runner struct {
 	ours func() time.Duration
 	// settled is set once the machine has carried load for the first time (see settle).
 	settled bool
+	// started is set once Options.StartAt was waited for.
+	started bool
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
@@ -441,6 +454,9 @@ func (r *runner) measure(ctx context.Context, cl *cluster.Cluster, c cell) (scal
 	if err := r.settle(ctx, m); err != nil {
 		return scaling.Point{}, err
 	}
+	if err := r.waitStart(ctx); err != nil {
+		return scaling.Point{}, err
+	}
 	if r.sc.Load.Search != nil {
 		return m.search(ctx)
 	}
@@ -469,10 +485,31 @@ func (r *runner) settle(ctx context.Context, m *meter) error {
 	l := r.sc.Load
 	d := min(settleTime, l.Warmup+l.Duration)
 	r.event("settling the machine: %v at %.0f rps, not recorded", d, rate)
-	ls := loadStep(r.sc, m.url, rate)
+	ls := r.shard(loadStep(r.sc, m.url, rate))
 	ls.Duration, ls.Warmup = d, 0
 	_, err := load.Attack(ctx, ls)
 	return err
+}
+
+// waitStart waits for Options.StartAt, once.
+func (r *runner) waitStart(ctx context.Context) error {
+	if r.started || r.opts.StartAt.IsZero() {
+		return nil
+	}
+	r.started = true
+	d := time.Until(r.opts.StartAt)
+	if d <= 0 {
+		return nil
+	}
+	r.event("waiting %v for the start at %s", d.Round(time.Millisecond), r.opts.StartAt.UTC().Format(time.RFC3339Nano))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // settleTime is how long settle loads the machine at most (one step's length when shorter).
@@ -602,7 +639,7 @@ func (m *meter) settledStep(ctx context.Context, rate float64, flag func(*Step))
 		if flag != nil {
 			flag(&st)
 		}
-		again := st.Has(FlagNoisy) && try < MaxRetries && err == nil
+		again := st.Has(FlagNoisy) && try < MaxRetries && err == nil && m.opts.Shards <= 1
 		if again {
 			st.Flags = append(st.Flags, FlagRetried)
 		}
@@ -677,7 +714,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	l := m.sc.Load
 	id := Step{Workers: m.workers(), Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: l.Search != nil, Offered: rate}
 	row := len(m.res.Steps) + 1
-	ls := loadStep(m.sc, m.url, rate)
+	ls := m.shard(loadStep(m.sc, m.url, rate))
 	ls.Name = stepName(row, id)
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
@@ -807,6 +844,14 @@ func loadStep(sc *scenario.Scenario, url string, rate float64) load.Step {
 	l := sc.Load
 	return load.Step{URL: url, Requests: loadRequests(sc), Rate: rate, Duration: l.Duration, Warmup: l.Warmup,
 		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
+}
+
+// shard makes ls this generator's part of the schedule (Options.Shard).
+func (r *runner) shard(ls load.Step) load.Step {
+	if r.opts.Shards > 1 {
+		ls.Shard, ls.Shards = r.opts.Shard, r.opts.Shards
+	}
+	return ls
 }
 
 // IsStartError reports whether err is a failure to start workers or the balancer.

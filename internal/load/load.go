@@ -110,6 +110,13 @@ type Step struct {
 	// Connections bounds the connections to the target; zero means
 	// DefaultConnections.
 	Connections int
+	// Shard and Shards, when Shards > 1, make this generator one of Shards
+	// that together offer Rate: of the constant schedule at Rate, whose
+	// send j is due at (j+1)/Rate, this step sends those with j mod Shards
+	// = Shard-1, so it runs at Rate/Shards with a phase of (Shard-1)/Rate
+	// and the Shards parts interleave into exactly the full schedule.
+	// Shard is 1-based. Shards 0 or 1 sends the whole schedule.
+	Shard, Shards int
 	// Progress, when not nil, is called every ProgressInterval with a
 	// snapshot of the attack. It runs on the goroutine that drains vegeta's
 	// results, so it must return quickly. Nil means no snapshots.
@@ -140,6 +147,8 @@ func (s Step) Validate() error {
 		return fmt.Errorf("load: step warmup: must be >= 0, got %v", s.Warmup)
 	case s.Timeout < 0:
 		return fmt.Errorf("load: step timeout: must be >= 0, got %v", s.Timeout)
+	case s.Shards < 0 || (s.Shards > 1 && (s.Shard < 1 || s.Shard > s.Shards)):
+		return fmt.Errorf("load: step shard: want 1 ≤ shard ≤ shards, got %d/%d", s.Shard, s.Shards)
 	case len(s.Requests) > 0 && s.Clients > 0:
 		return errors.New("load: step requests: the simulated clients (Clients) send their own requests; set one or the other")
 	}
@@ -235,6 +244,44 @@ func pacer(rate float64) vegeta.ConstantPacer {
 	return vegeta.ConstantPacer{Freq: int(math.Round(rate * 1000)), Per: 1000 * time.Second}
 }
 
+// shardPacer paces one of shards interleaved parts of a constant schedule:
+// of the full schedule's sends, due at (j+1)·interval, it sends those with j
+// mod shards = shard-1, so its n-th send (0-based) is due at
+// (n·shards + shard)·interval. Computing each due time from the full
+// schedule's interval, rather than pacing at interval·shards from an offset,
+// keeps the parts exact complements whatever the rounding of the interval.
+type shardPacer struct {
+	interval      time.Duration // of the full schedule
+	shard, shards uint64        // 1-based part and number of parts
+}
+
+func newShardPacer(cp vegeta.ConstantPacer, shard, shards int) shardPacer {
+	return shardPacer{
+		interval: time.Duration(cp.Per.Nanoseconds() / int64(cp.Freq)),
+		shard:    uint64(shard),
+		shards:   uint64(shards),
+	}
+}
+
+// due is when send n of this part is due, from the start of the attack.
+func (p shardPacer) due(n uint64) time.Duration {
+	return time.Duration((n*p.shards + p.shard) * uint64(p.interval))
+}
+
+// Pace implements vegeta.Pacer: a send that is already due goes at once, as
+// with vegeta's constant pacer.
+func (p shardPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if hits > (math.MaxInt64/uint64(p.interval)-p.shard)/p.shards {
+		return 0, true // the due time would overflow
+	}
+	return p.due(hits) - elapsed, false
+}
+
+// Rate implements vegeta.Pacer: the part's share of the full rate.
+func (p shardPacer) Rate(time.Duration) float64 {
+	return 1e9 / (float64(p.interval) * float64(p.shards))
+}
+
 // initialWorkers sizes vegeta's starting worker pool to cover 10 ms of
 // latency at rate; vegeta adds workers whenever all are busy, up to
 // MaxInFlight, so this only saves the ramp of goroutine spawns.
@@ -278,8 +325,14 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 	if err := s.Validate(); err != nil {
 		return Result{Latency: newHistogram(), FailLatency: newHistogram()}, err
 	}
-	p := pacer(s.Rate)
-	rec := newRecorder(p)
+	cp := pacer(s.Rate)
+	rec := newRecorder(cp)
+	var p vegeta.Pacer = cp
+	if s.Shards > 1 {
+		sp := newShardPacer(cp, s.Shard, s.Shards)
+		rec.shard(sp)
+		p = sp
+	}
 	if err := ctx.Err(); err != nil {
 		return rec.result(), err
 	}

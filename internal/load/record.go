@@ -15,7 +15,12 @@ type recorder struct {
 	offered  float64
 	interval time.Duration // between scheduled sends, as the pacer computes it
 
-	began    time.Time     // start of the schedule; send i is due at began+(i+1)*interval
+	// stride and phase place this generator's sends in the full schedule
+	// (see shardPacer): its send i is due at began+(i*stride+phase)*interval.
+	// Both are 1 when it sends the whole schedule.
+	stride, phase uint64
+
+	began    time.Time     // start of the schedule
 	warmup   time.Duration // sends due before began+warmup are warm-up
 	duration time.Duration // the measured window that follows
 	cutoff   time.Time     // if set, results ending after it were cut short by us
@@ -38,6 +43,8 @@ func newRecorder(p vegeta.ConstantPacer) *recorder {
 	return &recorder{
 		offered:  p.Rate(0),
 		interval: time.Duration(p.Per.Nanoseconds() / int64(p.Freq)),
+		stride:   1,
+		phase:    1,
 		lat:      newHistogram(),
 		failLat:  newHistogram(),
 		lag:      newHistogram(),
@@ -47,6 +54,20 @@ func newRecorder(p vegeta.ConstantPacer) *recorder {
 // newHistogram holds 1 µs to 60 s in microseconds to 3 significant digits.
 func newHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMin, histMax, histDigits)
+}
+
+// shard makes the recorder count the sends of one part of the schedule, as p
+// paces them: the offered rate is the part's, lags are measured from the
+// part's own due times.
+func (rc *recorder) shard(p shardPacer) {
+	rc.offered = p.Rate(0)
+	rc.stride, rc.phase = p.shards, p.shard
+}
+
+// due is when the send numbered seq (vegeta's Seq: send order) was due, from
+// the start of the schedule.
+func (rc *recorder) due(seq uint64) time.Duration {
+	return time.Duration(seq*rc.stride+rc.phase) * rc.interval
 }
 
 func (rc *recorder) start(began time.Time, warmup, duration time.Duration) {
@@ -69,7 +90,7 @@ func (rc *recorder) add(r *vegeta.Result) bool {
 	// send time would move late warm-up requests (sent in a catch-up burst)
 	// into the window and inflate both the count and the send rate.
 	rc.seen++
-	due := time.Duration(r.Seq+1) * rc.interval
+	due := rc.due(r.Seq)
 	if due < rc.warmup {
 		rc.warmupRequests++
 		return false
@@ -198,7 +219,7 @@ func (rc *recorder) result() Result {
 		// Too few sends to measure a rate. If the schedule called for
 		// more and nobody stopped the attack, the generator never got
 		// going: a starved generator, not an idle target.
-		due := rc.duration / rc.interval
+		due := rc.duration / (rc.interval * time.Duration(rc.stride))
 		res.Behind = rc.cutoff.IsZero() && due >= 2
 	}
 	return res
