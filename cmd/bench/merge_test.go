@@ -201,7 +201,7 @@ func TestMerge_twoShardProcessesOneTarget(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("merge: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if lastLine(stdout) != merged || !strings.Contains(stdout, "p99 ms") {
+	if lastLine(stdout) != merged || !strings.Contains(stdout, "p99") {
 		t.Errorf("merge printed:\n%s", stdout)
 	}
 	for _, f := range []string{"summary.csv", "throughput.png", "latency.svg"} {
