@@ -27,6 +27,7 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
 	fs.IntVar(&cfg.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
 	port := fs.Int("port", envInt("PORT", 0), "port on 127.0.0.1 (default $PORT)")
+	host := fs.String("host", envString("BENCH_WORKER_HOST", "127.0.0.1"), "address to listen on (default $BENCH_WORKER_HOST, else 127.0.0.1); 0.0.0.0 in a container, whose port the compose file publishes on the host's loopback")
 	fs.StringVar(&cfg.Store, "store", target.StoreMemory, "session store: memory (per worker) or redis (shared)")
 	fs.StringVar(&cfg.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", target.DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR, else "+target.DefaultRedisAddr+")")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "time each request holds the one resource all workers share (a Redis token at --redis); caps throughput at 1/hold (0 = none)")
@@ -44,7 +45,7 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	if *port <= 0 || *port > 65535 {
 		return badInput{fmt.Errorf("worker: --port or $PORT must name a port in 1-65535, got %d", *port)}
 	}
-	cfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*port))
+	cfg.Addr = net.JoinHostPort(*host, strconv.Itoa(*port))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return target.Run(ctx, cfg)

@@ -1,0 +1,138 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bench-dev/bench/internal/scenario"
+)
+
+// pathCounter is a loopback server that counts requests by path and answers them at once.
+type pathCounter struct {
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (p *pathCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.paths[r.URL.RequestURI()]++
+	p.mu.Unlock()
+	fmt.Fprintln(w, "ok")
+}
+
+func (p *pathCounter) count(path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths[path]
+}
+
+// target.url: a running server is measured as it is, with a capacity search and nothing
+// started: the load goes straight to the URL (its path and query), after the ready path.
+func TestRun_targetURL(t *testing.T) {
+	t.Parallel()
+	pc := &pathCounter{paths: map[string]int{}}
+	srv := httptest.NewServer(pc)
+	t.Cleanup(srv.Close)
+	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
+target:
+  url: %s/api?x=1
+  ready_path: /healthz
+load:
+  search: {p99: 200ms, max_steps: 2}
+  duration: 300ms
+  warmup: 100ms
+`, srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, sc, Options{OnEvent: func(e string) { events = append(events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) == 0 {
+		t.Fatal("no steps")
+	}
+	var measured uint64
+	for _, st := range res.Steps {
+		if st.Workers != 1 || !st.Search || st.Share != nil {
+			t.Errorf("step %+v: want 1 worker, a search step, no shares (no balancer of bench's)", st)
+		}
+		measured += st.Requests
+	}
+	if got := pc.count("/api?x=1"); uint64(got) < measured {
+		t.Errorf("the server saw %d requests of /api?x=1, the steps measured %d", got, measured)
+	}
+	if pc.count("/healthz") == 0 {
+		t.Error("the ready path was never asked")
+	}
+	if p, ok := res.PointAt(1); !ok || p.Capacity <= 0 {
+		t.Errorf("no capacity at 1 worker: %+v (events %q)", res.Capacity, events)
+	}
+	for _, e := range events {
+		if strings.Contains(e, "starting") && strings.Contains(e, "off this machine") {
+			t.Errorf("a loopback URL was announced as off this machine: %q", e)
+		}
+	}
+}
+
+// target.endpoints: bench's balancer goes in front of the first N replicas for each count.
+func TestRun_targetEndpoints(t *testing.T) {
+	t.Parallel()
+	var hits [3]atomic.Int64
+	var urls []string
+	for i := range hits {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/work" {
+				hits[i].Add(1)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		urls = append(urls, srv.URL)
+	}
+	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
+target:
+  endpoints: [%s]
+  path: /work
+workers: [1, 2]
+load:
+  rates: [200]
+  duration: 300ms
+  warmup: 100ms
+`, strings.Join(urls, ", "))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Steps) != 2 {
+		t.Fatalf("%d steps, want one per worker count", len(res.Steps))
+	}
+	for i, st := range res.Steps {
+		n := i + 1
+		if st.Workers != n || len(st.Share) != n {
+			t.Fatalf("step %d: %d workers, shares %v; want %d of each", n, st.Workers, st.Share, n)
+		}
+		for w, c := range st.Share {
+			if c == 0 {
+				t.Errorf("step %d: replica %d served nothing: %v", n, w+1, st.Share)
+			}
+		}
+	}
+	if hits[2].Load() != 0 {
+		t.Errorf("the third endpoint, beyond the largest worker count, got %d requests", hits[2].Load())
+	}
+}
