@@ -306,6 +306,9 @@ func describe(sc *scenario.Scenario) string {
 		fmt.Fprintf(&b, "; scaled by Docker Compose (%s, service %s)", c.Compose.File, c.Compose.Service)
 	case c.Command != nil:
 		fmt.Fprintf(&b, "; scaled by %q", strings.Join(c.Command.Scale, " "))
+		if len(c.Command.Allow) > 0 {
+			fmt.Fprintf(&b, " (replicas may be off loopback in %s, as scale.command.allow says)", strings.Join(c.Command.Allow, ", "))
+		}
 	}
 	fmt.Fprintf(&b, "; workers %v; %s", sc.Workers, sc.Balancer.Strategy)
 	if s := sc.Load.Search; s != nil {
