@@ -54,7 +54,11 @@ func New(sc *scenario.Scenario, onEvent func(string)) (Scaler, error) {
 	ready := Ready{Path: sc.Target.ReadyPath, Timeout: sc.Target.ReadyTimeout}
 	switch {
 	case sc.Scale.Compose != nil:
-		return NewCompose(*sc.Scale.Compose, ready, onEvent)
+		c, err := NewCompose(*sc.Scale.Compose, ready, onEvent)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	case sc.Scale.Command != nil:
 		return NewCommand(*sc.Scale.Command, ready, onEvent), nil
 	}
