@@ -163,6 +163,7 @@ func (c *Compose) Scale(ctx context.Context, n int) ([]string, error) {
 		}
 		addrs[i] = addr
 	}
+	c.event("%d replica(s) of %s at %s; waiting until each answers %s", n, c.cfg.Service, strings.Join(addrs, " "), c.ready.Path)
 	if err := WaitReady(ctx, addrs, c.ready); err != nil {
 		return nil, fmt.Errorf("scale.compose: %w", err)
 	}

@@ -108,29 +108,25 @@ func TestCompose_cancelledScaleIsCleanedUp(t *testing.T) {
 	t.Parallel()
 	testserver.NeedCompose(t)
 	image := testserver.WorkerImage(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Cancelled once the containers run and Scale waits for them to answer.
+	waiting := func(e string) {
+		if strings.Contains(e, "waiting until each answers") {
+			cancel()
+		}
+	}
 	c, err := NewCompose(scenario.Compose{File: writeCompose(t, image), Service: "worker", Port: 8080},
-		Ready{Path: "/never-200", Timeout: time.Minute}, nil)
+		Ready{Path: "/never-200", Timeout: time.Minute}, waiting)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Scale(ctx, 1)
-		done <- err
-	}()
-	// Cancel once the container runs: Scale is then past `up`, waiting.
-	deadline := time.Now().Add(time.Minute)
-	for len(testserver.Containers(t, projectLabel(c))) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no container within a minute")
-		}
-		time.Sleep(100 * time.Millisecond) // polling docker ps, not waiting for a guess
+	if _, err := c.Scale(ctx, 1); err == nil || ctx.Err() == nil {
+		t.Fatalf("Scale = %v; want it cancelled while waiting", err)
 	}
-	cancel()
-	if err := <-done; err == nil {
-		t.Fatal("a cancelled Scale returned no error")
+	if got := testserver.Containers(t, projectLabel(c)); len(got) != 1 {
+		t.Errorf("%d containers before Close, want the one Scale started", len(got))
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
