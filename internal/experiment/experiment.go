@@ -311,6 +311,19 @@ func machinesNote(n int, cpus float64) string {
 	return fmt.Sprintf("%d machine(s) of %g CPU", n, cpus)
 }
 
+// MachineCPUsOf reads back the CPU limit of each replica from a scaling table's notes (as
+// summary.csv keeps them): 0 when the notes are not machinesNote's.
+func MachineCPUsOf(rows []scaling.Row) float64 {
+	for _, r := range rows {
+		var n int
+		var cpus float64
+		if _, err := fmt.Sscanf(r.Note, "%d machine(s) of %g CPU", &n, &cpus); err == nil && n == r.Workers && cpus > 0 {
+			return cpus
+		}
+	}
+	return 0
+}
+
 func (r *runner) run(ctx context.Context) error {
 	stores := r.sc.Target.StoreList()
 	if len(stores) == 0 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bench-dev/bench/internal/scaling"
 	"github.com/bench-dev/bench/internal/scenario"
 )
 
@@ -134,5 +135,15 @@ load:
 	}
 	if hits[2].Load() != 0 {
 		t.Errorf("the third endpoint, beyond the largest worker count, got %d requests", hits[2].Load())
+	}
+}
+
+func TestMachineCPUsOf(t *testing.T) {
+	rows := []scaling.Row{{Workers: 1, Note: machinesNote(1, 0.5)}, {Workers: 2, Note: machinesNote(2, 0.5)}}
+	if got := MachineCPUsOf(rows); got != 0.5 {
+		t.Errorf("MachineCPUsOf(%v) = %v, want 0.5", rows, got)
+	}
+	if got := MachineCPUsOf([]scaling.Row{{Workers: 2, Note: scaling.Note(2, 4)}}); got != 0 {
+		t.Errorf("MachineCPUsOf a plain note = %v, want 0", got)
 	}
 }
