@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,5 +148,83 @@ func TestMachineCPUsOf(t *testing.T) {
 	}
 	if got := MachineCPUsOf([]scaling.Row{{Workers: 2, Note: scaling.Note(2, 4)}}); got != 0 {
 		t.Errorf("MachineCPUsOf a plain note = %v, want 0", got)
+	}
+}
+
+// A scale command hook, here two shell commands over a file that stands for the orchestrator's
+// state, with loopback servers as its replicas: each worker count is scaled to before it is
+// measured, the load goes through bench's balancer to the replicas printed, or straight to
+// target.url when it is set, and the count is scaled back to the first one at the end.
+func TestRun_scaleCommand(t *testing.T) {
+	t.Parallel()
+	var replicas [2]atomic.Int64
+	var addrs []string
+	for i := range replicas {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/" {
+				replicas[i].Add(1)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		addrs = append(addrs, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	var front atomic.Int64
+	frontSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			front.Add(1)
+		}
+	}))
+	t.Cleanup(frontSrv.Close)
+
+	for _, viaURL := range []bool{false, true} {
+		t.Run(fmt.Sprintf("url=%v", viaURL), func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "replicas")
+			log := state + ".log"
+			url := ""
+			if viaURL {
+				url = fmt.Sprintf("  url: %s/\n", frontSrv.URL)
+			}
+			sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
+target:
+%s  ready_path: /ready
+workers: [1, 2]
+scale:
+  command:
+    scale: [sh, -c, 'echo $0 > %s; echo $0 >> %s', '{n}']
+    endpoints: [sh, -c, 'n=$(cat %s 2>/dev/null || echo 0); printf "%s\n%s\n" | head -n "$n"']
+load:
+  rates: [100]
+  duration: 200ms
+  warmup: 50ms
+`, url, state, log, state, addrs[0], addrs[1])))
+			if err != nil {
+				t.Fatal(err)
+			}
+			before0, before1, beforeFront := replicas[0].Load(), replicas[1].Load(), front.Load()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := Run(ctx, sc, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Steps) != 2 {
+				t.Fatalf("%d steps, want 2", len(res.Steps))
+			}
+			calls, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Fields(string(calls)); !slices.Equal(got, []string{"1", "2", "0"}) {
+				t.Errorf("scale command called with %v, want 1, 2, then 0 (the count before the run)", got)
+			}
+			gotFront := front.Load() - beforeFront
+			gotReplicas := replicas[0].Load() - before0 + replicas[1].Load() - before1
+			if viaURL && (gotFront == 0 || gotReplicas != 0) {
+				t.Errorf("with target.url: %d requests to the URL, %d to the replicas; want all to the URL", gotFront, gotReplicas)
+			}
+			if !viaURL && (gotFront != 0 || replicas[1].Load() == before1) {
+				t.Errorf("without target.url: %d requests to the URL, replica 2 got %d; want the replicas through bench's balancer", gotFront, replicas[1].Load()-before1)
+			}
+		})
 	}
 }
