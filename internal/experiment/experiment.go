@@ -279,11 +279,11 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 			return r.res, &StartError{err}
 		}
 		r.scaler = s
-		if sized, ok := s.(scale.Sized); ok {
-			r.res.MachineCPUs = sized.CPUs()
-		}
 	}
 	err := r.run(ctx)
+	if sized, ok := r.scaler.(scale.Sized); ok {
+		r.res.MachineCPUs = sized.CPUs()
+	}
 	if r.scaler != nil {
 		// Whatever the hook started is stopped, also after a failure or a Ctrl-C.
 		err = errors.Join(err, r.scaler.Close())

@@ -125,8 +125,49 @@ func cpuLimit(svc composeService) (float64, error) {
 	return f, nil
 }
 
-// CPUs is the service's CPU limit, 0 when it has none.
-func (c *Compose) CPUs() float64 { return c.cpus }
+// CPUs is each replica's CPU limit, 0 when it has none: as the running containers have it once
+// Scale ran (a compose tool may ignore a key of the file, docker-compose 1 deploy: limits
+// without --compatibility), as the compose file says before.
+func (c *Compose) CPUs() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cpus
+}
+
+// observeCPUs reads the CPU limit the service's first container runs with.
+func (c *Compose) observeCPUs(ctx context.Context) error {
+	ids, err := run(ctx, c.compose("ps", "-q", c.cfg.Service))
+	if err != nil {
+		return fmt.Errorf("scale.compose: %w", err)
+	}
+	fields := strings.Fields(ids)
+	if len(fields) == 0 {
+		return fmt.Errorf("scale.compose: no container of %s runs", c.cfg.Service)
+	}
+	out, err := run(ctx, []string{"docker", "inspect", "--format", "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}", fields[0]})
+	if err != nil {
+		return fmt.Errorf("scale.compose: %w", err)
+	}
+	var nano, quota, period int64
+	if _, err := fmt.Sscan(out, &nano, &quota, &period); err != nil {
+		return fmt.Errorf("scale.compose: docker inspect said %q: %w", strings.TrimSpace(out), err)
+	}
+	cpus := float64(nano) / 1e9
+	if nano == 0 && quota > 0 {
+		if period == 0 {
+			period = 100_000 // the kernel's default CFS period, µs
+		}
+		cpus = float64(quota) / float64(period)
+	}
+	c.mu.Lock()
+	said := c.cpus
+	c.cpus = cpus
+	c.mu.Unlock()
+	if said != cpus {
+		c.event("scale.compose: the replicas of %s run with a CPU limit of %g (0 = none), the compose file says %g: reporting what runs", c.cfg.Service, cpus, said)
+	}
+	return nil
+}
 
 func (c *Compose) compose(args ...string) []string {
 	return append(append(append([]string(nil), c.cli...), "-p", c.Project, "-f", c.cfg.File), args...)
@@ -162,6 +203,9 @@ func (c *Compose) Scale(ctx context.Context, n int) ([]string, error) {
 				i+1, c.cfg.Service, c.cfg.Port, strings.TrimSpace(out), c.cfg.Port)
 		}
 		addrs[i] = addr
+	}
+	if err := c.observeCPUs(ctx); err != nil {
+		return nil, err
 	}
 	c.event("%d replica(s) of %s at %s; waiting until each answers %s", n, c.cfg.Service, strings.Join(addrs, " "), c.ready.Path)
 	if err := WaitReady(ctx, addrs, c.ready); err != nil {

@@ -83,6 +83,9 @@ func TestCompose_scaleThenDown(t *testing.T) {
 				t.Errorf("replica at %s answered without X-Worker: not bench's worker?", a)
 			}
 		}
+		if c.CPUs() != 0.5 {
+			t.Errorf("after Scale(%d): CPUs = %v, want the containers' 0.5", n, c.CPUs())
+		}
 		if n == 2 && addrs[0] == addrs[1] {
 			t.Errorf("two replicas at one address: %v", addrs)
 		}
