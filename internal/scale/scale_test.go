@@ -200,3 +200,19 @@ while [ "$have" -gt "$want" ]; do docker rm -f $(%s | head -n 1) >/dev/null || e
 func runQuiet(name string, args ...string) {
 	_, _ = run(context.Background(), append([]string{name}, args...))
 }
+
+// A compose file whose image is missing, and that does not build it, is refused before anything
+// starts, naming the image and how bench's own is built.
+func TestNewCompose_missingImage(t *testing.T) {
+	t.Parallel()
+	testserver.NeedCompose(t)
+	f := filepath.Join(t.TempDir(), "dc.yml")
+	image := fmt.Sprintf("bench-worker:absent-%d", os.Getpid())
+	if err := os.WriteFile(f, []byte("services:\n  api:\n    image: "+image+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewCompose(scenario.Compose{File: f, Service: "api", Port: 8080}, Ready{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "image "+image+" of service api is not on this machine") || !strings.Contains(err.Error(), "scripts/docker-image.sh") {
+		t.Errorf("NewCompose = %v, want the missing image named", err)
+	}
+}
