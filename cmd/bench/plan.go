@@ -186,6 +186,9 @@ func writePlan(w io.Writer, src, how string, res *experiment.Result, p scaling.P
 		p.WorkersPerMachine, in.CoresPerMachine, rate(p.MachineRPS))
 	pf("  machines               %d\n", p.Machines)
 	pf("  workers                %d\n", p.Workers)
+	if cpus := experiment.MachineCPUsOf(res.Scaling); cpus > 0 {
+		pf("  as measured            %d machine(s) of %g CPU: each worker was a replica with that CPU limit\n", p.Workers, cpus)
+	}
 	pf("  predicted p99          %s ms at %s rps (%s ms at %s rps with headroom); utilisation %.0f%%\n",
 		msText(p.P99AtRPS), rate(in.RPS), msText(p.P99AtDesign), rate(p.DesignRPS), 100*p.Utilisation)
 	pf("  headroom               %.0f%%: sized for %s rps\n", 100*in.Headroom, rate(p.DesignRPS))

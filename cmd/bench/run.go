@@ -388,12 +388,31 @@ func ordinal(n int) string {
 func describe(sc *scenario.Scenario) string {
 	var b strings.Builder
 	t := sc.Target
-	if len(t.Command) > 0 {
+	switch {
+	case t.URL != "":
+		fmt.Fprintf(&b, "running service %s", t.URL)
+	case t.Endpoints != nil:
+		fmt.Fprintf(&b, "running replicas %s", strings.Join(t.Endpoints, " "))
+	case !t.Spawned():
+		fmt.Fprintf(&b, "replicas started by the scale hook")
+	case len(t.Command) > 0:
 		fmt.Fprintf(&b, "command %q", strings.Join(t.Command, " "))
-	} else {
+	default:
 		fmt.Fprintf(&b, "built-in %s workload, %v per request, %d thread(s) per worker", t.Builtin, t.Cost, t.Threads)
 		if t.Concurrency > 0 {
 			fmt.Fprintf(&b, ", concurrency %d", t.Concurrency)
+		}
+	}
+	if hosts := t.RemoteHosts(); len(hosts) > 0 {
+		fmt.Fprintf(&b, " (off loopback: %s, as the scenario names it)", strings.Join(hosts, ", "))
+	}
+	switch c := sc.Scale; {
+	case c.Compose != nil:
+		fmt.Fprintf(&b, "; scaled by Docker Compose (%s, service %s)", c.Compose.File, c.Compose.Service)
+	case c.Command != nil:
+		fmt.Fprintf(&b, "; scaled by %q", strings.Join(c.Command.Scale, " "))
+		if len(c.Command.Allow) > 0 {
+			fmt.Fprintf(&b, " (replicas may be off loopback in %s, as scale.command.allow says)", strings.Join(c.Command.Allow, ", "))
 		}
 	}
 	fmt.Fprintf(&b, "; workers %v; %s", sc.Workers, sc.Balancer.Strategy)

@@ -68,6 +68,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	b := sc.Balancer
 	switch {
+	case !sc.Target.Spawned() || !sc.Scale.Local():
+		return badInput{fmt.Errorf("%s: target: serve starts the workers itself; a running target (target.url, target.endpoints) or a scale hook is for bench run", sc.File)}
 	case b.Strategy == "reuseport":
 		return badInput{fmt.Errorf("%s: balancer.strategy reuseport has no balancer to serve through; pick another for serve", sc.File)}
 	case b.Engine == "haproxy":

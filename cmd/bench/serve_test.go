@@ -221,6 +221,7 @@ func TestServe_badInput(t *testing.T) {
 		{"address in use", tinyScenario, []string{"--listen", busy.Addr().String(), "--workers", "1"}, "address already in use"},
 		{"bad address", tinyScenario, []string{"--listen", "8080"}, "--listen"},
 		{"no workers", tinyScenario, []string{"--workers", "0"}, "--workers"},
+		{"running target", "target:\n  url: http://127.0.0.1:9/\nload:\n  rates: [10]\n", nil, "serve starts the workers itself"},
 		{"missing command", "target:\n  command: [\"no-such-server-command\"]\nload:\n  rates: [10]\n", []string{"--workers", "1"}, "no-such-server-command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

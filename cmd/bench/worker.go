@@ -33,7 +33,7 @@ func workerCmd(args []string, stdout, stderr io.Writer) error {
 	if f.Port <= 0 || f.Port > 65535 {
 		return badInput{fmt.Errorf("worker: --port or $PORT must name a port in 1-65535, got %d", f.Port)}
 	}
-	cfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(f.Port))
+	cfg.Addr = net.JoinHostPort(f.Host, strconv.Itoa(f.Port))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return target.Run(ctx, cfg)

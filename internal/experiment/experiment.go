@@ -20,6 +20,7 @@ import (
 
 	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/load"
+	"github.com/bench-dev/bench/internal/scale"
 	"github.com/bench-dev/bench/internal/scaling"
 	"github.com/bench-dev/bench/internal/scenario"
 	"github.com/bench-dev/bench/internal/target"
@@ -196,6 +197,9 @@ type Result struct {
 	// offered rates, with its interval and whether it was reached.
 	Capacity []scaling.Point
 	Scaling  []scaling.Row
+	// MachineCPUs is each replica's CPU limit when the scale hook knows it (compose `cpus:`): the
+	// worker counts are then machines of that size. Zero otherwise.
+	MachineCPUs float64
 }
 
 // CapacityAt returns the capacity measured at n workers, 0 if none.
@@ -243,6 +247,8 @@ type runner struct {
 	settled bool
 	// started is set once Options.StartAt was waited for.
 	started bool
+	// scaler runs the replicas when the scenario has a scale hook; nil for scale: local.
+	scaler scale.Scaler
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
@@ -277,15 +283,58 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		copied.Redis = &red
 		r.sc = &copied
 	}
+	for _, h := range sc.Target.RemoteHosts() {
+		r.event("load goes off this machine, to %s, as the scenario's target names it", h)
+	}
+	if !sc.Scale.Local() {
+		s, err := scale.New(r.sc, opts.OnEvent)
+		if err != nil {
+			return r.res, &StartError{err}
+		}
+		r.scaler = s
+	}
 	err := r.run(ctx)
+	if sized, ok := r.scaler.(scale.Sized); ok {
+		r.res.MachineCPUs = sized.CPUs()
+	}
+	if r.scaler != nil {
+		// Whatever the hook started is stopped, also after a failure or a Ctrl-C.
+		err = errors.Join(err, r.scaler.Close())
+	}
 	if len(r.res.Capacity) > 0 {
 		cores := opts.Cores
-		if sc.Target.Builtin == "sleep" {
-			cores = 0 // waiting workers do not compete for cores: no "oversubscribed" note
+		if sc.Target.Builtin == "sleep" || !sc.Target.Spawned() {
+			// Waiting workers do not compete for cores, nor do replicas bench did not start on
+			// them: no "oversubscribed" note.
+			cores = 0
 		}
 		r.res.Scaling, _ = scaling.Table(r.res.Capacity, cores)
+		if cpus := r.res.MachineCPUs; cpus > 0 {
+			for i := range r.res.Scaling {
+				r.res.Scaling[i].Note = machinesNote(r.res.Scaling[i].Workers, cpus)
+			}
+		}
 	}
 	return r.res, err
+}
+
+// machinesNote describes a worker count of replicas with a CPU limit each, for the scaling
+// table's note column.
+func machinesNote(n int, cpus float64) string {
+	return fmt.Sprintf("%d machine(s) of %g CPU", n, cpus)
+}
+
+// MachineCPUsOf reads back the CPU limit of each replica from a scaling table's notes (as
+// summary.csv keeps them): 0 when the notes are not machinesNote's.
+func MachineCPUsOf(rows []scaling.Row) float64 {
+	for _, r := range rows {
+		var n int
+		var cpus float64
+		if _, err := fmt.Sscanf(r.Note, "%d machine(s) of %g CPU", &n, &cpus); err == nil && n == r.Workers && cpus > 0 {
+			return cpus
+		}
+	}
+	return 0
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -385,11 +434,11 @@ func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strateg
 			return scaling.Point{}, &StartError{fmt.Errorf("target.hold: %w", err)}
 		}
 	}
-	cl, err := cluster.Start(ctx, spec, c.workers)
+	cl, addrs, stop, err := r.start(ctx, spec, c.workers)
 	if err != nil {
-		return scaling.Point{}, &StartError{err}
+		return scaling.Point{}, err
 	}
-	defer cl.Stop()
+	defer stop()
 
 	var best scaling.Point
 	for _, strategy := range strategies {
@@ -397,7 +446,7 @@ func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strateg
 		var reps []scaling.Point
 		for rep := 1; rep <= max(1, r.sc.Load.Repeat); rep++ {
 			c.rep = rep
-			p, err := r.measure(ctx, cl, c)
+			p, err := r.measure(ctx, cl, addrs, c)
 			if p.Capacity > 0 {
 				reps = append(reps, p)
 			}
@@ -436,20 +485,19 @@ func strategies(sc *scenario.Scenario) []string {
 	return []string{sc.Balancer.Strategy}
 }
 
-// measure puts a balancer with c's strategy in front of the running cluster and runs the
-// scenario's load steps (fixed rates or a capacity search) through it.
-func (r *runner) measure(ctx context.Context, cl *cluster.Cluster, c cell) (scaling.Point, error) {
-	workers := cl.Workers()
-	addrs := make([]string, len(workers))
-	for i, w := range workers {
-		addrs[i] = w.Addr
+// measure puts a balancer with c's strategy in front of the workers listening at addrs and runs
+// the scenario's load steps (fixed rates or a capacity search) through it; with target.url the
+// load goes straight to that URL instead, and addrs is nil.
+func (r *runner) measure(ctx context.Context, cl workerSet, addrs []string, c cell) (scaling.Point, error) {
+	m := &meter{runner: r, cell: c, cl: cl, bal: direct{}, url: r.sc.Target.URL}
+	if addrs != nil {
+		fr, laddr, stopFront, err := startFront(ctx, r.sc, addrs, c.strategy, r.opts.Listen)
+		if err != nil {
+			return scaling.Point{}, &StartError{err}
+		}
+		defer stopFront()
+		m.bal, m.url = fr, "http://"+laddr+r.sc.Target.Path
 	}
-	fr, laddr, stopFront, err := startFront(ctx, r.sc, addrs, c.strategy, r.opts.Listen)
-	if err != nil {
-		return scaling.Point{}, &StartError{err}
-	}
-	defer stopFront()
-	m := &meter{runner: r, cell: c, cl: cl, bal: fr, url: "http://" + laddr + r.sc.Target.Path}
 	defer m.reportHealth()
 	if err := r.settle(ctx, m); err != nil {
 		return scaling.Point{}, err
@@ -609,7 +657,7 @@ func (m *meter) keptUp(r load.Result) bool {
 type meter struct {
 	*runner
 	cell
-	cl      *cluster.Cluster
+	cl      workerSet
 	bal     front
 	url     string
 	healthN int // health events already reported
@@ -784,7 +832,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	if lr.Requests > 0 && lr.Success < MinSuccess {
 		st.Flags = append(st.Flags, FlagErrors)
 	}
-	if st.Elapsed > 0 && st.OtherCPUShare() > m.noiseThreshold() {
+	if _, blind := m.cl.(elsewhere); !blind && st.Elapsed > 0 && st.OtherCPUShare() > m.noiseThreshold() {
 		st.Flags = append(st.Flags, FlagNoisy)
 	}
 	return st, lr, err
@@ -843,7 +891,7 @@ func (r *runner) event(format string, args ...any) {
 func loadStep(sc *scenario.Scenario, url string, rate float64) load.Step {
 	l := sc.Load
 	return load.Step{URL: url, Requests: loadRequests(sc), Rate: rate, Duration: l.Duration, Warmup: l.Warmup,
-		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections}
+		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections, AllowHosts: sc.Target.RemoteHosts()}
 }
 
 // shard makes ls this generator's part of the schedule (Options.Shard).

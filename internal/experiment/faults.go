@@ -40,7 +40,7 @@ func (f FaultResult) String() string {
 
 // injector strikes a step's faults on schedule and remembers when.
 type injector struct {
-	cl      *cluster.Cluster
+	cl      workerSet
 	start   time.Time     // when the step began: faults strike at start + Fault.At
 	warmup  time.Duration // the step's warm-up: the measured window starts at start + warmup
 	mu      sync.Mutex
@@ -51,7 +51,7 @@ type injector struct {
 
 // injectFaults schedules the faults that apply to n workers, from now, the start of a step with
 // that warm-up.
-func injectFaults(cl *cluster.Cluster, faults []scenario.Fault, n int, warmup time.Duration) *injector {
+func injectFaults(cl workerSet, faults []scenario.Fault, n int, warmup time.Duration) *injector {
 	start := time.Now()
 	in := &injector{cl: cl, start: start, warmup: warmup, paused: map[int]bool{}}
 	for _, f := range faults {

@@ -256,6 +256,8 @@ func TestStep_Validate(t *testing.T) {
 		{"fractional rate", func(s *Step) { s.Rate = 0.5 }, false, nil},              // happy
 		{"remote host", func(s *Step) { s.URL = "http://example.com/" }, true, ErrNotLoopback},
 		{"private address", func(s *Step) { s.URL = "http://10.0.0.1/" }, true, ErrNotLoopback},
+		{"allowed host", func(s *Step) { s.URL, s.AllowHosts = "http://10.0.0.1/", []string{"10.0.0.1"} }, false, nil}, // happy
+		{"another host than allowed", func(s *Step) { s.URL, s.AllowHosts = "http://10.0.0.2/", []string{"10.0.0.1"} }, true, ErrNotLoopback},
 		{"no scheme", func(s *Step) { s.URL = "127.0.0.1:80" }, true, nil},
 		{"zero rate", func(s *Step) { s.Rate = 0 }, true, nil},
 		{"negative rate", func(s *Step) { s.Rate = -1 }, true, nil},

@@ -18,7 +18,11 @@ import "time"
 //	target.slowdown       none: every worker at factor 1
 //	target.hold           0: no shared resource
 //	target.lock_key       DefaultLockKey when target.hold > 0, else none
-//	workers               DefaultWorkers
+//	target.url            none; with it target.path is the URL's path and query
+//	target.endpoints      none
+//	workers               DefaultWorkers; [1] with target.url and no scale hook;
+//	                      [1, len(target.endpoints)] with target.endpoints
+//	scale                 local: bench starts the processes
 //	balancer.strategy     DefaultStrategy
 //	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
 //	balancer.bounded_load 0: no bound

@@ -39,6 +39,9 @@ func TestDoc_everyKeyDocumented(t *testing.T) {
 		{"restart.", restartKeys},
 		{"faults[].", faultKeys},
 		{"slo.", sloKeys},
+		{"scale.", scaleKeys},
+		{"scale.compose.", composeKeys},
+		{"scale.command.", scaleCommandKeys},
 	} {
 		for _, k := range sec.keys {
 			accepted = append(accepted, sec.prefix+k)

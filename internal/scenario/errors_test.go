@@ -26,7 +26,7 @@ func TestParse_errors(t *testing.T) {
 		{"empty file", "", "", "", "empty scenario"},
 		{"only comments", "# nothing\n", "", "", "empty scenario"},
 		{"null document", "~\n", "", "", "empty scenario"},
-		{"list document", "- a\n- b\n", "1:1", "", "a scenario is a mapping of keys (name, description, target, workers, balancer, load, redis, restart, faults, slo), got a list"},
+		{"list document", "- a\n- b\n", "1:1", "", "a scenario is a mapping of keys (name, description, target, workers, balancer, load, redis, restart, faults, slo, scale), got a list"},
 		{"scalar document", "hello\n", "1:1", "", `got "hello"`},
 		{"two documents", target + load + "---\n" + target + load, "5:1", "", "a second YAML document"},
 		{"syntax error", target + "load: [\n", "3", "", "invalid YAML: did not find expected node content"},
@@ -44,7 +44,7 @@ func TestParse_errors(t *testing.T) {
 		{"list key", target + load + "? [a]\n: 1\n", "5:3", "", "keys must be plain words, got a list"},
 		{"merge key", "base: &b {builtin: cpu}\n", "1:1", "base", "unknown key"},
 		{"merge key in target", "target:\n  <<: {builtin: cpu}\n" + load, "2:3", "target.<<", "merge keys are not supported"},
-		{"missing target", load, "1:1", "target", "missing; set target.builtin (cpu, sleep, session) or target.command"},
+		{"missing target", load, "1:1", "target", "missing; set target.builtin (cpu, sleep, session), command, url or endpoints"},
 		{"missing load", target, "1:1", "load", "missing; set load.rates"},
 
 		// name, description
@@ -58,7 +58,7 @@ func TestParse_errors(t *testing.T) {
 		// target
 		{"target not a mapping", "target: cpu\n" + load, "1:9", "target", `expected a mapping with keys builtin, cost, threads`},
 		{"target null", "target:\n" + load, "1:8", "target", "empty; expected a mapping"},
-		{"target empty", "target: {}\n" + load, "1:9", "target", "set builtin (cpu, sleep, session) or command"},
+		{"target empty", "target: {}\n" + load, "1:9", "target", "set builtin (cpu, sleep, session), command, url or endpoints"},
 		{"unknown workload suggests", "target:\n  builtin: cpus\n" + load, "2:12", "target.builtin", `unknown workload "cpus"; did you mean "cpu"? (built-ins: cpu, sleep, session)`},
 		{"unknown workload", "target:\n  builtin: redis\n" + load, "2:12", "target.builtin", `unknown workload "redis" (built-ins: cpu, sleep, session)`},
 		{"builtin and command", "target:\n  builtin: cpu\n  command: [node]\n" + load, "3:3", "target.command", "cannot be combined with target.builtin (line 2)"},

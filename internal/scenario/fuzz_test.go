@@ -34,6 +34,10 @@ func FuzzParse(f *testing.F) {
 		// the request mix, inline and from a file (there is none by that name: an error)
 		"target: {command: [x]}\nload: {rates: [1], requests: [{method: POST, path: /a, headers: {X-A: b}, body: '{}', weight: 2}, {path: /b}]}\n",
 		"target: {command: [x]}\nload: {rates: [1], targets: no-such-targets.txt}\n",
+		// running targets and scale hooks
+		"target: {url: \"http://127.0.0.1:8080/a?b=1\", ready_path: /h}\nscale: {compose: {file: dc.yml, service: api, port: 8080}}\nworkers: [1, 2]\nload: {rates: [1]}\n",
+		"target: {endpoints: [\"http://127.0.0.1:1\", \"http://[::1]:2/\"]}\nload: {search: {p99: 1s}}\n",
+		"target: {ready_path: /}\nscale: {command: {scale: [s, \"{n}\"], endpoints: [e], allow: [10.0.0.0/8, \"::1\"]}}\nload: {rates: [1]}\n",
 		// an anchor inside itself
 		"workers: &w [*w]\ntarget: &t {builtin: *t}\n",
 	} {

@@ -47,10 +47,45 @@ type Scenario struct {
 	// SLO, when not nil, is the latency and success objective each step is judged against in
 	// the report; nil means no verdict. (load.search has its own SLO: the one it searches under.)
 	SLO *SLO
+	// Scale is how the replicas of each worker count come to be; the zero value is local:
+	// bench starts the target's processes itself.
+	Scale Scale
 }
 
-// Target is the service under test: a built-in workload of `bench worker` (Builtin set) or the
-// user's own server (Command set), never both.
+// Scale says who runs the replicas: bench itself (local, the zero value), Docker Compose, or
+// any orchestrator through two commands. At most one of Compose and Command is set.
+type Scale struct {
+	Compose *Compose
+	Command *ScaleCommand
+}
+
+// Local reports whether bench starts the workers itself (no scale hook).
+func (s Scale) Local() bool { return s.Compose == nil && s.Command == nil }
+
+// Compose scales one service of a compose file with `docker-compose up -d --scale`.
+type Compose struct {
+	// File is the compose file, relative to the scenario file's folder as written; Parse joins
+	// the two.
+	File string
+	// Service is the service scaled.
+	Service string
+	// Port is the container port each replica publishes on 127.0.0.1, 1..65535.
+	Port int
+}
+
+// ScaleCommand scales through two commands (argv, no shell) in which {n} stands for the
+// replica count: Scale brings the replicas to n, Endpoints prints the ready ones, one per line.
+type ScaleCommand struct {
+	Scale     []string
+	Endpoints []string
+	// Allow lists address prefixes off loopback (CIDR, or one address) the printed endpoints
+	// may be in; nil means loopback only.
+	Allow []string
+}
+
+// Target is the service under test: a built-in workload of `bench worker` (Builtin set), the
+// user's own server (Command set), a service already running (URL or Endpoints), or, with a
+// scale hook, the replicas the orchestrator runs (none of them set). At most one is set.
 type Target struct {
 	// Builtin names a workload from Workloads; empty for a command target.
 	Builtin string
@@ -73,8 +108,16 @@ type Target struct {
 	ReadyPath string
 	// ReadyTimeout bounds how long a worker may take to become ready.
 	ReadyTimeout time.Duration
-	// Path is the request path (and query) the load hits; it starts with "/".
+	// Path is the request path (and query) the load hits; it starts with "/". With URL it is
+	// URL's path and query.
 	Path string
+	// URL is a service already running (target.url), "http://HOST:PORT/path": bench starts no
+	// process and puts no balancer in front; the load goes straight to it. Empty otherwise.
+	URL string
+	// Endpoints are replicas already running elsewhere (target.endpoints), each
+	// "http://HOST:PORT"; bench's balancer goes in front of the first N for each worker count.
+	// Nil otherwise.
+	Endpoints []string
 	// Store is where the session workload keeps its sessions, one of Stores; Parse defaults it
 	// to DefaultStore. Empty for every other target.
 	Store string
@@ -306,6 +349,22 @@ func defaultName(file string) string {
 		return "scenario"
 	}
 	return name
+}
+
+// Spawned reports whether bench starts the target's processes itself (builtin or command).
+func (t Target) Spawned() bool { return t.Builtin != "" || t.Command != nil }
+
+// RemoteHosts returns the hosts off loopback that target.url and target.endpoints name, in file
+// order without duplicates: load (or bench's balancer) goes there only because the scenario
+// says so, and bench prints them at start.
+func (t Target) RemoteHosts() []string {
+	var hosts []string
+	for _, u := range append([]string{t.URL}, t.Endpoints...) {
+		if h := urlHost(u); h != "" && !isLoopbackHost(h) && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 // stores returns Stores, or [Store] for a scenario built in code without them.

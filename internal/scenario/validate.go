@@ -28,6 +28,9 @@ func (s *Scenario) problem() (field, msg string) {
 	if msg := checkName(s.Name); msg != "" {
 		return "name", msg
 	}
+	if !s.Target.Spawned() && s.Target.URL == "" && s.Target.Endpoints == nil && s.Scale.Local() {
+		return "target", "set " + fmt.Sprintf(targetKindsHelp, strings.Join(Workloads, ", "))
+	}
 	if field, msg := s.Target.problem(); msg != "" {
 		return field, msg
 	}
@@ -60,6 +63,9 @@ func (s *Scenario) problem() (field, msg string) {
 	if field, msg := s.Restart.problem(); msg != "" {
 		return field, msg
 	}
+	if field, msg := s.remoteProblem(); msg != "" {
+		return field, msg
+	}
 	for i, f := range s.Faults {
 		if field, msg := f.problem(maxWorkers, s.Load.stepEnd()); msg != "" {
 			return fmt.Sprintf("faults[%d]%s", i, field), msg
@@ -80,8 +86,10 @@ func (t *Target) problem() (field, msg string) {
 	switch {
 	case t.Builtin != "" && t.Command != nil:
 		return "target", "set builtin or command, not both"
-	case t.Builtin == "" && t.Command == nil:
-		return "target", "set builtin (" + strings.Join(Workloads, ", ") + ") or command"
+	case t.Spawned() && (t.URL != "" || t.Endpoints != nil):
+		return "target", "set one of builtin, command, url or endpoints"
+	case !t.Spawned():
+		return t.remoteTargetProblem()
 	}
 	if t.Builtin != "" {
 		if msg := checkWorkload(t.Builtin); msg != "" {

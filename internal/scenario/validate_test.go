@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 		{"empty name", builtin, func(s *Scenario) { s.Name = "" }, "v.yaml: name: empty"},
 		{"path in name", builtin, func(s *Scenario) { s.Name = "../etc" }, `v.yaml: name: "../etc" names a results folder, so it cannot contain / or \`},
 		{"both targets", builtin, func(s *Scenario) { s.Target.Command = []string{"x"} }, "v.yaml: target: set builtin or command, not both"},
-		{"no target", builtin, func(s *Scenario) { s.Target.Builtin = "" }, "v.yaml: target: set builtin (cpu, sleep, session) or command"},
+		{"no target", builtin, func(s *Scenario) { s.Target.Builtin = "" }, "v.yaml: target: set builtin (cpu, sleep, session), command, url or endpoints"},
 		{"unknown workload", builtin, func(s *Scenario) { s.Target.Builtin = "slep" }, `v.yaml: target.builtin: unknown workload "slep"; did you mean "sleep"?`},
 		{"zero cost", builtin, func(s *Scenario) { s.Target.Cost = 0 }, "v.yaml: target.cost: must be positive, got 0"},
 		{"zero threads", builtin, func(s *Scenario) { s.Target.Threads = 0 }, "v.yaml: target.threads: must be between 1 and 256, got 0"},

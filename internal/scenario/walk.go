@@ -18,8 +18,8 @@ import (
 // The keys each mapping accepts, in the order docs/scenario.md lists them (error messages list
 // them in this order too; doc_test.go checks the two agree).
 var (
-	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo"}
-	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key"}
+	scenarioKeys = []string{"name", "description", "target", "workers", "balancer", "load", "redis", "restart", "faults", "slo", "scale"}
+	targetKeys   = []string{"builtin", "cost", "threads", "concurrency", "command", "port_env", "env", "ready_path", "ready_timeout", "path", "store", "slowdown", "hold", "lock_key", "url", "endpoints"}
 	balancerKeys = []string{"strategy", "cookie", "bounded_load", "engine", "max_conns"}
 	loadKeys     = []string{"rates", "search", "requests", "targets", "duration", "warmup", "timeout", "clients", "connections", "repeat", "noise_threshold"}
 	searchKeys   = []string{"p99", "success", "max_steps"}
@@ -106,6 +106,11 @@ type walker struct {
 	faultNodes   []faultNodes       // faults, in file order
 	cookieNode   *yaml.Node         // balancer.cookie's value, nil when defaulted
 	mixNode      *yaml.Node         // the key of load.requests or load.targets, nil when neither
+	// targetKind is the key that says what the target is (builtin, command, url or endpoints),
+	// "" when none does (the scale hook's replicas); targetKindNode is that key.
+	targetKind     string
+	targetKindNode *yaml.Node
+	targetNode     *yaml.Node // the target mapping
 }
 
 func (w *walker) errAt(n *yaml.Node, field, format string, args ...any) error {
@@ -324,6 +329,8 @@ func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
 			s.Faults, err = w.faults(v)
 		case "slo":
 			s.SLO, err = w.slo(v)
+		case "scale":
+			s.Scale, err = w.scale(v)
 		}
 		return err
 	})
@@ -331,7 +338,7 @@ func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
 		return nil, err
 	}
 	if keys["target"] == nil {
-		return nil, w.errAt(root, "target", "missing; set target.builtin (%s) or target.command", strings.Join(Workloads, ", "))
+		return nil, w.errAt(root, "target", "missing; set target."+targetKindsHelp, strings.Join(Workloads, ", "))
 	}
 	if keys["load"] == nil {
 		return nil, w.errAt(root, "load", "missing; set load.rates (like [200, 400]) or load.search (like {p99: 50ms})")
@@ -361,6 +368,9 @@ func (w *walker) scenario(root *yaml.Node) (*Scenario, error) {
 // crossChecks checks what spans sections, with positions, once the whole file is read and the
 // defaults are in. Validate makes the same checks without positions.
 func (w *walker) crossChecks(s *Scenario, keys keyNodes) error {
+	if err := w.remoteChecks(s, keys); err != nil {
+		return err
+	}
 	maxWorkers := s.Workers[len(s.Workers)-1]
 	for _, i := range slices.Sorted(maps.Keys(w.slowdownKeys)) {
 		if msg := checkWorkerIndex(i, maxWorkers); msg != "" {
@@ -441,6 +451,10 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 			t.Hold, err = w.duration(v, f+key, true)
 		case "lock_key":
 			t.LockKey, err = w.checked(v, f+key, checkLockKey)
+		case "url":
+			t.URL, err = w.checked(v, f+key, checkURL)
+		case "endpoints":
+			t.Endpoints, err = w.endpoints(v)
 		}
 		return err
 	})
@@ -449,15 +463,41 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 	}
 
 	builtin, command := keys["builtin"], keys["command"]
-	switch {
-	case builtin != nil && command != nil:
-		first, second := "builtin", "command"
-		if before(command, builtin) {
-			first, second = second, first
+	var kinds []string // what the target is, in file order
+	for _, k := range []string{"builtin", "command", "url", "endpoints"} {
+		if keys[k] != nil {
+			kinds = append(kinds, k)
 		}
-		return w.errAt(keys[second], f+second, "cannot be combined with target.%s (line %d): a target is a builtin workload or a command", first, keys[first].Line)
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		if before(keys[a], keys[b]) {
+			return -1
+		}
+		return 1
+	})
+	if len(kinds) > 1 {
+		first, second := kinds[0], kinds[1]
+		return w.errAt(keys[second], f+second, "cannot be combined with target.%s (line %d): a target is one of builtin, command, url or endpoints", first, keys[first].Line)
+	}
+	w.targetNode = n
+	if len(kinds) == 1 {
+		w.targetKind, w.targetKindNode = kinds[0], keys[kinds[0]]
+	}
+	switch {
 	case builtin == nil && command == nil:
-		return w.errAt(n, "target", "set builtin (%s) or command", strings.Join(Workloads, ", "))
+		// A running service, or the scale hook's replicas: nothing of a process applies.
+		if k := keys.first("cost", "threads", "concurrency", "slowdown", "hold", "lock_key", "port_env", "env"); k != "" {
+			return w.errAt(keys[k], f+k, notForRunning)
+		}
+		if keys["store"] != nil {
+			return w.errAt(keys["store"], f+"store", notForSession)
+		}
+		if keys["url"] != nil {
+			if keys["path"] != nil {
+				return w.errAt(keys["path"], f+"path", "the path is part of target.url")
+			}
+			t.Path = urlPath(t.URL)
+		}
 	case builtin != nil:
 		if keys["port_env"] != nil {
 			return w.errAt(keys["port_env"], f+"port_env", notForBuiltin)
@@ -497,7 +537,7 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		case keys["lock_key"] == nil && t.Hold > 0:
 			t.LockKey = DefaultLockKey
 		}
-	} else if keys["port_env"] == nil {
+	} else if command != nil && keys["port_env"] == nil {
 		t.PortEnv = DefaultPortEnv
 	}
 
@@ -517,7 +557,7 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 	if keys["ready_timeout"] == nil {
 		t.ReadyTimeout = DefaultReadyTimeout
 	}
-	if keys["path"] == nil {
+	if keys["path"] == nil && t.URL == "" {
 		t.Path = DefaultPath
 	}
 	return nil
@@ -548,7 +588,11 @@ func (w *walker) envKeys(n *yaml.Node, t *Target) error {
 }
 
 func (w *walker) command(n *yaml.Node) ([]string, error) {
-	const field = "target.command"
+	return w.argv(n, "target.command")
+}
+
+// argv reads a program and its arguments: a non-empty list of non-empty strings.
+func (w *walker) argv(n *yaml.Node, field string) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
 		if isNull(n) {
 			return nil, w.errAt(n, field, "empty; give the program and its arguments, like [node, server.mjs]")

@@ -18,8 +18,11 @@ type WorkerFlags struct {
 	Config
 	// Slowdown is the run's --slowdown list, "1=3,2=1.5"; see SlowdownFor.
 	Slowdown string
-	// Port is the port to listen on, on 127.0.0.1 ($PORT by default).
+	// Port is the port to listen on ($PORT by default).
 	Port int
+	// Host is the address to listen on ($BENCH_WORKER_HOST, else 127.0.0.1): 0.0.0.0 inside a
+	// container, whose port the compose file publishes on the host's loopback.
+	Host string
 }
 
 // Register binds f's fields to fs's flags, with the environment's defaults: $PORT,
@@ -29,7 +32,8 @@ func (f *WorkerFlags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Cost, "cost", time.Millisecond, "CPU burned (cpu) or time waited (sleep) per request")
 	fs.IntVar(&f.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
 	fs.IntVar(&f.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
-	fs.IntVar(&f.Port, "port", envInt("PORT", 0), "port on 127.0.0.1 (default $PORT)")
+	fs.IntVar(&f.Port, "port", envInt("PORT", 0), "port to listen on (default $PORT)")
+	fs.StringVar(&f.Host, "host", envString("BENCH_WORKER_HOST", "127.0.0.1"), "address to listen on (default $BENCH_WORKER_HOST, else 127.0.0.1); 0.0.0.0 in a container, whose port the compose file publishes on the host's loopback")
 	fs.StringVar(&f.Store, "store", StoreMemory, "session store: memory (per worker) or redis (shared)")
 	fs.StringVar(&f.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR, else "+DefaultRedisAddr+")")
 	fs.DurationVar(&f.Hold, "hold", 0, "time each request holds the one resource all workers share (a Redis token at --redis); caps throughput at 1/hold (0 = none)")
