@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # precision.sh — how much the capacity ratio of 2 workers to 1 moves from run to run.
 #
-# Runs `bench run scenarios/cpu.yaml --workers 1,2` RUNS times (default 5) and prints each run's
+# Runs `bench run scenarios/cpu.yaml` RUNS times (default 5; WORKERS=1,2 to measure only those) and prints each run's
 # ratio capacity(2)/capacity(1) with the interval the run printed, then the median, the largest
 # distance of a run from it, and how many runs' intervals contain it. With BASE=<git revision> it
 # also builds bench at that revision and alternates the two binaries run by run, so that both see
@@ -42,12 +42,14 @@ ratio() {
 for i in $(seq "$runs"); do
   for b in "${bins[@]}"; do
     out="$tmp/$b-$i"
-    "$tmp/bench-$b" run "$scenario" --workers 1,2 --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
+    start=$(date +%s)
+    "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
+    took=$(($(date +%s) - start))
     if [ -f "$out/summary.csv" ]; then
       read -r r lo hi < <(ratio "$out")
       noisy=$(grep -c noisy "$out/summary.csv" || true)
       echo "$b $i $r $lo $hi $noisy" >>"$tmp/results"
-      printf '%-4s run %d: 2/1 = %s  interval %s–%s  noisy steps %s\n' "$b" "$i" "$r" "$lo" "$hi" "$noisy"
+      printf '%-4s run %d: 2/1 = %s  interval %s–%s  noisy steps %s  %ds\n' "$b" "$i" "$r" "$lo" "$hi" "$noisy" "$took"
     else
       printf '%-4s run %d: no summary (%s)\n' "$b" "$i" "$(tail -n 1 "$tmp/$b-$i.err")"
     fi
