@@ -560,6 +560,12 @@ func (r *runner) waitStart(ctx context.Context) error {
 	}
 }
 
+// staircaseSteps is how many steps a capacity search spends going up and down around the
+// capacity after its bisection (load.SearchConfig.Staircase): on cpu.yaml, a bisection alone left
+// capacity ratios 2/1 spread over ±0.04 from run to run, because near the capacity a 2 s step
+// passes or fails by chance.
+const staircaseSteps = 6
+
 // settleTime is how long settle loads the machine at most (one step's length when shorter).
 const settleTime = 2 * time.Second
 
@@ -568,7 +574,7 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	s := m.sc.Load.Search
 	// More workers rarely carry less than fewer did: starting just below the previous capacity
 	// saves the ramp's first steps; the search ramps down if that is still too high.
-	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * m.cell.hint), Confirm: 1}
+	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * m.cell.hint), Staircase: staircaseSteps}
 	rows := map[float64][]int{} // rows in res.Steps of the steps the search saw, by rate
 	disturbed := false
 	found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
@@ -586,13 +592,22 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 		return lr, err
 	})
 	estimate, lo, hi := found.Estimate(cfg)
-	// The capacity step is the passing step at the bracket's low end with the lowest throughput:
-	// the one lo was read from.
-	for _, i := range rows[found.Lo] {
-		if st := m.res.Steps[i]; st.Throughput == lo && !st.Flagged() {
-			m.res.Steps[i].Capacity = true
-			break
+	// The capacity step is the passing step at the highest rate not above the estimate: the
+	// measured step closest to the answer from the safe side.
+	best := -1
+	for _, idx := range rows {
+		for _, i := range idx {
+			st := m.res.Steps[i]
+			if st.Flagged() || st.Has(FlagOverSLO) || st.Throughput > estimate*(1+1e-9) {
+				continue
+			}
+			if best < 0 || st.Offered > m.res.Steps[best].Offered {
+				best = i
+			}
 		}
+	}
+	if best >= 0 && estimate > 0 {
+		m.res.Steps[best].Capacity = true
 	}
 	if found.GeneratorLimited && !found.Saturated() {
 		m.event("%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", m.workers(), found.Limit)
