@@ -9,6 +9,7 @@
 #
 #   scripts/precision.sh                 # 5 runs of the working tree's bench
 #   RUNS=5 BASE=ec3240c scripts/precision.sh
+#   KEEP=/tmp/runs scripts/precision.sh  # keep each run's results folder there
 #
 # Measure on a quiet machine: bench flags what other processes do, but the script's point is the
 # spread of quiet runs. Each run takes about a minute and a half.
@@ -19,6 +20,8 @@ runs=${RUNS:-5}
 scenario=${SCENARIO:-scenarios/cpu.yaml}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+keep=${KEEP:-}
+[ -z "$keep" ] || mkdir -p "$keep"
 
 go build -o "$tmp/bench-new" ./cmd/bench
 bins=(new)
@@ -45,6 +48,7 @@ for i in $(seq "$runs"); do
     start=$(date +%s)
     "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
     took=$(($(date +%s) - start))
+    [ -z "$keep" ] || cp -r "$out" "$keep/"
     if [ -f "$out/summary.csv" ]; then
       read -r r lo hi < <(ratio "$out")
       noisy=$(grep -c noisy "$out/summary.csv" || true)

@@ -243,8 +243,10 @@ type runner struct {
 	// ours is the CPU used by the processes bench started for the run besides the workers (a
 	// redis-server): not interference.
 	ours func() time.Duration
-	// settled is set once the machine has carried load for the first time (see settle).
-	settled bool
+	// settled is set once the machine has carried load for the first time (see settle), and
+	// settledAt is that load's rate when it met the search's objective.
+	settled   bool
+	settledAt float64
 	// started is set once Options.StartAt was waited for.
 	started bool
 	// scaler runs the replicas when the scenario has a scale hook; nil for scale: local.
@@ -491,7 +493,7 @@ func strategies(sc *scenario.Scenario) []string {
 func (r *runner) measure(ctx context.Context, cl workerSet, addrs []string, c cell) (scaling.Point, error) {
 	m := &meter{runner: r, cell: c, cl: cl, bal: direct{}, url: r.sc.Target.URL}
 	if addrs != nil {
-		fr, laddr, stopFront, err := startFront(ctx, r.sc, addrs, c.strategy, r.opts.Listen)
+		fr, laddr, stopFront, err := r.startFront(ctx, addrs, c.strategy)
 		if err != nil {
 			return scaling.Point{}, &StartError{err}
 		}
@@ -535,7 +537,10 @@ func (r *runner) settle(ctx context.Context, m *meter) error {
 	r.event("settling the machine: %v at %.0f rps, not recorded", d, rate)
 	ls := r.shard(loadStep(r.sc, m.url, rate))
 	ls.Duration, ls.Warmup = d, 0
-	_, err := load.Attack(ctx, ls)
+	lr, err := load.Attack(ctx, ls)
+	if s := r.sc.Load.Search; s != nil && (load.SearchConfig{P99: s.P99, Success: s.Success}).Passes(lr) {
+		r.settledAt = rate // the first search need not ramp up through it again
+	}
 	return err
 }
 
@@ -574,7 +579,9 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	s := m.sc.Load.Search
 	// More workers rarely carry less than fewer did: starting just below the previous capacity
 	// saves the ramp's first steps; the search ramps down if that is still too high.
-	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(0.8 * m.cell.hint), Staircase: staircaseSteps}
+	// The first count starts above the settling load when that met the objective.
+	start := math.Round(max(0.8*m.cell.hint, 2*m.settledAt))
+	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: start, Staircase: staircaseSteps}
 	rows := map[float64][]int{} // rows in res.Steps of the steps the search saw, by rate
 	disturbed := false
 	found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {

@@ -121,9 +121,9 @@ load:
 	if err != nil {
 		t.Fatal(err)
 	}
-	// max_steps, and the bracket's two ends measured again when the search found both.
-	if len(res.Steps) == 0 || len(res.Steps) > 3+2 {
-		t.Fatalf("%d steps, want 1 to 5", len(res.Steps))
+	// max_steps, and the staircase when the search found a bracket.
+	if len(res.Steps) == 0 || len(res.Steps) > 3+staircaseSteps {
+		t.Fatalf("%d steps, want 1 to %d", len(res.Steps), 3+staircaseSteps)
 	}
 
 	var capacity []int

@@ -8,7 +8,6 @@ import (
 
 	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/haproxy"
-	"github.com/bench-dev/bench/internal/scenario"
 )
 
 // front is the load balancer in front of the cluster, as a step sees it: bench's own in-process
@@ -70,9 +69,11 @@ func (direct) Retries() uint64                { return 0 }
 func (direct) CPU() time.Duration             { return 0 }
 func (direct) Health() []balancer.HealthEvent { return nil }
 
-// startFront starts the scenario's balancer engine with one strategy in front of addrs on listen
-// (a free loopback port when empty) and returns it, its address and a function that stops it.
-func startFront(ctx context.Context, sc *scenario.Scenario, addrs []string, strategy, listen string) (front, string, func(), error) {
+// startFront starts the scenario's balancer engine with one strategy in front of addrs on
+// Options.Listen (a free loopback port when empty) and returns it, its address and a function
+// that stops it.
+func (r *runner) startFront(ctx context.Context, addrs []string, strategy string) (front, string, func(), error) {
+	sc, listen := r.sc, r.opts.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}

@@ -272,26 +272,31 @@ func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi 
 // its standard error (the rates' standard deviation over the square root of half their number:
 // neighbouring steps of a staircase are not independent), and at least ± one StaircaseStep. On
 // a simulated target with the noise measured on cpu.yaml the interval holds the true capacity
-// about 95 % of the time (TestEstimate_coverage). Rates are turned into throughputs by the
-// passing steps' throughput per offered request (below 1 when some requests failed).
+// about 95 % of the time (TestEstimate_coverage). Rates are turned into the rates carried by the
+// passing steps' success ratio.
 //
-// Without one, the capacity is the lowest throughput measured at Lo, and the interval the
-// bracket [that, Hi]. A target that was not saturated has hi = +Inf.
+// Without one, the capacity is the rate carried at Lo, and the interval the bracket [that, Hi].
+// A target that was not saturated has hi = +Inf.
 func (c Capacity) Estimate(cfg SearchConfig) (estimate, lo, hi float64) {
 	if c.Lo == 0 && len(c.Stairs) == 0 {
 		return 0, 0, 0
 	}
-	yield := 1.0 // throughput per offered request at the passing steps near the capacity
-	var atLo float64 = math.Inf(1)
+	// A passing step carried its offered rate within the objective, but for the requests that
+	// failed: its throughput figure, over the window from the first send to the last
+	// completion, comes out up to a few per cent lower near the capacity, where the last
+	// responses queue, and by chance. The rate carried is the offered rate times the success
+	// ratio.
+	yield := 1.0
+	atLo := math.Inf(1)
 	for i, r := range c.Steps {
-		if !cfg.Passes(r) || r.Offered <= 0 {
+		if !cfg.Passes(r) {
 			continue
 		}
 		if c.Rates[i] == c.Lo {
-			atLo = math.Min(atLo, r.Throughput)
+			atLo = math.Min(atLo, c.Rates[i]*r.Success)
 		}
 		if c.Lo > 0 && c.Rates[i] >= c.Lo/SearchPrecision {
-			yield = math.Min(yield, r.Throughput/r.Offered)
+			yield = math.Min(yield, r.Success)
 		}
 	}
 	if math.IsInf(atLo, 1) {
