@@ -121,9 +121,10 @@ load:
 	if err != nil {
 		t.Fatal(err)
 	}
-	// max_steps, and the staircase when the search found a bracket.
-	if len(res.Steps) == 0 || len(res.Steps) > 3+staircaseSteps {
-		t.Fatalf("%d steps, want 1 to %d", len(res.Steps), 3+staircaseSteps)
+	// max_steps, and the staircase when the search found a bracket; at most twice when the
+	// staircase's first steps all went one way (other tests share the machine).
+	if most := 2 * (3 + staircaseSteps); len(res.Steps) == 0 || len(res.Steps) > most {
+		t.Fatalf("%d steps, want 1 to %d", len(res.Steps), most)
 	}
 
 	var capacity []int
@@ -181,22 +182,24 @@ load:
 		t.Errorf("snapshots for rows %v, want one per step (%d)", keys(snaps), len(res.Steps))
 	}
 
-	// The capacity step is the passing step with the best throughput, and the run's capacity.
+	// One passing step is marked as the capacity step, and the run's capacity lies within its
+	// interval.
 	cfg := load.SearchConfig{P99: 20 * time.Millisecond, Success: sc.Load.Search.Success}
-	best := -1
-	for i, st := range res.Steps {
-		passes := st.Requests > 0 && st.P99 <= cfg.P99 && st.Success >= cfg.Success && !hasFlag(st, FlagBehind)
-		if passes && (best < 0 || st.Throughput > res.Steps[best].Throughput) {
-			best = i
-		}
+	passes := func(st Step) bool {
+		return st.Requests > 0 && st.P99 <= cfg.P99 && st.Success >= cfg.Success && !hasFlag(st, FlagBehind)
 	}
+	anyPassed := slices.ContainsFunc(res.Steps, passes)
+	p, _ := res.PointAt(1)
+	lo, hi := p.Interval()
 	switch {
-	case best < 0 && len(capacity) != 0:
+	case !anyPassed && len(capacity) != 0:
 		t.Errorf("no step passed, yet rows %v are marked as capacity", capacity)
-	case best >= 0 && (len(capacity) != 1 || capacity[0] != best+1):
-		t.Errorf("capacity marked on rows %v, want row %d", capacity, best+1)
-	case best >= 0 && res.CapacityAt(1) != res.Steps[best].Throughput:
-		t.Errorf("capacity %v, the marked step's throughput %v", res.CapacityAt(1), res.Steps[best].Throughput)
+	case anyPassed && len(capacity) != 1:
+		t.Errorf("capacity marked on rows %v, want one row", capacity)
+	case anyPassed && !passes(res.Steps[capacity[0]-1]):
+		t.Errorf("row %d is marked as capacity but did not pass", capacity[0])
+	case anyPassed && !(lo <= p.Capacity && p.Capacity <= hi):
+		t.Errorf("capacity %v outside its interval [%v, %v]", p.Capacity, lo, hi)
 	}
 }
 

@@ -58,3 +58,31 @@ func TestEstimate_coverage(t *testing.T) {
 		t.Errorf("the interval holds the true capacity %.1f%% of the time, want about 95%%", 100*coverage)
 	}
 }
+
+// A search whose bracket came from a disturbed machine (steps failing whatever the rate) is
+// left: the staircase's first steps all pass, and the search starts again from there, so the
+// estimate ends near the true capacity rather than one per cent a step above the bogus bracket.
+func TestStaircase_leavesAWrongBracket(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000.0
+	calls := 0
+	try := func(_ context.Context, rate float64) (Result, error) {
+		calls++
+		p99 := 5 * time.Millisecond
+		if rate > capacity || (calls >= 2 && calls <= 5) { // calls 2-5: a neighbour burns the CPU
+			p99 = time.Second
+		}
+		h := newHistogram()
+		h.RecordValues(micros(p99), 100)
+		return Result{Offered: rate, Sent: rate, Throughput: rate, Requests: 100, Successes: 100, Success: 1, Latency: h}, nil
+	}
+	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 400, Staircase: 12}
+	found, err := FindCapacity(context.Background(), cfg, try)
+	if err != nil {
+		t.Fatal(err)
+	}
+	est, _, _ := found.Estimate(cfg)
+	if math.Abs(est/capacity-1) > 0.05 {
+		t.Errorf("estimate %v, want within 5%% of %v; stairs %v", est, capacity, found.Stairs)
+	}
+}

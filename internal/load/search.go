@@ -45,7 +45,9 @@ type SearchConfig struct {
 	// passes or fails by chance, so a bisection's last bracket is a draw;
 	// the staircase's rates oscillate around the rate that passes half the
 	// time, and their mean estimates it with a spread that says how well
-	// (the up-down method of psychophysics, Dixon and Mood 1948). Zero runs
+	// (the up-down method of psychophysics, Dixon and Mood 1948). A
+	// staircase whose first steps all go one way started from a wrong
+	// bracket: the search starts again from where it got to, once. Zero runs
 	// none: the capacity is then the bisection's last passing rate.
 	Staircase int
 }
@@ -133,50 +135,76 @@ func Search(ctx context.Context, cfg SearchConfig, try func(ctx context.Context,
 }
 
 // FindCapacity is Search returning the whole outcome.
-func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error)) (Capacity, error) {
-	var out Capacity
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error)) (out Capacity, err error) {
+	if cfg, err = cfg.withDefaults(); err != nil {
 		return out, err
 	}
-	var lo, hi float64 // last pass, first fail; zero while unknown
-	rate := cfg.Start
-	for len(out.Steps) < cfg.MaxSteps {
+	defer func() { out.bracket(cfg) }() // on every return, the bracket over all steps
+	lo, hi, err := out.bisect(ctx, cfg, try, bounds{rate: cfg.Start})
+	if err != nil || lo == 0 || hi == 0 {
+		return out, err
+	}
+	turned, err := out.staircase(ctx, cfg, try, lo, hi)
+	if err != nil || turned {
+		return out, err
+	}
+	// The staircase went one way from its start: the bracket was wrong (its failures came from
+	// a machine disturbed at the time, or its passes from luck). Search again from where the
+	// staircase got to, once.
+	top := out.Stairs[len(out.Stairs)-1]
+	b := bounds{lo: top, rate: 2 * top}
+	if last := out.Steps[len(out.Steps)-1]; !cfg.Passes(last) {
+		b = bounds{hi: top, rate: top / 2}
+	}
+	out.Stairs = nil
+	if lo, hi, err = out.bisect(ctx, cfg, try, b); err != nil || lo == 0 || hi == 0 {
+		return out, err
+	}
+	_, err = out.staircase(ctx, cfg, try, lo, hi)
+	return out, err
+}
+
+// bounds is where a bisection starts: the rate to try first, and what is known (zero: nothing).
+type bounds struct{ rate, lo, hi float64 }
+
+// bisect ramps from b.rate, doubling the rate until a step fails (halving it while no step passed
+// yet), then bisects in log space between the last passing and the first failing rate until they
+// are within SearchPrecision, at most cfg.MaxSteps steps. It returns the last bracket; lo or hi is
+// zero when the search ran out of steps or rates before finding both.
+func (c *Capacity) bisect(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), b bounds) (lo, hi float64, err error) {
+	lo, hi = b.lo, b.hi
+	rate := b.rate
+	for n := 0; n < cfg.MaxSteps; n++ {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return lo, hi, err
 		}
-		r, err := out.try(ctx, try, rate)
+		r, err := c.try(ctx, try, rate)
 		if err != nil {
-			return out, err
+			return lo, hi, err
 		}
 		if cfg.Passes(r) {
 			lo = rate
-			out.Best = rate
+			c.Best = rate
 		} else {
 			hi = rate
-			out.Limit = rate
-			out.GeneratorLimited = r.Behind
+			c.Limit = rate
+			c.GeneratorLimited = r.Behind
 		}
 		switch {
 		case hi == 0: // still ramping up
 			rate *= 2
 		case lo == 0: // every step so far failed: ramp down (a start hint above the capacity)
 			if rate/2 < minSearchRate {
-				out.bracket(cfg)
-				return out, nil
+				return lo, hi, nil
 			}
 			rate /= 2
 		case hi/lo < SearchPrecision:
-			return out, out.staircase(ctx, cfg, try, lo, hi)
+			return lo, hi, nil
 		default:
 			rate = midpoint(lo, hi)
 		}
 	}
-	if lo > 0 && hi > 0 {
-		return out, out.staircase(ctx, cfg, try, lo, hi)
-	}
-	out.bracket(cfg)
-	return out, nil
+	return lo, hi, nil
 }
 
 // try runs one step and keeps it.
@@ -191,32 +219,44 @@ func (c *Capacity) try(ctx context.Context, try func(ctx context.Context, rate f
 }
 
 // staircase runs cfg.Staircase steps up and down from between lo and hi (see
-// SearchConfig.Staircase), then computes the bracket.
-func (c *Capacity) staircase(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), lo, hi float64) error {
-	defer c.bracket(cfg)
+// SearchConfig.Staircase). It stops early, turned false, when its first staircaseAbandon steps
+// all went the same way: near a right bracket that is all but impossible.
+func (c *Capacity) staircase(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), lo, hi float64) (turned bool, err error) {
 	if cfg.Staircase == 0 {
-		return nil
+		return true, nil
 	}
 	rate := math.Sqrt(lo * hi)
 	step := StaircaseStep * rate
-	for range cfg.Staircase {
+	last := 0 // +1 after a pass, -1 after a failure
+	for i := range cfg.Staircase {
 		if err := ctx.Err(); err != nil {
-			return err
+			return turned, err
 		}
 		c.Stairs = append(c.Stairs, rate)
 		r, err := c.try(ctx, try, rate)
 		if err != nil {
-			return err
+			return turned, err
 		}
+		dir := -1
 		if cfg.Passes(r) {
-			rate += step
-		} else {
-			rate -= step
+			dir = 1
+		}
+		turned = turned || (last != 0 && dir != last)
+		last = dir
+		rate += float64(dir) * step
+		if !turned && i+1 == staircaseAbandon {
+			c.Stairs = append(c.Stairs, rate)
+			return false, nil
 		}
 	}
 	c.Stairs = append(c.Stairs, rate) // where the next step would go: the last outcome counts too
-	return nil
+	return true, nil
 }
+
+// staircaseAbandon: a staircase whose first this many steps went the same way started from a
+// wrong bracket. With the capacity inside a 3 % bracket and the step 1 %, four passes in a row
+// take it 4 % above; on cpu.yaml a step that far above the capacity never passed.
+const staircaseAbandon = 4
 
 // bracket sets Lo and Hi from every step (see Capacity), and Best to Lo: the highest rate shown
 // to pass that no failure contradicts.
@@ -268,7 +308,8 @@ func Bracket(rates []float64, steps []Result, passes func(Result) bool) (lo, hi 
 // Estimate is the capacity the steps point to and its interval, as throughputs.
 //
 // With a staircase (SearchConfig.Staircase), the capacity is the mean of the staircase's rates
-// after its first step, the rate that passes half the time; its interval is that mean ± twice
+// from its first turn on (after its first step when it never turned), the rate that passes half
+// the time; its interval is that mean ± twice
 // its standard error (the rates' standard deviation over the square root of half their number:
 // neighbouring steps of a staircase are not independent), and at least ± one StaircaseStep. On
 // a simulated target with the noise measured on cpu.yaml the interval holds the true capacity
@@ -309,6 +350,9 @@ func (c Capacity) Estimate(cfg SearchConfig) (estimate, lo, hi float64) {
 		return atLo, atLo, c.Hi
 	}
 	rates := c.Stairs[1:]
+	if i := firstReversal(c.Stairs); i > 0 {
+		rates = c.Stairs[i:] // before it the staircase was still travelling to the capacity
+	}
 	var sum, sumSq float64
 	for _, r := range rates {
 		sum += r
@@ -320,6 +364,17 @@ func (c Capacity) Estimate(cfg SearchConfig) (estimate, lo, hi float64) {
 	sd := math.Sqrt(sumSq / float64(len(rates)-1))
 	half := math.Max(StaircaseStep*c.Stairs[0], 2*sd/math.Sqrt(float64(len(rates))/2))
 	return yield * mean, yield * (mean - half), yield * (mean + half)
+}
+
+// firstReversal is the index in stairs of the first rate after the staircase turned (went down
+// after going up, or up after going down), 0 if it never did.
+func firstReversal(stairs []float64) int {
+	for i := 2; i < len(stairs); i++ {
+		if (stairs[i]-stairs[i-1])*(stairs[i-1]-stairs[i-2]) < 0 {
+			return i - 1
+		}
+	}
+	return 0
 }
 
 // midpoint is the geometric mean of lo and hi (the search narrows a ratio),
