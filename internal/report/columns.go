@@ -153,7 +153,12 @@ func (r *run) scalingRows() []scalingView {
 var scalingFields = []field[scalingView]{
 	{header: "workers", cell: func(s scalingView) string { return strconv.Itoa(s.Workers) },
 		key: "workers", value: func(s scalingView) any { return s.Workers }},
-	{header: "capacity rps\n(95% interval)", cell: func(s scalingView) string { return CapacityText(s.Row) },
+	{header: "capacity rps\n(95% interval)", cell: func(s scalingView) string {
+		if s.disturbed {
+			return CapacityText(s.Row) + " noisy" // measured while other processes used the machine
+		}
+		return CapacityText(s.Row)
+	},
 		key: "capacity_rps", value: func(s scalingView) any { return s.Capacity }},
 	{key: "capacity_lo_rps", value: func(s scalingView) any { return s.CapacityLo }},
 	{key: "capacity_hi_rps", value: func(s scalingView) any { return known(s.CapacityHi) }},
