@@ -185,9 +185,9 @@ var scalingFields = []field[scalingView]{
 	{key: "speedup_lo", value: func(s scalingView) any { return known(s.SpeedupLo) }},
 	{key: "speedup_hi", value: func(s scalingView) any { return known(s.SpeedupHi) }},
 	{header: "efficiency", cell: func(s scalingView) string { return EfficiencyText(s.Row) },
-		key: "efficiency", value: func(s scalingView) any { return s.Efficiency }, drop: 3},
+		key: "efficiency", value: func(s scalingView) any { return s.Efficiency }, drop: 2},
 	{header: "note", cell: func(s scalingView) string { return s.Note },
-		key: "note", value: func(s scalingView) any { return s.Note }, drop: 2},
+		key: "note", value: func(s scalingView) any { return s.Note }, drop: 3},
 }
 
 // errorRow is one kind of error of one step.
