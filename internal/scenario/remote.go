@@ -373,16 +373,7 @@ func (t *Target) remoteTargetProblem() (field, msg string) {
 	case t.Store != "" || len(t.Stores) != 0:
 		return "target.store", notForSession
 	}
-	if msg := checkPath(t.ReadyPath); msg != "" {
-		return "target.ready_path", msg
-	}
-	if msg := checkDuration(t.ReadyTimeout, false); msg != "" {
-		return "target.ready_timeout", msg
-	}
-	if msg := checkPath(t.Path); msg != "" {
-		return "target.path", msg
-	}
-	return "", ""
+	return t.pathsProblem()
 }
 
 // hostAllowed reports whether host is on loopback or in one of the prefixes of allow (each

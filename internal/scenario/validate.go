@@ -170,16 +170,7 @@ func (t *Target) problem() (field, msg string) {
 			return "target.env." + fieldKey(k), msg
 		}
 	}
-	if msg := checkPath(t.ReadyPath); msg != "" {
-		return "target.ready_path", msg
-	}
-	if msg := checkDuration(t.ReadyTimeout, false); msg != "" {
-		return "target.ready_timeout", msg
-	}
-	if msg := checkPath(t.Path); msg != "" {
-		return "target.path", msg
-	}
-	return "", ""
+	return t.pathsProblem()
 }
 
 func (l *LoadSpec) problem() (field, msg string) {
@@ -718,4 +709,19 @@ func checkPath(s string) string {
 		return fmt.Sprintf("%s must not contain spaces or control characters (percent-encode them)", quote(s))
 	}
 	return ""
+}
+
+// pathsProblem checks what every target has, spawned or running: the ready path and its timeout,
+// and the path the load hits.
+func (t *Target) pathsProblem() (field, msg string) {
+	if msg := checkPath(t.ReadyPath); msg != "" {
+		return "target.ready_path", msg
+	}
+	if msg := checkDuration(t.ReadyTimeout, false); msg != "" {
+		return "target.ready_timeout", msg
+	}
+	if msg := checkPath(t.Path); msg != "" {
+		return "target.path", msg
+	}
+	return "", ""
 }
