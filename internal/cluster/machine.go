@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -120,11 +121,7 @@ func Busiest(d time.Duration, limit int, minShare float64, skip map[int]bool) []
 			uses = append(uses, use{pid, a.name, share})
 		}
 	}
-	for i := 1; i < len(uses); i++ { // insertion sort: a handful of entries
-		for j := i; j > 0 && uses[j].share > uses[j-1].share; j-- {
-			uses[j], uses[j-1] = uses[j-1], uses[j]
-		}
-	}
+	sort.Slice(uses, func(i, j int) bool { return uses[i].share > uses[j].share })
 	var out []string
 	for i, u := range uses {
 		if i == limit {

@@ -243,6 +243,8 @@ type runner struct {
 	// ours is the CPU used by the processes bench started for the run besides the workers (a
 	// redis-server): not interference.
 	ours func() time.Duration
+	// requests is the scenario's request mix as the generator takes it (see loadStep).
+	requests []load.Request
 	// settled is set once the machine has carried load for the first time (see settle), and
 	// settledAt is that load's rate when it met the search's objective.
 	settled   bool
@@ -535,7 +537,7 @@ func (r *runner) settle(ctx context.Context, m *meter) error {
 	l := r.sc.Load
 	d := min(settleTime, l.Warmup+l.Duration)
 	r.event("settling the machine: %v at %.0f rps, not recorded", d, rate)
-	ls := r.shard(loadStep(r.sc, m.url, rate))
+	ls := r.loadStep(m.url, rate)
 	ls.Duration, ls.Warmup = d, 0
 	lr, err := load.Attack(ctx, ls)
 	if s := r.sc.Load.Search; s != nil && (load.SearchConfig{P99: s.P99, Success: s.Success}).Passes(lr) {
@@ -784,7 +786,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	l := m.sc.Load
 	id := Step{Workers: m.workers(), Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: l.Search != nil, Offered: rate}
 	row := len(m.res.Steps) + 1
-	ls := m.shard(loadStep(m.sc, m.url, rate))
+	ls := m.loadStep(m.url, rate)
 	ls.Name = stepName(row, id)
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
@@ -908,16 +910,15 @@ func (r *runner) event(format string, args ...any) {
 	}
 }
 
-// loadStep is the load step of the scenario at rate against url: its request mix, timing and
-// connections.
-func loadStep(sc *scenario.Scenario, url string, rate float64) load.Step {
-	l := sc.Load
-	return load.Step{URL: url, Requests: loadRequests(sc), Rate: rate, Duration: l.Duration, Warmup: l.Warmup,
-		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections, AllowHosts: sc.Target.RemoteHosts()}
-}
-
-// shard makes ls this generator's part of the schedule (Options.Shard).
-func (r *runner) shard(ls load.Step) load.Step {
+// loadStep is the scenario's load step at rate against url: its request mix (converted once per
+// run), timing, connections, and this generator's part of the schedule (Options.Shard).
+func (r *runner) loadStep(url string, rate float64) load.Step {
+	if r.requests == nil {
+		r.requests = loadRequests(r.sc)
+	}
+	l := r.sc.Load
+	ls := load.Step{URL: url, Requests: r.requests, Rate: rate, Duration: l.Duration, Warmup: l.Warmup,
+		Timeout: l.Timeout, Clients: l.Clients, Connections: l.Connections, AllowHosts: r.sc.Target.RemoteHosts()}
 	if r.opts.Shards > 1 {
 		ls.Shard, ls.Shards = r.opts.Shard, r.opts.Shards
 	}

@@ -92,17 +92,7 @@ load:
 // target.endpoints: bench's balancer goes in front of the first N replicas for each count.
 func TestRun_targetEndpoints(t *testing.T) {
 	t.Parallel()
-	var hits [3]atomic.Int64
-	var urls []string
-	for i := range hits {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/work" {
-				hits[i].Add(1)
-			}
-		}))
-		t.Cleanup(srv.Close)
-		urls = append(urls, srv.URL)
-	}
+	hits, urls := countingServers(t, 3, "/work")
 	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
 target:
   endpoints: [%s]
@@ -157,16 +147,10 @@ func TestMachineCPUsOf(t *testing.T) {
 // target.url when it is set, and the count is scaled back to the first one at the end.
 func TestRun_scaleCommand(t *testing.T) {
 	t.Parallel()
-	var replicas [2]atomic.Int64
+	replicas, urls := countingServers(t, 2, "/")
 	var addrs []string
-	for i := range replicas {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/" {
-				replicas[i].Add(1)
-			}
-		}))
-		t.Cleanup(srv.Close)
-		addrs = append(addrs, strings.TrimPrefix(srv.URL, "http://"))
+	for _, u := range urls {
+		addrs = append(addrs, strings.TrimPrefix(u, "http://"))
 	}
 	var front atomic.Int64
 	frontSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,4 +211,24 @@ load:
 			}
 		})
 	}
+}
+
+// countingServers starts n loopback servers that count the requests for path, and returns the
+// counters and the servers' URLs.
+func countingServers(t *testing.T, n int, path string) ([]*atomic.Int64, []string) {
+	t.Helper()
+	counts := make([]*atomic.Int64, n)
+	urls := make([]string, n)
+	for i := range counts {
+		counts[i] = new(atomic.Int64)
+		c := counts[i]
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == path {
+				c.Add(1)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		urls[i] = srv.URL
+	}
+	return counts, urls
 }

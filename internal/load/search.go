@@ -262,9 +262,7 @@ const staircaseAbandon = 4
 // to pass that no failure contradicts.
 func (c *Capacity) bracket(cfg SearchConfig) {
 	c.Lo, c.Hi = Bracket(c.Rates, c.Steps, cfg.Passes)
-	if c.Lo > 0 || c.Best > 0 {
-		c.Best = c.Lo
-	}
+	c.Best = c.Lo
 }
 
 // Bracket computes the capacity's bracket from steps tried at rates (see Capacity.Lo and Hi):
