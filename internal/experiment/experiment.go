@@ -889,6 +889,11 @@ func workerSpec(sc *scenario.Scenario, store string, opts Options) (cluster.Spec
 		cmd = []string{exe, "worker"}
 	}
 	w := target.Config{Workload: t.Builtin, Cost: t.Cost, Concurrency: t.Concurrency, Threads: t.Threads}
+	if t.Cost > 0 && (t.Builtin == target.WorkloadCPU || t.Builtin == target.WorkloadSession) {
+		// One calibration for the whole run (cached in this process): every worker at every
+		// count then burns the same loop iterations per request.
+		w.ItersPerMs = target.Calibrate().ItersPerMs
+	}
 	if t.Builtin == target.WorkloadSession {
 		w.Store = store
 	}

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"io"
 	"math"
 	"runtime"
 	"strings"
@@ -68,5 +69,19 @@ func TestCalibrate_UnderContention(t *testing.T) {
 			t.Errorf("contended calibration %d = %.0f iters/ms, %.2f× the solo %.0f, want within [0.6, 1.6]",
 				i, c.ItersPerMs, ratio, solo.ItersPerMs)
 		}
+	}
+}
+
+// A given loop speed replaces the worker's own calibration: every worker of a run burns the same
+// iterations per request.
+func TestHandler_ItersPerMs(t *testing.T) {
+	t.Parallel()
+	h, err := Handler(Config{Workload: WorkloadCPU, Cost: 2 * time.Millisecond, ItersPerMs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.(io.Closer).Close()
+	if got := h.(*handler).iters; got != 2000 {
+		t.Errorf("iters = %d with 1000 iters/ms and a 2ms cost, want 2000", got)
 	}
 }

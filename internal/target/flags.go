@@ -40,6 +40,7 @@ func (f *WorkerFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.LockKey, "lock-key", DefaultLockKey, "Redis list holding the shared resource's token for --hold")
 	fs.IntVar(&f.Index, "index", envInt("BENCH_WORKER_INDEX", 1), "worker index shown in X-Worker (default $BENCH_WORKER_INDEX, else 1)")
 	fs.BoolVar(&f.ReusePort, "reuseport", os.Getenv("BENCH_REUSEPORT") == "1", "listen with SO_REUSEPORT, sharing the port with the other workers; the kernel spreads connections (default $BENCH_REUSEPORT=1)")
+	fs.Float64Var(&f.ItersPerMs, "iters-per-ms", 0, "speed of the cpu workload's loop, iterations per ms of CPU; 0 calibrates it at start (bench run gives every worker of a run the figure it calibrated once)")
 	fs.StringVar(&f.Slowdown, "slowdown", "", "make some workers slower: index=factor pairs, e.g. 1=3 (worker 1 is 3× slower)")
 }
 
@@ -51,6 +52,9 @@ func Args(c Config, slowdown map[int]float64) []string {
 		"--concurrency", strconv.Itoa(c.Concurrency), "--threads", strconv.Itoa(c.Threads)}
 	if len(slowdown) > 0 {
 		args = append(args, "--slowdown", slowdownSpec(slowdown))
+	}
+	if c.ItersPerMs > 0 {
+		args = append(args, "--iters-per-ms", strconv.FormatFloat(c.ItersPerMs, 'f', 1, 64))
 	}
 	if c.Store != "" {
 		args = append(args, "--store", c.Store)

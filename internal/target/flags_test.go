@@ -15,6 +15,7 @@ func TestArgs_roundTrip(t *testing.T) {
 		slowdown map[int]float64
 	}{
 		{Config{Workload: WorkloadCPU, Cost: 2 * time.Millisecond, Threads: 1}, nil},
+		{Config{Workload: WorkloadCPU, Cost: 2 * time.Millisecond, Threads: 1, ItersPerMs: 607446.5}, nil},
 		{Config{Workload: WorkloadSleep, Cost: 10 * time.Millisecond, Concurrency: 1, Threads: 2}, map[int]float64{1: 4, 3: 1.5}},
 		{Config{Workload: WorkloadSession, Cost: 500 * time.Microsecond, Threads: 1, Store: StoreRedis, RedisAddr: "127.0.0.1:7001",
 			Hold: 2 * time.Millisecond, LockKey: "bench:lock"}, nil},

@@ -95,6 +95,12 @@ type Config struct {
 	// SessionTTL is how long a session lives in the store; zero means
 	// DefaultSessionTTL.
 	SessionTTL time.Duration
+	// ItersPerMs is the speed of the cpu workload's compute loop to use instead of calibrating
+	// (see Calibrate); zero means calibrate. A harness calibrates once and gives every worker of
+	// a run the same figure, so that all of them do the same work per request: each worker
+	// calibrating on its own lands within about ±0.5 % of the others, which moves a measured
+	// capacity, and a ratio of two, by as much.
+	ItersPerMs float64
 	// Slowdown multiplies Cost for this worker, to make workers purposely
 	// uneven (a worker on a slower core, a noisy neighbour); zero means 1.
 	Slowdown float64
@@ -288,7 +294,11 @@ func newHandler(cfg Config) (*handler, error) {
 		h.sem = make(chan struct{}, cfg.Concurrency)
 	}
 	if (cfg.Workload == WorkloadCPU || cfg.Workload == WorkloadSession) && cfg.Cost > 0 {
-		h.iters = Calibrate().Iters(cfg.Cost)
+		cal := Calibration{ItersPerMs: cfg.ItersPerMs}
+		if cal.ItersPerMs <= 0 {
+			cal = Calibrate()
+		}
+		h.iters = cal.Iters(cfg.Cost)
 	}
 	h.closing, h.close = context.WithCancel(context.Background())
 	if cfg.Workload == WorkloadSession {
