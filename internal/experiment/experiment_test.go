@@ -265,3 +265,20 @@ load: {rates: [100], duration: 500ms, warmup: 100ms}
 		t.Errorf("events %q: none says the step is measured again", events)
 	}
 }
+
+// Built-in cpu workers are all given the run's one calibration, so that every worker at every
+// count burns the same iterations per request.
+func TestWorkerSpec_oneCalibration(t *testing.T) {
+	sc, err := scenario.Parse("cpu.yaml", []byte("target: {builtin: cpu, cost: 2ms}\nload: {rates: [10]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := workerSpec(sc, "", Options{WorkerCommand: []string{"bench", "worker"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.FormatFloat(target.Calibrate().ItersPerMs, 'f', 1, 64)
+	if !slices.Contains(spec.Command, "--iters-per-ms") || !slices.Contains(spec.Command, want) {
+		t.Errorf("worker command %q: want --iters-per-ms %s, the run's calibration", spec.Command, want)
+	}
+}
