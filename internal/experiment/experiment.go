@@ -287,6 +287,9 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		copied.Redis = &red
 		r.sc = &copied
 	}
+	if t := sc.Target; t.Cost > 0 && sc.Scale.Local() && (t.Builtin == target.WorkloadCPU || t.Builtin == target.WorkloadSession) {
+		r.event("cpu loop calibrated once for every worker: %s", target.Calibrate())
+	}
 	for _, h := range sc.Target.RemoteHosts() {
 		r.event("load goes off this machine, to %s, as the scenario's target names it", h)
 	}
