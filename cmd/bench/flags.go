@@ -197,6 +197,11 @@ func (e *valueError) message() string {
 		}
 	}
 	ex := example(e.v)
+	if what == "is not valid" && ex == "VALUE" {
+		// A value of a kind not known here (the worker's --workload, --store) says itself what
+		// it accepts.
+		return fmt.Sprintf("--%s: %v", e.name, e.err)
+	}
 	if what == "is not true or false" {
 		ex = "--" + e.name + "=false"
 	}

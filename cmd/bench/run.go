@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/experiment"
 	"github.com/bench-dev/bench/internal/report"
 	"github.com/bench-dev/bench/internal/scenario"
@@ -272,18 +273,20 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 		sc.Load.Rates, sc.Load.Search = r, nil
 	}
 	if f.engine != "" {
-		if !slices.Contains(scenario.Engines, f.engine) {
+		e := balancer.Engine(f.engine)
+		if !e.Valid() {
 			return fmt.Errorf("--engine: %q is not an engine; want one of %s", f.engine, strings.Join(scenario.Engines, ", "))
 		}
-		sc.Balancer.Engine = f.engine
+		sc.Balancer.Engine = e
 	}
 	if f.strategy != "" {
-		names := strings.Split(f.strategy, ",")
-		for i, n := range names {
-			names[i] = strings.TrimSpace(n)
-			if !slices.Contains(scenario.Strategies, names[i]) {
-				return fmt.Errorf("--strategy: %q is not a strategy; want one of %s", names[i], strings.Join(scenario.Strategies, ", "))
+		var names []balancer.Strategy
+		for n := range strings.SplitSeq(f.strategy, ",") {
+			s := balancer.Strategy(strings.TrimSpace(n))
+			if !s.Valid() {
+				return fmt.Errorf("--strategy: %q is not a strategy; want one of %s", s, strings.Join(scenario.Strategies, ", "))
 			}
+			names = append(names, s)
 		}
 		sc.Balancer.SetStrategies(slices.Compact(names))
 	}

@@ -70,9 +70,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case !sc.Target.Spawned() || !sc.Scale.Local():
 		return badInput{fmt.Errorf("%s: target: serve starts the workers itself; a running target (target.url, target.endpoints) or a scale hook is for bench run", sc.File)}
-	case b.Strategy == "reuseport":
+	case b.Strategy == balancer.StrategyReusePort:
 		return badInput{fmt.Errorf("%s: balancer.strategy reuseport has no balancer to serve through; pick another for serve", sc.File)}
-	case b.Engine == "haproxy":
+	case b.Engine == balancer.EngineHAProxy:
 		return badInput{fmt.Errorf("%s: balancer.engine haproxy: serve runs bench's own balancer (fast or std)", sc.File)}
 	case sc.Redis != nil && sc.Redis.Start:
 		return badInput{fmt.Errorf("%s: redis.start: serve does not start redis-server; run one and set redis.addr", sc.File)}

@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,15 +46,30 @@ import (
 // Engine names a forwarding implementation; see the package doc.
 type Engine string
 
-// Engines accepted by WithEngine.
+// The engines, in the order Engines lists them. WithEngine accepts EngineFast,
+// EngineStd and EngineL4 (l4.go).
 const (
 	// EngineFast is the purpose-built HTTP/1.1 forwarder.
 	EngineFast Engine = "fast"
 	// EngineStd is httputil.ReverseProxy behind net/http's server.
 	EngineStd Engine = "std"
+	// EngineHAProxy is an HAProxy process in front of the workers, for
+	// comparison; package haproxy runs it, a Balancer does not.
+	EngineHAProxy Engine = "haproxy"
 	// DefaultEngine is the engine New uses without WithEngine.
 	DefaultEngine = EngineFast
 )
+
+// Engines is every engine a scenario may name, in the order help lists them.
+// It is the one place a new engine is registered. Callers must not modify it.
+var Engines = []Engine{EngineFast, EngineStd, EngineL4, EngineHAProxy}
+
+// Valid reports whether e is one of Engines. Names are exact.
+func (e Engine) Valid() bool { return slices.Contains(Engines, e) }
+
+// Queues reports whether e can hold requests for a backend at its
+// connection bound (WithMaxConns): the engines that see requests do.
+func (e Engine) Queues() bool { return e == EngineFast || e == EngineStd }
 
 // Defaults of the options.
 const (

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -77,28 +77,71 @@ func NewRequest(r *http.Request) *Request {
 	return &Request{Method: r.Method, Target: r.RequestURI, RemoteAddr: r.RemoteAddr, header: stdHeader(r.Header)}
 }
 
-// Strategy names accepted by NewSelector and SelectorConfig.Strategy.
+// Strategy names how requests (connections, for EngineL4) are spread over the
+// backends. Strategies lists them all.
+type Strategy string
+
+// The strategies, in the order Strategies lists them.
 const (
 	// StrategyRoundRobin hands requests to the available backends in turn.
-	StrategyRoundRobin = "round-robin"
+	StrategyRoundRobin Strategy = "round-robin"
 	// StrategyLeastConnections picks the backend with the fewest requests
 	// in flight, breaking ties at random.
-	StrategyLeastConnections = "least-connections"
+	StrategyLeastConnections Strategy = "least-connections"
 	// StrategyRandom picks an available backend uniformly at random.
-	StrategyRandom = "random"
+	StrategyRandom Strategy = "random"
 	// StrategyP2C picks two distinct available backends at random and
 	// takes the one with fewer requests in flight ("power of two choices").
-	StrategyP2C = "p2c"
+	StrategyP2C Strategy = "p2c"
 	// StrategyCookieHash sends every request carrying the same session
 	// cookie to the same backend, with rendezvous hashing; see CookieHash.
-	StrategyCookieHash = "cookie-hash"
+	StrategyCookieHash Strategy = "cookie-hash"
+	// StrategyReusePort puts no balancer in front at all: the workers share
+	// one port with SO_REUSEPORT and the kernel spreads the connections. It
+	// has no Selector, and no engine applies to it.
+	StrategyReusePort Strategy = "reuseport"
 )
+
+// registration is one strategy of the registry.
+type registration struct {
+	name        Strategy
+	newSelector func(SelectorConfig) (Selector, error)
+}
+
+// strategies is the registry of strategies, in the order help and error
+// messages list them, each with the constructor of its Selector (nil for
+// StrategyReusePort, which has none). It is the one place a new strategy is
+// registered.
+var strategies = []registration{
+	{StrategyRoundRobin, plain(func() Selector { return new(RoundRobin) })},
+	{StrategyLeastConnections, plain(func() Selector { return new(LeastConnections) })},
+	{StrategyRandom, plain(func() Selector { return new(Random) })},
+	{StrategyP2C, plain(func() Selector { return new(P2C) })},
+	{StrategyCookieHash, newCookieHash},
+	{StrategyReusePort, nil},
+}
+
+// Strategies is every strategy a scenario may name, in registry order.
+// Callers must not modify it.
+var Strategies = registered()
+
+// registered returns the names of the registry's strategies, in its order.
+func registered() []Strategy {
+	names := make([]Strategy, len(strategies))
+	for i, s := range strategies {
+		names[i] = s.name
+	}
+	return names
+}
+
+// Valid reports whether s is one of Strategies. Names are exact.
+func (s Strategy) Valid() bool { return slices.Contains(Strategies, s) }
 
 // SelectorConfig names a strategy and its options, as NewSelectorConfig
 // takes them. Its zero value is round-robin.
 type SelectorConfig struct {
-	// Strategy is one of Strategies(); "" means StrategyRoundRobin.
-	Strategy string
+	// Strategy is one of SelectorStrategies(); "" means StrategyRoundRobin.
+	Strategy Strategy
 	// Cookie is the name of the cookie StrategyCookieHash hashes; ""
 	// means DefaultCookie. Other strategies take no cookie.
 	Cookie string
@@ -108,16 +151,6 @@ type SelectorConfig struct {
 	// must be at least 1 (1.25 is a common choice). Other strategies take
 	// no bound.
 	BoundedLoad float64
-}
-
-// selectors maps each strategy name to its constructor. It is the one place
-// a new strategy is registered.
-var selectors = map[string]func(SelectorConfig) (Selector, error){
-	StrategyRoundRobin:       plain(func() Selector { return new(RoundRobin) }),
-	StrategyLeastConnections: plain(func() Selector { return new(LeastConnections) }),
-	StrategyRandom:           plain(func() Selector { return new(Random) }),
-	StrategyP2C:              plain(func() Selector { return new(P2C) }),
-	StrategyCookieHash:       newCookieHash,
 }
 
 // plain adapts the constructor of a strategy that takes no options: an
@@ -134,20 +167,23 @@ func plain(newSel func() Selector) func(SelectorConfig) (Selector, error) {
 	}
 }
 
-// Strategies returns the strategy names NewSelector accepts, sorted.
-func Strategies() []string {
-	names := make([]string, 0, len(selectors))
-	for name := range selectors {
-		names = append(names, name)
+// SelectorStrategies returns the strategies NewSelector accepts, sorted:
+// every strategy but StrategyReusePort.
+func SelectorStrategies() []Strategy {
+	var names []Strategy
+	for _, s := range strategies {
+		if s.newSelector != nil {
+			names = append(names, s.name)
+		}
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 
 // NewSelector returns a new Selector for the named strategy with its
 // default options; "" means StrategyRoundRobin. An unknown name is an error
 // listing the known ones.
-func NewSelector(strategy string) (Selector, error) {
+func NewSelector(strategy Strategy) (Selector, error) {
 	return NewSelectorConfig(SelectorConfig{Strategy: strategy})
 }
 
@@ -158,15 +194,38 @@ func NewSelectorConfig(cfg SelectorConfig) (Selector, error) {
 	if cfg.Strategy == "" {
 		cfg.Strategy = StrategyRoundRobin
 	}
-	newSel, ok := selectors[cfg.Strategy]
-	if !ok {
-		return nil, fmt.Errorf("balancer: strategy: unknown %q (known: %s)", cfg.Strategy, strings.Join(Strategies(), ", "))
+	newSel := selectorFor(cfg.Strategy)
+	if newSel == nil {
+		return nil, fmt.Errorf("balancer: strategy: unknown %q (known: %s)", cfg.Strategy, join(SelectorStrategies()))
 	}
 	sel, err := newSel(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
 	return sel, nil
+}
+
+// selectorFor returns the constructor of strategy s's Selector; nil when s is
+// unknown or has no Selector.
+func selectorFor(s Strategy) func(SelectorConfig) (Selector, error) {
+	for _, r := range strategies {
+		if r.name == s {
+			return r.newSelector
+		}
+	}
+	return nil
+}
+
+// join lists names for a message: "a, b, c".
+func join[T ~string](names []T) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(n))
+	}
+	return b.String()
 }
 
 // RoundRobin hands requests to the available backends in turn, skipping the

@@ -158,7 +158,7 @@ func within(got, want, tol int) bool { return got >= want-tol && got <= want+tol
 func TestNewSelector(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		strategy string
+		strategy Strategy
 		want     Selector // type only
 		wantErr  string
 	}{
@@ -236,10 +236,10 @@ func TestNewSelectorConfig(t *testing.T) {
 
 func TestStrategies(t *testing.T) {
 	t.Parallel()
-	got := Strategies()
-	want := []string{"cookie-hash", "least-connections", "p2c", "random", "round-robin"}
+	got := SelectorStrategies()
+	want := []Strategy{"cookie-hash", "least-connections", "p2c", "random", "round-robin"}
 	if !slices.Equal(got, want) {
-		t.Errorf("Strategies() = %q, want %q", got, want)
+		t.Errorf("SelectorStrategies() = %q, want %q", got, want)
 	}
 	for _, name := range got {
 		if _, err := NewSelector(name); err != nil {
@@ -392,14 +392,57 @@ func TestP2C_Select(t *testing.T) {
 	}
 }
 
+// The registry lists every strategy once, in help order; each has a Selector except
+// reuseport, which NewSelector refuses.
+func TestStrategyRegistry(t *testing.T) {
+	t.Parallel()
+	want := []Strategy{"round-robin", "least-connections", "random", "p2c", "cookie-hash", "reuseport"}
+	if !slices.Equal(Strategies, want) {
+		t.Errorf("Strategies = %q, want %q", Strategies, want)
+	}
+	for _, s := range Strategies {
+		if !s.Valid() {
+			t.Errorf("%s.Valid() = false", s)
+		}
+		_, err := NewSelector(s)
+		if hasSel := s != StrategyReusePort; (err == nil) != hasSel {
+			t.Errorf("NewSelector(%s): error %v, want a selector: %v", s, err, hasSel)
+		}
+	}
+	for _, s := range []Strategy{"", "Round-Robin", "ring-hash"} {
+		if s.Valid() {
+			t.Errorf("Strategy(%q).Valid() = true", s)
+		}
+	}
+}
+
+// Every engine a scenario may name is listed once; only those that see requests queue them.
+func TestEngineRegistry(t *testing.T) {
+	t.Parallel()
+	if want := []Engine{"fast", "std", "l4", "haproxy"}; !slices.Equal(Engines, want) {
+		t.Errorf("Engines = %q, want %q", Engines, want)
+	}
+	for _, e := range Engines {
+		if !e.Valid() {
+			t.Errorf("%s.Valid() = false", e)
+		}
+		if got, want := e.Queues(), e == EngineFast || e == EngineStd; got != want {
+			t.Errorf("%s.Queues() = %v, want %v", e, got, want)
+		}
+	}
+	if Engine("Fast").Valid() || Engine("").Valid() {
+		t.Error("Valid accepted a name not in Engines")
+	}
+}
+
 // TestSelectors_Concurrent runs every strategy from several goroutines that
 // also move the in-flight counts and the health of one backend, for the
 // race detector, and checks that no unavailable backend is ever chosen
 // while at least one other stays up.
 func TestSelectors_Concurrent(t *testing.T) {
 	t.Parallel()
-	for _, name := range Strategies() {
-		t.Run(name, func(t *testing.T) {
+	for _, name := range SelectorStrategies() {
+		t.Run(string(name), func(t *testing.T) {
 			t.Parallel()
 			sel, err := NewSelector(name)
 			if err != nil {
@@ -466,8 +509,8 @@ func BenchmarkSelect(b *testing.B) {
 	const head = "GET /cart HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n" +
 		"Cookie: theme=dark; session=0f3c9a7e-5b2d-4c1e-9a8f-1d2e3f4a5b6c; lang=en\r\n\r\n"
 	configs := make(map[string]SelectorConfig)
-	for _, name := range Strategies() {
-		configs[name] = SelectorConfig{Strategy: name}
+	for _, name := range SelectorStrategies() {
+		configs[string(name)] = SelectorConfig{Strategy: name}
 	}
 	configs["cookie-hash-bounded"] = SelectorConfig{Strategy: StrategyCookieHash, BoundedLoad: 1.25}
 	names := slices.Sorted(maps.Keys(configs))

@@ -18,6 +18,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scale"
@@ -259,8 +260,8 @@ type runner struct {
 // repetition. hint is the previous worker count's capacity, where a search starts.
 type cell struct {
 	workers  int
-	store    string
-	strategy string
+	store    target.Store
+	strategy balancer.Strategy
 	rep      int
 	hint     float64
 }
@@ -310,7 +311,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 	}
 	if len(r.res.Capacity) > 0 {
 		cores := opts.Cores
-		if sc.Target.Builtin == "sleep" || !sc.Target.Spawned() {
+		if sc.Target.Builtin == target.WorkloadSleep || !sc.Target.Spawned() {
 			// Waiting workers do not compete for cores, nor do replicas bench did not start on
 			// them: no "oversubscribed" note.
 			cores = 0
@@ -347,7 +348,7 @@ func MachineCPUsOf(rows []scaling.Row) float64 {
 func (r *runner) run(ctx context.Context) error {
 	stores := r.sc.Target.StoreList()
 	if len(stores) == 0 {
-		stores = []string{""}
+		stores = []target.Store{""}
 	}
 	specs := make([]cluster.Spec, len(stores))
 	for i, store := range stores {
@@ -388,10 +389,10 @@ func (r *runner) keep(p scaling.Point) {
 func (r *runner) workers(ctx context.Context, spec cluster.Spec, c cell) (scaling.Point, error) {
 	// Strategies behind the balancer share one cluster; reuseport needs its own, every worker on
 	// one port, and no balancer at all.
-	var proxied []string
+	var proxied []balancer.Strategy
 	reuse := false
 	for _, s := range strategies(r.sc) {
-		if s == "reuseport" {
+		if s == balancer.StrategyReusePort {
 			reuse = true
 		} else {
 			proxied = append(proxied, s)
@@ -411,7 +412,7 @@ func (r *runner) workers(ctx context.Context, spec cluster.Spec, c cell) (scalin
 		}
 		shared := spec
 		shared.SharedPort = true
-		p, err := r.cluster(ctx, shared, c, []string{"reuseport"})
+		p, err := r.cluster(ctx, shared, c, []balancer.Strategy{balancer.StrategyReusePort})
 		best = better(best, p)
 		if err != nil {
 			return best, err
@@ -429,7 +430,7 @@ func better(a, b scaling.Point) scaling.Point {
 
 // cluster starts c.workers workers and measures each strategy in front of them, each repetition;
 // it returns the best over strategies of the median over repetitions.
-func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strategies []string) (scaling.Point, error) {
+func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strategies []balancer.Strategy) (scaling.Point, error) {
 	if c.store != "" {
 		r.event("starting %d worker(s), session store %s", c.workers, c.store)
 	} else {
@@ -485,11 +486,11 @@ func medianPoint(reps []scaling.Point) scaling.Point {
 	return out
 }
 
-func strategies(sc *scenario.Scenario) []string {
+func strategies(sc *scenario.Scenario) []balancer.Strategy {
 	if len(sc.Balancer.Strategies) > 0 {
 		return sc.Balancer.Strategies
 	}
-	return []string{sc.Balancer.Strategy}
+	return []balancer.Strategy{sc.Balancer.Strategy}
 }
 
 // measure puts a balancer with c's strategy in front of the workers listening at addrs and runs
@@ -787,7 +788,7 @@ func (m *meter) reportHealth() {
 
 func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, error) {
 	l := m.sc.Load
-	id := Step{Workers: m.workers(), Strategy: m.strategy, Store: m.store, Rep: m.rep, Search: l.Search != nil, Offered: rate}
+	id := Step{Workers: m.workers(), Strategy: string(m.strategy), Store: string(m.store), Rep: m.rep, Search: l.Search != nil, Offered: rate}
 	row := len(m.res.Steps) + 1
 	ls := m.loadStep(m.url, rate)
 	ls.Name = stepName(row, id)
@@ -866,7 +867,7 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 }
 
 // workerSpec turns the scenario's target into the command the cluster starts.
-func workerSpec(sc *scenario.Scenario, store string, opts Options) (cluster.Spec, error) {
+func workerSpec(sc *scenario.Scenario, store target.Store, opts Options) (cluster.Spec, error) {
 	t := sc.Target
 	spec := cluster.Spec{
 		Restart: cluster.RestartPolicy{

@@ -72,19 +72,19 @@ func (direct) Health() []balancer.HealthEvent { return nil }
 // startFront starts the scenario's balancer engine with one strategy in front of addrs on
 // Options.Listen (a free loopback port when empty) and returns it, its address and a function
 // that stops it.
-func (r *runner) startFront(ctx context.Context, addrs []string, strategy string) (front, string, func(), error) {
+func (r *runner) startFront(ctx context.Context, addrs []string, strategy balancer.Strategy) (front, string, func(), error) {
 	sc, listen := r.sc, r.opts.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
 	cookie, bound := "", 0.0
-	if strategy == "cookie-hash" {
+	if strategy == balancer.StrategyCookieHash {
 		cookie, bound = sc.Balancer.Cookie, sc.Balancer.BoundedLoad
 	}
-	if strategy == "reuseport" {
+	if strategy == balancer.StrategyReusePort {
 		return direct{}, addrs[0], func() {}, nil // every worker listens on addrs[0]
 	}
-	if sc.Balancer.Engine == "haproxy" {
+	if sc.Balancer.Engine == balancer.EngineHAProxy {
 		p, err := haproxy.Start(ctx, haproxy.Config{Backends: addrs, Listen: listen, Strategy: strategy, Cookie: cookie, BoundedLoad: bound})
 		if err != nil {
 			return nil, "", nil, err
@@ -97,11 +97,8 @@ func (r *runner) startFront(ctx context.Context, addrs []string, strategy string
 		return nil, "", nil, fmt.Errorf("balancer: %w", err)
 	}
 	var opts []balancer.Option
-	switch sc.Balancer.Engine {
-	case "std":
-		opts = append(opts, balancer.WithEngine(balancer.EngineStd))
-	case "l4":
-		opts = append(opts, balancer.WithEngine(balancer.EngineL4))
+	if e := sc.Balancer.Engine; e != "" {
+		opts = append(opts, balancer.WithEngine(e))
 	}
 	if sc.Balancer.MaxConns > 0 {
 		opts = append(opts, balancer.WithMaxConns(sc.Balancer.MaxConns))
@@ -123,7 +120,7 @@ func (r *runner) startFront(ctx context.Context, addrs []string, strategy string
 		cancel()
 		return nil, "", nil, fmt.Errorf("balancer: %w", err)
 	}
-	if sc.Balancer.Engine == "l4" {
+	if sc.Balancer.Engine == balancer.EngineL4 {
 		// It counts connections, not requests: the shares come from the responses instead.
 		return connectionsOnly{fr}, laddr, func() { cancel(); fr.Wait() }, nil
 	}

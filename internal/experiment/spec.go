@@ -3,6 +3,7 @@ package experiment
 import (
 	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // WorkerSpec returns the cluster.Spec that starts sc's workers as Run does, restart policy
@@ -10,7 +11,7 @@ import (
 // target comparing several stores runs with the first of them. OnEvent is left nil for the
 // caller to set.
 func WorkerSpec(sc *scenario.Scenario) (cluster.Spec, error) {
-	store := ""
+	var store target.Store
 	if stores := sc.Target.StoreList(); len(stores) > 0 {
 		store = stores[0]
 	}

@@ -23,7 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +78,7 @@ type Config struct {
 	// cookie-hash (balance hash req.cook(Cookie) with consistent hashing).
 	// "" means round-robin. reuseport has no proxy to stand for it and
 	// is an error.
-	Strategy string
+	Strategy balancer.Strategy
 	// Cookie is the cookie cookie-hash hashes; "" means
 	// balancer.DefaultCookie. Other strategies take no cookie.
 	Cookie string
@@ -95,7 +95,7 @@ type Config struct {
 
 // balanceLines maps each strategy but cookie-hash (which takes options) to
 // HAProxy's balance directive.
-var balanceLines = map[string]string{
+var balanceLines = map[balancer.Strategy]string{
 	balancer.StrategyRoundRobin:       "balance roundrobin",
 	balancer.StrategyLeastConnections: "balance leastconn",
 	// HAProxy's bare `balance random` draws twice; random(1) is the plain
@@ -104,13 +104,13 @@ var balanceLines = map[string]string{
 	balancer.StrategyP2C:    "balance random(2)",
 }
 
-// Strategies returns the strategy names Start accepts, sorted.
-func Strategies() []string {
-	names := []string{balancer.StrategyCookieHash}
+// Strategies returns the strategies Start accepts, sorted.
+func Strategies() []balancer.Strategy {
+	names := []balancer.Strategy{balancer.StrategyCookieHash}
 	for name := range balanceLines {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 
@@ -170,10 +170,10 @@ func configText(cfg Config, bind string, maxconn int) (string, error) {
 		if c > 0 {
 			balance += "\thash-balance-factor " + strconv.Itoa(int(100*c)) + "\n"
 		}
-	case strategy == "reuseport":
+	case strategy == balancer.StrategyReusePort:
 		return "", errors.New("strategy: reuseport shares one port among the workers: there is no proxy to run")
 	default:
-		return "", fmt.Errorf("strategy: unknown %q (known: %s)", strategy, strings.Join(Strategies(), ", "))
+		return "", fmt.Errorf("strategy: unknown %q (known: %s)", strategy, join(Strategies()))
 	}
 
 	var b strings.Builder
@@ -507,4 +507,13 @@ func (t *tail) suffix() string {
 		return ": " + s
 	}
 	return ""
+}
+
+// join lists strategies for a message: "a, b, c".
+func join(names []balancer.Strategy) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = string(n)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -227,7 +227,7 @@ func TestEveryStrategyServes(t *testing.T) {
 	needHAProxy(t)
 	addrs := backends(t, 2)
 	for _, s := range Strategies() {
-		t.Run(s, func(t *testing.T) {
+		t.Run(string(s), func(t *testing.T) {
 			t.Parallel()
 			p := start(t, Config{Backends: addrs, Strategy: s, Threads: 2})
 			client := newClient(t)

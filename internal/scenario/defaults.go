@@ -1,6 +1,11 @@
 package scenario
 
-import "time"
+import (
+	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
+)
 
 // Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
 // they are written down; docs/scenario.md points here. An explicit value in the file always wins, and
@@ -65,7 +70,7 @@ const (
 	// DefaultPath is the request path the load hits.
 	DefaultPath = "/"
 	// DefaultStrategy is the balancer's selection strategy.
-	DefaultStrategy = "round-robin"
+	DefaultStrategy = balancer.StrategyRoundRobin
 	// DefaultDuration is how long each measured load step lasts.
 	DefaultDuration = 10 * time.Second
 	// DefaultWarmup is the unmeasured load sent before each step (JIT, caches, connection pools).
@@ -78,13 +83,13 @@ const (
 	DefaultMaxSteps = 12
 	// DefaultStore keeps the session workload's sessions in each worker's memory: the
 	// well-known "in-memory sessions break across workers", measured.
-	DefaultStore = "memory"
+	DefaultStore = target.StoreMemory
 	// DefaultCookie is the cookie the cookie-hash strategy hashes: the one the built-in session
 	// workload sets.
 	DefaultCookie = sessionCookie
 	// DefaultEngine is the balancer's proxy implementation: bench's own HTTP/1.1 engine, whose
 	// CPU per request is the smallest (docs/findings.md, "The harness's cost").
-	DefaultEngine = "fast"
+	DefaultEngine = balancer.EngineFast
 	// DefaultConnections is load.connections: the most connections the generator opens to the
 	// balancer. A request that comes due while all are busy waits for one, inside its latency
 	// (load.DefaultConnections says why there is a bound).
@@ -100,9 +105,8 @@ const (
 	DefaultNoiseThreshold = 0.05
 	// DefaultRedisAddr is where an already-running Redis is looked for: its standard port.
 	DefaultRedisAddr = "127.0.0.1:6379"
-	// DefaultLockKey is the Redis list holding the token of the resource target.hold holds
-	// (target.DefaultLockKey; the scenario package does not import the worker).
-	DefaultLockKey = "bench:lock"
+	// DefaultLockKey is the Redis list holding the token of the resource target.hold holds.
+	DefaultLockKey = target.DefaultLockKey
 	// DefaultRestartMax is how many times a worker is restarted within DefaultRestartWithin
 	// before the cluster gives up on it (a crash loop, not a crash).
 	DefaultRestartMax = 10
@@ -110,9 +114,8 @@ const (
 	DefaultRestartWithin = time.Minute
 )
 
-// sessionCookie is the cookie the built-in session workload sets (target.SessionCookie; the
-// scenario package does not import the worker).
-const sessionCookie = "session"
+// sessionCookie is the cookie the built-in session workload sets.
+const sessionCookie = target.SessionCookie
 
 // DefaultWorkers are the worker counts compared when a scenario names none: the smallest
 // cluster against a single process. Callers must not modify it.
@@ -121,41 +124,67 @@ var DefaultWorkers = []int{1, 2}
 // DefaultCost is the per-request cost of each built-in workload when target.cost is unset:
 // CPU burned for cpu, time waited for sleep. A workload missing here needs an explicit cost.
 // Callers must not modify it.
-var DefaultCost = map[string]time.Duration{
-	"cpu":     1 * time.Millisecond,
-	"sleep":   10 * time.Millisecond,
-	"session": 1 * time.Millisecond,
+var DefaultCost = map[target.Workload]time.Duration{
+	target.WorkloadCPU:     1 * time.Millisecond,
+	target.WorkloadSleep:   10 * time.Millisecond,
+	target.WorkloadSession: 1 * time.Millisecond,
 }
 
-// Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
-// implements. Add a name here (and to DefaultCost) when the worker learns a new one.
-// Callers must not modify it.
-var Workloads = []string{"cpu", "sleep", "session"}
+// The names each key accepts, in the registries' order, as the file spells them: the checks and
+// messages work on the file's text. The registries are the packages that implement the names
+// (target.Workloads, target.Stores, balancer.Strategies, balancer.Engines); a name registered
+// there is accepted here. Callers must not modify them.
+var (
+	// Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
+	// implements. A workload added there needs a DefaultCost or an explicit cost.
+	Workloads = names(target.Workloads)
+	// Strategies lists the strategies balancer.strategy accepts.
+	Strategies = names(balancer.Strategies)
+	// Stores lists the session stores target.store accepts: in each worker's memory, or in a
+	// Redis shared by all workers.
+	Stores = names(target.Stores)
+	// Engines lists the engines balancer.engine accepts: bench's own HTTP/1.1 proxy (fast),
+	// net/http/httputil's ReverseProxy (std), a connection balancer (l4), or an HAProxy
+	// process (haproxy).
+	Engines = names(balancer.Engines)
+)
+
+// names returns a registry's names as strings.
+func names[T ~string](registry []T) []string {
+	out := make([]string, len(registry))
+	for i, n := range registry {
+		out[i] = string(n)
+	}
+	return out
+}
+
+// typed converts a checked name to its registry's type, passing err through:
+// t.Builtin, err = typed[target.Workload](w.checked(...)).
+func typed[T ~string](name string, err error) (T, error) { return T(name), err }
+
+// typedList converts checked names to their registry's type, passing err through; nil stays nil.
+func typedList[T ~string](names []string, err error) ([]T, error) {
+	if names == nil {
+		return nil, err
+	}
+	out := make([]T, len(names))
+	for i, n := range names {
+		out[i] = T(n)
+	}
+	return out, err
+}
 
 // sessionWorkload is the workload that keeps per-client state, the only one with a store.
-const sessionWorkload = "session"
-
-// Strategies lists the balancer strategies balancer.strategy accepts. Add a name here when
-// the balancer implements a new strategy. Callers must not modify it.
-var Strategies = []string{"round-robin", "least-connections", "random", "p2c", "cookie-hash", "reuseport"}
+const sessionWorkload = target.WorkloadSession
 
 // The strategies the schema treats specially.
 const (
 	// cookieHash is the one strategy that takes balancer.cookie and balancer.bounded_load.
-	cookieHash = "cookie-hash"
+	cookieHash = balancer.StrategyCookieHash
 )
 
-// Stores lists the session stores target.store accepts: in each worker's memory, or in a
-// Redis shared by all workers. Callers must not modify it.
-var Stores = []string{"memory", "redis"}
-
 // storeRedis is the store that needs a Redis server.
-const storeRedis = "redis"
-
-// Engines lists the balancer engines balancer.engine accepts: bench's own HTTP/1.1 proxy
-// (fast), net/http/httputil's ReverseProxy (std), a connection balancer (l4), or an HAProxy process (haproxy).
-// Callers must not modify it.
-var Engines = []string{"fast", "std", "l4", "haproxy"}
+const storeRedis = target.StoreRedis
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
 // thousand processes or an all-night run, not real hardware limits.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bench-dev/bench/internal/balancer"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -272,7 +273,7 @@ func (w *walker) remoteChecks(s *Scenario, keys keyNodes) error {
 	if keys["faults"] != nil {
 		return w.errAt(keys["faults"], "faults", "%s", faultsNotLocal)
 	}
-	if slices.Contains(s.Balancer.Strategies, "reuseport") {
+	if slices.Contains(s.Balancer.Strategies, balancer.StrategyReusePort) {
 		return w.errAt(keys["balancer"], "balancer.strategy", "%s", reuseNotLocal)
 	}
 	switch {
@@ -333,7 +334,7 @@ func (s *Scenario) remoteProblem() (field, msg string) {
 		return "target.endpoints", notWithHook
 	case len(s.Faults) > 0:
 		return "faults", faultsNotLocal
-	case slices.Contains(s.Balancer.strategies(), "reuseport"):
+	case slices.Contains(s.Balancer.strategies(), balancer.StrategyReusePort):
 		return "balancer.strategy", reuseNotLocal
 	case t.URL != "" && !hook && !slices.Equal(s.Workers, []int{1}):
 		return "workers", urlOneWorker

@@ -17,6 +17,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // Scenario is one experiment: which target to run, how many copies of it, behind which
@@ -88,7 +91,7 @@ type ScaleCommand struct {
 // scale hook, the replicas the orchestrator runs (none of them set). At most one is set.
 type Target struct {
 	// Builtin names a workload from Workloads; empty for a command target.
-	Builtin string
+	Builtin target.Workload
 	// Cost is what one request costs a built-in worker (CPU burned for cpu, time waited for
 	// sleep). Zero for a command target.
 	Cost time.Duration
@@ -120,10 +123,10 @@ type Target struct {
 	Endpoints []string
 	// Store is where the session workload keeps its sessions, one of Stores; Parse defaults it
 	// to DefaultStore. Empty for every other target.
-	Store string
+	Store target.Store
 	// Stores lists the stores to compare (target.store given as a list), one cluster each; Store
 	// is its first. Nil means just Store.
-	Stores []string
+	Stores []target.Store
 	// Slowdown makes some built-in workers purposely slower: worker index (1-based, at most the
 	// largest of Workers) → factor in (0, MaxSlowdown] multiplying Cost, so {1: 3} makes worker
 	// 1 three times slower. A worker not listed runs at factor 1; at a worker count below an
@@ -145,12 +148,12 @@ type Balancer struct {
 	// Strategy is the first of Strategies, kept for callers that run one strategy. Whoever
 	// changes Strategies must set Strategy to Strategies[0] (SetStrategies does both);
 	// Validate rejects the two disagreeing.
-	Strategy string
+	Strategy balancer.Strategy
 	// Strategies are the strategies to compare, each at the same worker counts and rates, in
 	// file order, without duplicates; each is one of the package's Strategies. Parse defaults
 	// it to [DefaultStrategy]. Nil is only valid in a scenario built in code, where it means
 	// [Strategy].
-	Strategies []string
+	Strategies []balancer.Strategy
 	// Cookie names the cookie the cookie-hash strategy hashes; Parse defaults it to
 	// DefaultCookie when a strategy is cookie-hash. Empty when none is.
 	Cookie string
@@ -161,7 +164,7 @@ type Balancer struct {
 	// Engine is the proxy implementation, one of Engines; Parse defaults it to DefaultEngine.
 	// Strategy reuseport has no proxy hop: the kernel spreads connections, and Engine does not
 	// apply to it.
-	Engine string
+	Engine balancer.Engine
 	// MaxConns bounds each worker's connections from the balancer, idle ones included, as
 	// HAProxy's maxconn on a server line does: requests beyond it queue in the balancer, and the
 	// wait is part of their latency. 1 suits a server that serves one connection at a time
@@ -171,7 +174,7 @@ type Balancer struct {
 
 // SetStrategies sets Strategies to names and Strategy to the first of them (empty for none),
 // as a CLI flag overriding the scenario's strategies should. Validate checks the names.
-func (b *Balancer) SetStrategies(names []string) {
+func (b *Balancer) SetStrategies(names []balancer.Strategy) {
 	b.Strategies = slices.Clone(names)
 	b.Strategy = ""
 	if len(names) > 0 {
@@ -180,9 +183,9 @@ func (b *Balancer) SetStrategies(names []string) {
 }
 
 // strategies returns Strategies, or [Strategy] for a scenario built in code without them.
-func (b *Balancer) strategies() []string {
+func (b *Balancer) strategies() []balancer.Strategy {
 	if b.Strategies == nil {
-		return []string{b.Strategy}
+		return []balancer.Strategy{b.Strategy}
 	}
 	return b.Strategies
 }
@@ -368,15 +371,15 @@ func (t Target) RemoteHosts() []string {
 }
 
 // stores returns Stores, or [Store] for a scenario built in code without them.
-func (t Target) stores() []string {
+func (t Target) stores() []target.Store {
 	if len(t.Stores) > 0 {
 		return t.Stores
 	}
-	return []string{t.Store}
+	return []target.Store{t.Store}
 }
 
 // StoreList returns the session stores to compare: Stores, or [Store]; nil for other workloads.
-func (t Target) StoreList() []string {
+func (t Target) StoreList() []target.Store {
 	if t.Builtin != sessionWorkload {
 		return nil
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // designExample is a scenario with every section and comments, as a user writes one.
@@ -56,7 +59,7 @@ func TestParse(t *testing.T) {
 				Target: Target{Builtin: "cpu", Cost: 2 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{1, 2, 4},
-				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Rates: []float64{200, 400, 800}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
 					Timeout: 10 * time.Second, Connections: DefaultConnections, Repeat: 1, NoiseThreshold: DefaultNoiseThreshold},
 				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
@@ -87,7 +90,7 @@ load:
 					Env:       map[string]string{"NODE_ENV": "production", "UV_THREADPOOL_SIZE": "4", "DEBUG": "false", "EMPTY": ""},
 					ReadyPath: "/ready?deep=1", ReadyTimeout: 30 * time.Second, Path: "/api/items?id=7"},
 				Workers:  normalizeWorkers([]int{1, cpus, 2 * cpus}),
-				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Search: &Search{P99: 50 * time.Millisecond, Success: 0.995, MaxSteps: 20},
 					Duration: 5 * time.Second, Warmup: 0, Timeout: time.Second, Connections: DefaultConnections, Repeat: 1, NoiseThreshold: DefaultNoiseThreshold},
 				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
@@ -102,7 +105,7 @@ load:
 				Target: Target{Builtin: "sleep", Cost: 10 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{3},
-				Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "fast"},
+				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},
 				Load: LoadSpec{Rates: []float64{0.5, 100.25, 1e6}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
 					Timeout: 10 * time.Second, Connections: DefaultConnections, Repeat: 1, NoiseThreshold: DefaultNoiseThreshold},
 				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
@@ -184,17 +187,17 @@ func TestParse_defaults(t *testing.T) {
 		{"target.path", cpu.Target.Path, "/"},
 		{"target.env", cpu.Target.Env, map[string]string(nil)},
 		{"workers", cpu.Workers, []int{1, 2}},
-		{"balancer.strategy", cpu.Balancer.Strategy, "round-robin"},
+		{"balancer.strategy", cpu.Balancer.Strategy, balancer.StrategyRoundRobin},
 		{"load.duration", cpu.Load.Duration, 10 * time.Second},
 		{"load.warmup", cpu.Load.Warmup, 2 * time.Second},
 		{"load.timeout", cpu.Load.Timeout, 10 * time.Second},
 		{"load.search", cpu.Load.Search, (*Search)(nil)},
-		{"target.store (cpu)", cpu.Target.Store, ""},
+		{"target.store (cpu)", cpu.Target.Store, target.Store("")},
 		{"target.slowdown", cpu.Target.Slowdown, map[int]float64(nil)},
-		{"balancer.strategy (list)", cpu.Balancer.Strategies, []string{"round-robin"}},
+		{"balancer.strategy (list)", cpu.Balancer.Strategies, []balancer.Strategy{"round-robin"}},
 		{"balancer.cookie (no cookie-hash)", cpu.Balancer.Cookie, ""},
 		{"balancer.bounded_load", cpu.Balancer.BoundedLoad, 0.0},
-		{"balancer.engine", cpu.Balancer.Engine, "fast"},
+		{"balancer.engine", cpu.Balancer.Engine, balancer.EngineFast},
 		{"load.clients (cpu)", cpu.Load.Clients, 0},
 		{"load.connections", cpu.Load.Connections, DefaultConnections},
 		{"load.repeat", cpu.Load.Repeat, 1},
@@ -203,7 +206,7 @@ func TestParse_defaults(t *testing.T) {
 		{"faults", cpu.Faults, []Fault(nil)},
 		{"slo", cpu.SLO, (*SLO)(nil)},
 		{"target.cost (session)", builtin("session").Target.Cost, time.Millisecond},
-		{"target.store (session)", builtin("session").Target.Store, "memory"},
+		{"target.store (session)", builtin("session").Target.Store, target.StoreMemory},
 		{"load.clients (session)", builtin("session").Load.Clients, 1000},
 		{"redis (session, memory store)", builtin("session").Redis, (*Redis)(nil)},
 		{"redis (session, redis store)", builtin("session, store: redis").Redis, &Redis{Addr: "127.0.0.1:6379"}},

@@ -92,7 +92,7 @@ func (t *Target) problem() (field, msg string) {
 		return t.remoteTargetProblem()
 	}
 	if t.Builtin != "" {
-		if msg := checkWorkload(t.Builtin); msg != "" {
+		if msg := checkWorkload(string(t.Builtin)); msg != "" {
 			return "target.builtin", msg
 		}
 		if msg := checkDuration(t.Cost, false); msg != "" {
@@ -109,7 +109,7 @@ func (t *Target) problem() (field, msg string) {
 		}
 		if t.Builtin == sessionWorkload {
 			for _, store := range t.stores() {
-				if msg := checkStore(store); msg != "" {
+				if msg := checkStore(string(store)); msg != "" {
 					return "target.store", msg
 				}
 			}
@@ -240,7 +240,7 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 		}
 		if b.Strategy != b.Strategies[0] {
 			return "balancer.strategy", fmt.Sprintf("Strategy %s differs from Strategies[0] %s; set both (Balancer.SetStrategies)",
-				quote(b.Strategy), quote(b.Strategies[0]))
+				quote(string(b.Strategy)), quote(string(b.Strategies[0])))
 		}
 	}
 	names := b.strategies()
@@ -249,11 +249,11 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 		if len(names) > 1 {
 			field = fmt.Sprintf("balancer.strategy[%d]", i)
 		}
-		if msg := checkStrategy(name); msg != "" {
+		if msg := checkStrategy(string(name)); msg != "" {
 			return field, msg
 		}
 		if j := slices.Index(names[:i], name); j >= 0 {
-			return field, fmt.Sprintf("duplicate strategy %s (also balancer.strategy[%d])", quote(name), j)
+			return field, fmt.Sprintf("duplicate strategy %s (also balancer.strategy[%d])", quote(string(name)), j)
 		}
 	}
 	if slices.Contains(names, cookieHash) {
@@ -274,13 +274,13 @@ func (b *Balancer) problem(t *Target) (field, msg string) {
 			return "balancer.bounded_load", notForCookieHash
 		}
 	}
-	if msg := checkEngine(b.Engine); msg != "" {
+	if msg := checkEngine(string(b.Engine)); msg != "" {
 		return "balancer.engine", msg
 	}
 	if msg := checkMaxConns(b.MaxConns); msg != "" {
 		return "balancer.max_conns", msg
 	}
-	if b.MaxConns > 0 && b.Engine != "fast" && b.Engine != "std" {
+	if b.MaxConns > 0 && !b.Engine.Queues() {
 		return "balancer.max_conns", fmt.Sprintf("engine %s does not queue requests; use engine fast or std", b.Engine)
 	}
 	return "", ""

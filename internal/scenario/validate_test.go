@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
 )
 
 // TestValidate overrides one field of a parsed scenario, as a CLI flag would, and checks the
@@ -76,8 +78,8 @@ func TestValidate(t *testing.T) {
 		{"relative path", builtin, func(s *Scenario) { s.Target.Path = "x" }, `v.yaml: target.path: "x" must start with /`},
 		{"empty ready path", builtin, func(s *Scenario) { s.Target.ReadyPath = "" }, "v.yaml: target.ready_path: empty"},
 		{"zero ready timeout", builtin, func(s *Scenario) { s.Target.ReadyTimeout = 0 }, "v.yaml: target.ready_timeout: must be positive"},
-		{"unknown strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]string{"randm"}) }, `v.yaml: balancer.strategy: unknown strategy "randm"; did you mean "random"? (known: round-robin, least-connections, random, p2c, cookie-hash, reuseport)`},
-		{"empty strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]string{""}) }, `v.yaml: balancer.strategy: unknown strategy ""`},
+		{"unknown strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"randm"}) }, `v.yaml: balancer.strategy: unknown strategy "randm"; did you mean "random"? (known: round-robin, least-connections, random, p2c, cookie-hash, reuseport)`},
+		{"empty strategy", builtin, func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{""}) }, `v.yaml: balancer.strategy: unknown strategy ""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

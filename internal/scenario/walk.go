@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -419,7 +421,7 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 	keys, err := w.mapping(n, "target", targetKeys, func(key string, k, v *yaml.Node) (err error) {
 		switch key {
 		case "builtin":
-			t.Builtin, err = w.checked(v, f+key, checkWorkload)
+			t.Builtin, err = typed[target.Workload](w.checked(v, f+key, checkWorkload))
 		case "cost":
 			t.Cost, err = w.duration(v, f+key, false)
 		case "threads":
@@ -439,7 +441,7 @@ func (w *walker) target(n *yaml.Node, t *Target) error {
 		case "path":
 			t.Path, err = w.checked(v, f+key, checkPath)
 		case "store":
-			if t.Stores, err = w.names(v, f+key, "store", checkStore); err == nil {
+			if t.Stores, err = typedList[target.Store](w.names(v, f+key, "store", checkStore)); err == nil {
 				t.Store = t.Stores[0]
 				if len(t.Stores) == 1 {
 					t.Stores = nil // one store: Store says it all
@@ -699,7 +701,7 @@ func (w *walker) balancer(n *yaml.Node, b *Balancer) error {
 				}
 			}
 		case "engine":
-			b.Engine, err = w.checked(v, f+key, checkEngine)
+			b.Engine, err = typed[balancer.Engine](w.checked(v, f+key, checkEngine))
 		case "max_conns":
 			b.MaxConns, err = w.int(v, f+key, checkMaxConns)
 		}
@@ -715,7 +717,7 @@ func (w *walker) balancer(n *yaml.Node, b *Balancer) error {
 // out, and refuses the cookie-hash options without that strategy.
 func (w *walker) balancerDefaults(keys keyNodes, b *Balancer) error {
 	if keys["strategy"] == nil {
-		b.Strategies = []string{DefaultStrategy}
+		b.Strategies = []balancer.Strategy{DefaultStrategy}
 		b.Strategy = DefaultStrategy
 	}
 	if slices.Contains(b.Strategies, cookieHash) {
@@ -728,15 +730,15 @@ func (w *walker) balancerDefaults(keys keyNodes, b *Balancer) error {
 	if keys["engine"] == nil {
 		b.Engine = DefaultEngine
 	}
-	if k := keys["max_conns"]; k != nil && b.MaxConns > 0 && b.Engine != "fast" && b.Engine != "std" {
+	if k := keys["max_conns"]; k != nil && b.MaxConns > 0 && !b.Engine.Queues() {
 		return w.errAt(k, "balancer.max_conns", "engine %s does not queue requests; use engine fast or std", b.Engine)
 	}
 	return nil
 }
 
 // strategies reads balancer.strategy: one name, or a list of names to compare.
-func (w *walker) strategies(n *yaml.Node) ([]string, error) {
-	return w.names(n, "balancer.strategy", "strategy", checkStrategy)
+func (w *walker) strategies(n *yaml.Node) ([]balancer.Strategy, error) {
+	return typedList[balancer.Strategy](w.names(n, "balancer.strategy", "strategy", checkStrategy))
 }
 
 // names reads one name, or a list of distinct names to compare, each passing check.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // runExample uses every key added for sessions, uneven workers, strategy comparisons and
@@ -61,7 +64,7 @@ func TestParse_runKeys(t *testing.T) {
 					Target: Target{Builtin: "session", Cost: time.Millisecond, Threads: 1, ReadyPath: "/healthz",
 						ReadyTimeout: 10 * time.Second, Path: "/", Store: "redis", Slowdown: map[int]float64{1: 3, 2: 1.5}},
 					Workers: []int{1, 2, 4},
-					Balancer: Balancer{Strategy: "round-robin", Strategies: []string{"round-robin", "cookie-hash", "p2c"},
+					Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin", "cookie-hash", "p2c"},
 						Cookie: "session", BoundedLoad: 1.25, Engine: "std"},
 					Load: LoadSpec{Rates: []float64{100, 200}, Duration: 10 * time.Second, Warmup: 2 * time.Second,
 						Timeout: 10 * time.Second, Clients: 500, Connections: DefaultConnections, Repeat: 3, NoiseThreshold: DefaultNoiseThreshold},
@@ -76,23 +79,23 @@ func TestParse_runKeys(t *testing.T) {
 			},
 		},
 		{"one strategy in a list", cpu + "balancer: {strategy: [p2c]}\n" + load, func(t *testing.T, s *Scenario) {
-			if got, want := s.Balancer, (Balancer{Strategy: "p2c", Strategies: []string{"p2c"}, Engine: "fast"}); !reflect.DeepEqual(got, want) {
+			if got, want := s.Balancer, (Balancer{Strategy: "p2c", Strategies: []balancer.Strategy{"p2c"}, Engine: "fast"}); !reflect.DeepEqual(got, want) {
 				t.Errorf("balancer = %+v, want %+v", got, want)
 			}
 		}},
 		{"max_conns", cpu + "balancer: {engine: std, max_conns: 1}\n" + load, func(t *testing.T, s *Scenario) {
-			if got, want := s.Balancer, (Balancer{Strategy: "round-robin", Strategies: []string{"round-robin"}, Engine: "std", MaxConns: 1}); !reflect.DeepEqual(got, want) {
+			if got, want := s.Balancer, (Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "std", MaxConns: 1}); !reflect.DeepEqual(got, want) {
 				t.Errorf("balancer = %+v, want %+v", got, want)
 			}
 		}},
 		{"every strategy", cpu + "balancer: {strategy: [reuseport, least-connections, random, cookie-hash], engine: haproxy}\n" + load, func(t *testing.T, s *Scenario) {
-			if got, want := s.Balancer.Strategy, "reuseport"; got != want {
+			if got, want := s.Balancer.Strategy, balancer.StrategyReusePort; got != want {
 				t.Errorf("strategy = %q, want %q", got, want)
 			}
 			if got, want := s.Balancer.Cookie, "session"; got != want {
 				t.Errorf("cookie = %q, want the default %q", got, want)
 			}
-			if got, want := s.Balancer.Engine, "haproxy"; got != want {
+			if got, want := s.Balancer.Engine, balancer.EngineHAProxy; got != want {
 				t.Errorf("engine = %q, want %q", got, want)
 			}
 		}},
@@ -372,7 +375,7 @@ func TestValidate_runKeys(t *testing.T) {
 	}{
 		// happy
 		{"unchanged", func(s *Scenario) {}, ""},
-		{"strategies from a flag", func(s *Scenario) { s.Balancer.SetStrategies([]string{"p2c", "cookie-hash"}) }, ""},
+		{"strategies from a flag", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"p2c", "cookie-hash"}) }, ""},
 		{"strategy only, built in code", func(s *Scenario) {
 			s.Balancer = Balancer{Strategy: "cookie-hash", Cookie: "session", Engine: "fast"}
 		}, ""},
@@ -400,12 +403,12 @@ func TestValidate_runKeys(t *testing.T) {
 		{"slowdown beyond fewer workers", func(s *Scenario) { s.Workers = []int{1} }, "x.yaml: target.slowdown.2: worker 2 never runs: the largest worker count is 1"},
 
 		// sad: balancer
-		{"strategies without strategy", func(s *Scenario) { s.Balancer.Strategies = []string{"p2c"} }, `x.yaml: balancer.strategy: Strategy "cookie-hash" differs from Strategies[0] "p2c"; set both`},
-		{"empty strategies", func(s *Scenario) { s.Balancer.SetStrategies([]string{}) }, "x.yaml: balancer.strategy: empty"},
-		{"duplicate strategies", func(s *Scenario) { s.Balancer.SetStrategies([]string{"p2c", "cookie-hash", "p2c"}) }, `x.yaml: balancer.strategy[2]: duplicate strategy "p2c" (also balancer.strategy[0])`},
-		{"unknown strategy in a list", func(s *Scenario) { s.Balancer.SetStrategies([]string{"p2c", "ip-hash"}) }, `x.yaml: balancer.strategy[1]: unknown strategy "ip-hash"`},
-		{"cookie left after dropping cookie-hash", func(s *Scenario) { s.Balancer.SetStrategies([]string{"p2c"}) }, "x.yaml: balancer.cookie: only applies to strategy cookie-hash"},
-		{"bounded_load without cookie-hash", func(s *Scenario) { s.Balancer.SetStrategies([]string{"p2c"}); s.Balancer.Cookie = "" }, "x.yaml: balancer.bounded_load: only applies to strategy cookie-hash"},
+		{"strategies without strategy", func(s *Scenario) { s.Balancer.Strategies = []balancer.Strategy{"p2c"} }, `x.yaml: balancer.strategy: Strategy "cookie-hash" differs from Strategies[0] "p2c"; set both`},
+		{"empty strategies", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{}) }, "x.yaml: balancer.strategy: empty"},
+		{"duplicate strategies", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"p2c", "cookie-hash", "p2c"}) }, `x.yaml: balancer.strategy[2]: duplicate strategy "p2c" (also balancer.strategy[0])`},
+		{"unknown strategy in a list", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"p2c", "ip-hash"}) }, `x.yaml: balancer.strategy[1]: unknown strategy "ip-hash"`},
+		{"cookie left after dropping cookie-hash", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"p2c"}) }, "x.yaml: balancer.cookie: only applies to strategy cookie-hash"},
+		{"bounded_load without cookie-hash", func(s *Scenario) { s.Balancer.SetStrategies([]balancer.Strategy{"p2c"}); s.Balancer.Cookie = "" }, "x.yaml: balancer.bounded_load: only applies to strategy cookie-hash"},
 		{"cookie empty", func(s *Scenario) { s.Balancer.Cookie = "" }, "x.yaml: balancer.cookie: empty"},
 		{"cookie other than the session's", func(s *Scenario) { s.Balancer.Cookie = "sid" }, `x.yaml: balancer.cookie: the session workload sets cookie "session"`},
 		{"bounded_load NaN", func(s *Scenario) { s.Balancer.BoundedLoad = math.NaN() }, "x.yaml: balancer.bounded_load: must be 0 (no bound) or a factor ≥ 1"},
@@ -464,7 +467,7 @@ func TestValidate_runKeys(t *testing.T) {
 
 func TestBalancer_SetStrategies(t *testing.T) {
 	t.Parallel()
-	names := []string{"p2c", "random"}
+	names := []balancer.Strategy{"p2c", "random"}
 	var b Balancer
 	b.SetStrategies(names)
 	if b.Strategy != "p2c" || !reflect.DeepEqual(b.Strategies, names) {
@@ -527,7 +530,7 @@ func TestParse_storeList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.Target.StoreList(), []string{"memory", "redis"}; !slices.Equal(got, want) {
+	if got, want := s.Target.StoreList(), []target.Store{"memory", "redis"}; !slices.Equal(got, want) {
 		t.Errorf("StoreList = %v, want %v", got, want)
 	}
 	if s.Target.Store != "memory" || s.Redis == nil || s.Redis.Addr != DefaultRedisAddr {
@@ -537,7 +540,7 @@ func TestParse_storeList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := one.Target.StoreList(); !slices.Equal(got, []string{"redis"}) || one.Target.Stores != nil {
+	if got := one.Target.StoreList(); !slices.Equal(got, []target.Store{"redis"}) || one.Target.Stores != nil {
 		t.Errorf("one-store list: StoreList = %v, Stores = %v; want [redis], nil", got, one.Target.Stores)
 	}
 }

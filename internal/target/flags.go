@@ -28,13 +28,15 @@ type WorkerFlags struct {
 // Register binds f's fields to fs's flags, with the environment's defaults: $PORT,
 // $BENCH_WORKER_INDEX, $BENCH_REUSEPORT and $BENCH_REDIS_ADDR, which the cluster sets per process.
 func (f *WorkerFlags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Workload, "workload", WorkloadCPU, "workload: cpu (burn CPU), sleep (wait) or session (session lookup, then CPU)")
+	f.Workload = WorkloadCPU
+	fs.Var(&f.Workload, "workload", "workload `name`: cpu (burn CPU), sleep (wait) or session (session lookup, then CPU)")
 	fs.DurationVar(&f.Cost, "cost", time.Millisecond, "CPU burned (cpu) or time waited (sleep) per request")
 	fs.IntVar(&f.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
 	fs.IntVar(&f.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
 	fs.IntVar(&f.Port, "port", envInt("PORT", 0), "port to listen on (default $PORT)")
 	fs.StringVar(&f.Host, "host", envString("BENCH_WORKER_HOST", "127.0.0.1"), "address to listen on (default $BENCH_WORKER_HOST, else 127.0.0.1); 0.0.0.0 in a container, whose port the compose file publishes on the host's loopback")
-	fs.StringVar(&f.Store, "store", StoreMemory, "session store: memory (per worker) or redis (shared)")
+	f.Store = StoreMemory
+	fs.Var(&f.Store, "store", "session store `name`: memory (per worker) or redis (shared)")
 	fs.StringVar(&f.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR, else "+DefaultRedisAddr+")")
 	fs.DurationVar(&f.Hold, "hold", 0, "time each request holds the one resource all workers share (a Redis token at --redis); caps throughput at 1/hold (0 = none)")
 	fs.StringVar(&f.LockKey, "lock-key", DefaultLockKey, "Redis list holding the shared resource's token for --hold")
@@ -48,7 +50,7 @@ func (f *WorkerFlags) Register(fs *flag.FlagSet) {
 // worker index (nil for none). Port, index and reuseport are per process: the cluster passes them
 // in the environment. Flags at their zero value are left out.
 func Args(c Config, slowdown map[int]float64) []string {
-	args := []string{"--workload", c.Workload, "--cost", c.Cost.String(),
+	args := []string{"--workload", string(c.Workload), "--cost", c.Cost.String(),
 		"--concurrency", strconv.Itoa(c.Concurrency), "--threads", strconv.Itoa(c.Threads)}
 	if len(slowdown) > 0 {
 		args = append(args, "--slowdown", slowdownSpec(slowdown))
@@ -57,7 +59,7 @@ func Args(c Config, slowdown map[int]float64) []string {
 		args = append(args, "--iters-per-ms", strconv.FormatFloat(c.ItersPerMs, 'f', 1, 64))
 	}
 	if c.Store != "" {
-		args = append(args, "--store", c.Store)
+		args = append(args, "--store", string(c.Store))
 	}
 	if c.Hold > 0 {
 		args = append(args, "--hold", c.Hold.String(), "--lock-key", c.LockKey)

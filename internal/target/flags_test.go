@@ -2,6 +2,8 @@ package target
 
 import (
 	"flag"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +48,34 @@ func TestArgs_roundTrip(t *testing.T) {
 				t.Errorf("slowdown of worker 1 = %v, %v; want %v", got, err, c.slowdown[1])
 			}
 		}
+	}
+}
+
+// The worker's parser checks --workload and --store against the registries as it reads them.
+func TestRegister_checksNames(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--workload", "session", "--store", "redis"}, ""},
+		{[]string{"--workload", "nope"}, `unknown workload "nope" (want one of cpu, sleep, session)`},
+		{[]string{"--workload", "CPU"}, `unknown workload "CPU"`},
+		{[]string{"--store", "disk"}, `unknown store "disk" (want memory or redis)`},
+	} {
+		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f WorkerFlags
+		f.Register(fs)
+		err := fs.Parse(c.args)
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("Parse(%q) = %v, want an error containing %q", c.args, err, c.wantErr)
+		}
+	}
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var f WorkerFlags
+	f.Register(fs)
+	if err := fs.Parse(nil); err != nil || f.Workload != WorkloadCPU || f.Store != StoreMemory {
+		t.Errorf("defaults: workload %q, store %q, err %v; want cpu, memory, nil", f.Workload, f.Store, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,15 +53,49 @@ const (
 	SessionMiss = "miss"
 )
 
-// Store names accepted in Config.Store.
+// Store names where the session workload keeps its sessions. Stores lists
+// them all.
+type Store string
+
+// The session stores, in the order Stores lists them.
 const (
 	// StoreMemory keeps sessions in a map inside each worker process: a
 	// session is only known to the worker that created it.
-	StoreMemory = "memory"
+	StoreMemory Store = "memory"
 	// StoreRedis keeps sessions in the Redis server at Config.RedisAddr,
 	// shared by every worker.
-	StoreRedis = "redis"
+	StoreRedis Store = "redis"
 )
+
+// Stores is every session store, the ones a scenario's target.store may
+// name. It is the one place a new store is registered. Callers must not
+// modify it.
+var Stores = []Store{StoreMemory, StoreRedis}
+
+// Valid reports whether s is one of Stores. Names are exact.
+func (s Store) Valid() bool { return slices.Contains(Stores, s) }
+
+// String returns the name; with Set it makes a *Store a flag.Value.
+func (s *Store) String() string { return string(*s) }
+
+// Set accepts one of Stores, so that a mistyped --store fails as the flags
+// are parsed.
+func (s *Store) Set(name string) error {
+	if !Store(name).Valid() {
+		return fmt.Errorf("%w %q (want %s)", ErrUnknownStore, name, orList(Stores))
+	}
+	*s = Store(name)
+	return nil
+}
+
+// orList lists stores for a message: "a or b", "a, b or c".
+func orList(stores []Store) string {
+	last := len(stores) - 1
+	if last <= 0 {
+		return join(stores)
+	}
+	return join(stores[:last]) + " or " + string(stores[last])
+}
 
 // DefaultSessionTTL is how long a session lives when Config.SessionTTL is 0.
 const DefaultSessionTTL = 30 * time.Minute

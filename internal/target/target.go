@@ -19,24 +19,59 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Workload names accepted in Config.Workload.
+// Workload names a built-in workload: what each request costs the worker.
+// Workloads lists them all.
+type Workload string
+
+// The built-in workloads, in the order Workloads lists them.
 const (
 	// WorkloadCPU burns Config.Cost of CPU per request with a calibrated
 	// compute loop (see Calibrate).
-	WorkloadCPU = "cpu"
+	WorkloadCPU Workload = "cpu"
 	// WorkloadSleep waits Config.Cost per request without using CPU.
-	WorkloadSleep = "sleep"
+	WorkloadSleep Workload = "sleep"
 	// WorkloadSession looks up or creates the client's session in
 	// Config.Store (see SessionHeader), then burns Config.Cost of CPU like
 	// WorkloadCPU.
-	WorkloadSession = "session"
+	WorkloadSession Workload = "session"
 )
+
+// Workloads is every built-in workload, the ones a scenario's target.builtin
+// may name. It is the one place a new workload is registered. Callers must
+// not modify it.
+var Workloads = []Workload{WorkloadCPU, WorkloadSleep, WorkloadSession}
+
+// Valid reports whether w is one of Workloads. Names are exact.
+func (w Workload) Valid() bool { return slices.Contains(Workloads, w) }
+
+// String returns the name; with Set it makes a *Workload a flag.Value.
+func (w *Workload) String() string { return string(*w) }
+
+// Set accepts one of Workloads, so that a mistyped --workload fails as the
+// flags are parsed.
+func (w *Workload) Set(s string) error {
+	if !Workload(s).Valid() {
+		return fmt.Errorf("%w %q (want one of %s)", ErrUnknownWorkload, s, join(Workloads))
+	}
+	*w = Workload(s)
+	return nil
+}
+
+// join lists names for a message or help text: "a, b, c".
+func join[T ~string](names []T) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = string(n)
+	}
+	return strings.Join(parts, ", ")
+}
 
 // Defaults applied by Run.
 const (
@@ -60,16 +95,13 @@ const HealthPath = "/healthz"
 const WorkerHeader = "X-Worker"
 
 // ErrUnknownWorkload is wrapped by the error for a Config.Workload that is not
-// one of Workloads().
+// one of Workloads.
 var ErrUnknownWorkload = errors.New("unknown workload")
-
-// Workloads returns the names of the built-in workloads.
-func Workloads() []string { return []string{WorkloadCPU, WorkloadSleep, WorkloadSession} }
 
 // Config describes one built-in worker.
 type Config struct {
-	// Workload is WorkloadCPU or WorkloadSleep; empty means WorkloadCPU.
-	Workload string
+	// Workload is one of Workloads; empty means WorkloadCPU.
+	Workload Workload
 	// Cost is the CPU burned (cpu) or the time waited (sleep) per request;
 	// zero means no work at all, which measures the HTTP overhead alone.
 	Cost time.Duration
@@ -86,9 +118,9 @@ type Config struct {
 	// Addr is the address Run listens on, e.g. "127.0.0.1:8080"; it must not
 	// be empty. Handler ignores it.
 	Addr string
-	// Store is where the session workload keeps sessions: StoreMemory or
-	// StoreRedis; empty means StoreMemory. Other workloads ignore it.
-	Store string
+	// Store is where the session workload keeps sessions, one of Stores;
+	// empty means StoreMemory. Other workloads ignore it.
+	Store Store
 	// RedisAddr is the loopback host:port of the Redis server for
 	// StoreRedis; empty means DefaultRedisAddr.
 	RedisAddr string
@@ -124,12 +156,11 @@ type Config struct {
 
 // validate checks the fields Handler uses and fills in the default workload.
 func (c *Config) validate() error {
-	switch c.Workload {
-	case "":
+	switch {
+	case c.Workload == "":
 		c.Workload = WorkloadCPU
-	case WorkloadCPU, WorkloadSleep, WorkloadSession:
-	default:
-		return fmt.Errorf("target: workload: %w %q (want one of %s)", ErrUnknownWorkload, c.Workload, strings.Join(Workloads(), ", "))
+	case !c.Workload.Valid():
+		return fmt.Errorf("target: workload: %w %q (want one of %s)", ErrUnknownWorkload, c.Workload, join(Workloads))
 	}
 	if c.Cost < 0 {
 		return fmt.Errorf("target: cost: must not be negative, got %s", c.Cost)
@@ -143,12 +174,11 @@ func (c *Config) validate() error {
 	if c.Index < 0 {
 		return fmt.Errorf("target: index: must not be negative, got %d", c.Index)
 	}
-	switch c.Store {
-	case "":
+	switch {
+	case c.Store == "":
 		c.Store = StoreMemory
-	case StoreMemory, StoreRedis:
-	default:
-		return fmt.Errorf("target: store: %w %q (want %s or %s)", ErrUnknownStore, c.Store, StoreMemory, StoreRedis)
+	case !c.Store.Valid():
+		return fmt.Errorf("target: store: %w %q (want %s)", ErrUnknownStore, c.Store, orList(Stores))
 	}
 	if c.RedisAddr == "" {
 		c.RedisAddr = DefaultRedisAddr
@@ -334,7 +364,7 @@ var (
 )
 
 type handler struct {
-	workload string
+	workload Workload
 	cost     time.Duration
 	iters    uint64 // cpu: loop iterations per request
 	// sem holds one token per request being worked on; nil means unlimited.

@@ -46,7 +46,7 @@ func run(args []string) error {
 	var backends list
 	fs.Var(&backends, "backend", "worker host:port (repeatable, or comma-separated)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to accept on")
-	strategy := fs.String("strategy", balancer.StrategyRoundRobin, "selection strategy")
+	strategy := fs.String("strategy", string(balancer.StrategyRoundRobin), "selection strategy")
 	engine := fs.String("engine", string(balancer.DefaultEngine), "balance: fast or std")
 	threads := fs.Int("threads", 1, "haproxy: nbthread")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -61,7 +61,7 @@ func run(args []string) error {
 
 	switch args[0] {
 	case "balance":
-		sel, err := balancer.NewSelector(*strategy)
+		sel, err := balancer.NewSelector(balancer.Strategy(*strategy))
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func run(args []string) error {
 		<-ctx.Done()
 		b.Wait()
 	case "haproxy":
-		p, err := haproxy.Start(ctx, haproxy.Config{Backends: backends, Listen: *listen, Strategy: *strategy, Threads: *threads})
+		p, err := haproxy.Start(ctx, haproxy.Config{Backends: backends, Listen: *listen, Strategy: balancer.Strategy(*strategy), Threads: *threads})
 		if err != nil {
 			return err
 		}
