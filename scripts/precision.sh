@@ -10,6 +10,7 @@
 #   scripts/precision.sh                 # 5 runs of the working tree's bench
 #   RUNS=5 BASE=ec3240c scripts/precision.sh
 #   KEEP=/tmp/runs scripts/precision.sh  # keep each run's results folder there
+#   BASE_FLAGS=--pin=false scripts/precision.sh   # the same bench with and without a flag, alternated
 #
 # Measure on a quiet machine: bench flags what other processes do, but the script's point is the
 # spread of quiet runs. Each run takes about a minute and a half.
@@ -30,7 +31,12 @@ if [ -n "${BASE:-}" ]; then
   git archive "$BASE" | tar -x -C "$tmp/base"
   (cd "$tmp/base" && go build -o "$tmp/bench-base" ./cmd/bench)
   bins=(base new)
+elif [ -n "${BASE_FLAGS:-}" ]; then
+  cp "$tmp/bench-new" "$tmp/bench-base"
+  bins=(base new)
 fi
+# flags BIN: the extra flags of that side (BASE_FLAGS for base).
+flags() { [ "$1" = base ] && echo "${BASE_FLAGS:-}" || true; }
 
 # ratio DIR: capacity(2)/capacity(1) and, where summary.csv has them, the speedup interval.
 ratio() {
@@ -38,7 +44,7 @@ ratio() {
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { cap[$col["workers"]] = $col["capacity_rps"]
       if ("speedup_lo" in col && $col["workers"] == 2) { lo = $col["speedup_lo"]; hi = $col["speedup_hi"] } }
-    END { if (cap[1] > 0) printf "%.3f %s %s\n", cap[2] / cap[1], (lo == "" ? "-" : lo), (hi == "" ? "-" : hi) }
+    END { if (cap[1] > 0) printf "%.3f %s %s %.1f %.1f\n", cap[2] / cap[1], (lo == "" ? "-" : lo), (hi == "" ? "-" : hi), cap[1], cap[2] }
   ' "$1/summary.csv"
 }
 
@@ -46,14 +52,15 @@ for i in $(seq "$runs"); do
   for b in "${bins[@]}"; do
     out="$tmp/$b-$i"
     start=$(date +%s)
-    "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
+    # shellcheck disable=SC2046 # BASE_FLAGS is a list of flags
+    "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} $(flags "$b") --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
     took=$(($(date +%s) - start))
     [ -z "$keep" ] || cp -r "$out" "$keep/"
     if [ -f "$out/summary.csv" ]; then
-      read -r r lo hi < <(ratio "$out")
+      read -r r lo hi c1 c2 < <(ratio "$out")
       noisy=$(grep -c noisy "$out/summary.csv" || true)
       echo "$b $i $r $lo $hi $noisy" >>"$tmp/results"
-      printf '%-4s run %d: 2/1 = %s  interval %s–%s  noisy steps %s  %ds\n' "$b" "$i" "$r" "$lo" "$hi" "$noisy" "$took"
+      printf '%-4s run %d: 2/1 = %s  interval %s–%s  (%s and %s rps)  noisy steps %s  %ds\n' "$b" "$i" "$r" "$lo" "$hi" "$c1" "$c2" "$noisy" "$took"
     else
       printf '%-4s run %d: no summary (%s)\n' "$b" "$i" "$(tail -n 1 "$tmp/$b-$i.err")"
     fi
