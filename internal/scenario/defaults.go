@@ -1,6 +1,11 @@
 package scenario
 
-import "time"
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
 
 // Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
 // they are written down; docs/scenario.md points here. An explicit value in the file always wins, and
@@ -190,3 +195,101 @@ const (
 	// followed, so an alias bomb fails fast with a clear error.
 	maxNodes = 10_000
 )
+
+// given reports whether a scenario file writes a field.
+type given func(field string) bool
+
+// unless calls set when the file leaves field out.
+func (g given) unless(field string, set func()) {
+	if !g(field) {
+		set()
+	}
+}
+
+// setDefaults fills in what the file leaves out, as the table at the top of this file says.
+// Defaults that depend on another field read its final value.
+func (s *Scenario) setDefaults(g given) {
+	g.unless("name", func() { s.Name = defaultName(s.File) })
+	t := &s.Target
+	switch {
+	case t.Builtin != "":
+		g.unless("target.cost", func() { t.Cost = DefaultCost[t.Builtin] })
+		g.unless("target.threads", func() { t.Threads = DefaultThreads })
+		g.unless("target.concurrency", func() { t.Concurrency = DefaultConcurrency })
+		if t.Builtin == sessionWorkload {
+			g.unless("target.store", func() { t.Store = DefaultStore })
+		}
+		if t.Hold > 0 {
+			g.unless("target.lock_key", func() { t.LockKey = DefaultLockKey })
+		}
+	case t.Command != nil:
+		g.unless("target.port_env", func() { t.PortEnv = DefaultPortEnv })
+	}
+	g.unless("target.ready_path", func() {
+		t.ReadyPath = DefaultCommandReadyPath
+		if t.Builtin != "" {
+			t.ReadyPath = DefaultBuiltinReadyPath
+		}
+	})
+	g.unless("target.ready_timeout", func() { t.ReadyTimeout = DefaultReadyTimeout })
+	g.unless("target.path", func() {
+		t.Path = DefaultPath
+		if t.URL != "" {
+			t.Path = urlPath(t.URL)
+		}
+	})
+	g.unless("workers", func() {
+		switch {
+		case t.URL != "" && s.Scale.Local():
+			s.Workers = []int{1}
+		case t.Endpoints != nil:
+			s.Workers = normalizeWorkers([]int{1, len(t.Endpoints)})
+		default:
+			s.Workers = slices.Clone(DefaultWorkers)
+		}
+	})
+	b := &s.Balancer
+	g.unless("balancer.strategy", func() { b.SetStrategies([]string{DefaultStrategy}) })
+	if slices.Contains(b.Strategies, cookieHash) {
+		g.unless("balancer.cookie", func() { b.Cookie = DefaultCookie })
+	}
+	g.unless("balancer.engine", func() { b.Engine = DefaultEngine })
+	s.Load.setDefaults(g, t.Builtin == sessionWorkload)
+	if s.Redis == nil && t.UsesRedis() {
+		s.Redis = &Redis{Addr: DefaultRedisAddr}
+	} else if s.Redis != nil && !s.Redis.Start {
+		g.unless("redis.addr", func() { s.Redis.Addr = DefaultRedisAddr })
+	}
+	r := &s.Restart
+	g.unless("restart.enabled", func() { r.Enabled = true })
+	if r.Enabled {
+		g.unless("restart.max", func() { r.Max = DefaultRestartMax })
+		g.unless("restart.within", func() { r.Within = DefaultRestartWithin })
+	}
+}
+
+// setDefaults fills in what the load section leaves out; session says whether the target is the
+// session workload, whose simulated clients are on by default.
+func (l *LoadSpec) setDefaults(g given, session bool) {
+	g.unless("load.duration", func() { l.Duration = DefaultDuration })
+	g.unless("load.warmup", func() { l.Warmup = DefaultWarmup })
+	g.unless("load.timeout", func() { l.Timeout = DefaultTimeout })
+	if session {
+		g.unless("load.clients", func() { l.Clients = DefaultSessionClients })
+	}
+	g.unless("load.connections", func() { l.Connections = DefaultConnections })
+	g.unless("load.repeat", func() { l.Repeat = DefaultRepeat })
+	g.unless("load.noise_threshold", func() { l.NoiseThreshold = DefaultNoiseThreshold })
+	if l.Search != nil {
+		g.unless("load.search.success", func() { l.Search.Success = DefaultSuccess })
+		g.unless("load.search.max_steps", func() { l.Search.MaxSteps = DefaultMaxSteps })
+	}
+	if !g("load.requests") {
+		return // none, or a targets file's, which are complete
+	}
+	for i := range l.Requests {
+		r, field := &l.Requests[i], fmt.Sprintf("load.requests[%d]", i)
+		g.unless(field+".method", func() { r.Method = http.MethodGet })
+		g.unless(field+".weight", func() { r.Weight = 1 })
+	}
+}
