@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -291,9 +290,10 @@ func (d *decoder) list(n *yaml.Node, path, noun, example string, each func(c *ya
 	return nil
 }
 
-// pairs decodes a mapping of NAME: string (env, headers), calling set for each pair.
-func pairs(set func(key, val string)) decodeFunc {
+// pairs decodes a mapping of NAME: string (env, headers) into *p, each value converted by conv.
+func pairs[M ~map[string]V, V any](p *M, conv func(string) V) decodeFunc {
 	return func(d *decoder, n *yaml.Node, path string) error {
+		*p = M{}
 		return d.mapping(n, path, nil, func(key string, k, v *yaml.Node) error {
 			sub := path + "." + fieldKey(key)
 			d.nodes[sub] = located{k, v}
@@ -304,7 +304,7 @@ func pairs(set func(key, val string)) decodeFunc {
 			if err != nil {
 				return d.errAt(v, sub, "%v", err)
 			}
-			set(key, val)
+			(*p)[key] = conv(val)
 			return nil
 		})
 	}
@@ -355,53 +355,43 @@ func number(p *float64, what string) decodeFunc {
 	return scalar(p, func(n *yaml.Node) (float64, error) { return decodeNumber(n, what) })
 }
 
-// names decodes one name, or a list of names to compare.
-func names(p *[]string) decodeFunc {
+// listOf decodes a list into *p, each item with the decodeFunc elem gives for it. noun and
+// example say what the list holds, for messages.
+func listOf[T any](p *[]T, noun, example string, elem func(*T) decodeFunc) decodeFunc {
 	return func(d *decoder, n *yaml.Node, path string) error {
-		if n.Kind != yaml.SequenceNode {
-			s, err := decodeString(n)
-			if err != nil {
-				return d.errAt(n, path, "%v", err)
-			}
-			*p = []string{s}
-			return nil
-		}
-		*p = []string{}
-		return d.list(n, path, "", "", func(c *yaml.Node, sub string) error {
-			s, err := decodeString(c)
-			if err != nil {
-				return d.errAt(c, sub, "%v", err)
-			}
-			*p = append(*p, s)
-			return nil
+		*p = []T{}
+		return d.list(n, path, noun, example, func(c *yaml.Node, sub string) error {
+			*p = append(*p, *new(T))
+			return elem(&(*p)[len(*p)-1])(d, c, sub)
 		})
+	}
+}
+
+// names decodes one name, or a list of names to compare; first is set to the first of them.
+func names(p *[]string, first *string) decodeFunc {
+	return func(d *decoder, n *yaml.Node, path string) error {
+		var err error
+		if n.Kind == yaml.SequenceNode {
+			err = listOf(p, "", "", text)(d, n, path)
+		} else {
+			*p = []string{""}
+			err = text(&(*p)[0])(d, n, path)
+		}
+		if len(*p) > 0 && first != nil {
+			*first = (*p)[0]
+		}
+		return err
 	}
 }
 
 // argv decodes a program and its arguments, run without a shell.
 func argv(p *[]string) decodeFunc {
-	return func(d *decoder, n *yaml.Node, path string) error {
-		*p = []string{}
-		return d.list(n, path, "", "[node, server.mjs] (run without a shell)", func(c *yaml.Node, sub string) error {
-			s, err := decodeString(c)
-			if err != nil {
-				return d.errAt(c, sub, "%v", err)
-			}
-			*p = append(*p, s)
-			return nil
-		})
-	}
+	return listOf(p, "", "[node, server.mjs] (run without a shell)", text)
 }
 
-// items decodes a list of sections (faults, requests), appending each to *p.
-func items[T any](p *[]T, noun, example string, fields func(*T) []field) decodeFunc {
-	return func(d *decoder, n *yaml.Node, path string) error {
-		*p = []T{}
-		return d.list(n, path, noun, example, func(c *yaml.Node, sub string) error {
-			*p = append(*p, *new(T))
-			return d.section(c, sub, fields(&(*p)[len(*p)-1]))
-		})
-	}
+// sections decodes a list of sections (faults, requests).
+func sections[T any](p *[]T, noun, example string, fields func(*T) []field) decodeFunc {
+	return listOf(p, noun, example, func(x *T) decodeFunc { return sectionOf(fields(x)) })
 }
 
 // The sections of a scenario file, their keys in the order docs/scenario.md lists them (error
@@ -431,52 +421,28 @@ func targetFields(t *Target) []field {
 		{"concurrency", integer(&t.Concurrency)},
 		{"command", argv(&t.Command)},
 		{"port_env", text(&t.PortEnv)},
-		{"env", func(d *decoder, n *yaml.Node, path string) error {
-			t.Env = map[string]string{}
-			return pairs(func(k, v string) { t.Env[k] = v })(d, n, path)
-		}},
+		{"env", pairs(&t.Env, func(v string) string { return v })},
 		{"ready_path", text(&t.ReadyPath)},
 		{"ready_timeout", duration(&t.ReadyTimeout)},
 		{"path", text(&t.Path)},
 		{"store", func(d *decoder, n *yaml.Node, path string) error {
-			if err := names(&t.Stores)(d, n, path); err != nil {
-				return err
-			}
-			if len(t.Stores) > 0 {
-				t.Store = t.Stores[0]
-			}
+			err := names(&t.Stores, &t.Store)(d, n, path)
 			if len(t.Stores) == 1 {
 				t.Stores = nil // one store: Store says it all
 			}
-			return nil
+			return err
 		}},
 		{"slowdown", slowdown(&t.Slowdown)},
 		{"hold", duration(&t.Hold)},
 		{"lock_key", text(&t.LockKey)},
 		{"url", text(&t.URL)},
-		{"endpoints", func(d *decoder, n *yaml.Node, path string) error {
-			t.Endpoints = []string{}
-			return d.list(n, path, "replicas", "[http://127.0.0.1:8081, http://127.0.0.1:8082]", func(c *yaml.Node, sub string) error {
-				e, err := decodeString(c)
-				if err != nil {
-					return d.errAt(c, sub, "%v", err)
-				}
-				t.Endpoints = append(t.Endpoints, e)
-				return nil
-			})
-		}},
+		{"endpoints", listOf(&t.Endpoints, "replicas", "[http://127.0.0.1:8081, http://127.0.0.1:8082]", text)},
 	}
 }
 
 func balancerFields(b *Balancer) []field {
 	return []field{
-		{"strategy", func(d *decoder, n *yaml.Node, path string) error {
-			err := names(&b.Strategies)(d, n, path)
-			if len(b.Strategies) > 0 {
-				b.Strategy = b.Strategies[0]
-			}
-			return err
-		}},
+		{"strategy", names(&b.Strategies, &b.Strategy)},
 		{"cookie", text(&b.Cookie)},
 		{"bounded_load", number(&b.BoundedLoad, "a factor like 1.25 (0 = no bound)")},
 		{"engine", text(&b.Engine)},
@@ -488,7 +454,7 @@ func loadFields(l *LoadSpec) []field {
 	return []field{
 		{"rates", rates(&l.Rates)},
 		{"search", optional(&l.Search, searchFields)},
-		{"requests", items(&l.Requests, "requests", "[{method: POST, path: /orders, body: '{}'}]", requestFields)},
+		{"requests", sections(&l.Requests, "requests", "[{method: POST, path: /orders, body: '{}'}]", requestFields)},
 		{"targets", text(&l.Targets)},
 		{"duration", duration(&l.Duration)},
 		{"warmup", duration(&l.Warmup)},
@@ -524,16 +490,11 @@ func requestFields(r *Request) []field {
 	return []field{
 		{"method", text(&r.Method)},
 		{"path", text(&r.Path)},
-		{"headers", func(d *decoder, n *yaml.Node, path string) error {
-			r.Header = http.Header{}
-			return pairs(func(k, v string) { r.Header[k] = []string{v} })(d, n, path)
-		}},
-		{"body", func(d *decoder, n *yaml.Node, path string) error {
-			var body string
-			err := text(&body)(d, n, path)
-			r.Body = []byte(body)
-			return err
-		}},
+		{"headers", pairs(&r.Header, func(v string) []string { return []string{v} })},
+		{"body", scalar(&r.Body, func(n *yaml.Node) ([]byte, error) {
+			s, err := decodeString(n)
+			return []byte(s), err
+		})},
 		{"weight", integer(&r.Weight)},
 	}
 }
@@ -562,7 +523,7 @@ func (r *Restart) decode(d *decoder, n *yaml.Node, path string) error {
 
 // faults decodes the faults list; a stop must say for how long.
 func faults(p *[]Fault) decodeFunc {
-	all := items(p, "faults", "[{at: 3s, kill: 1}, {at: 5s, stop: 2, for: 1s}]", faultFields)
+	all := sections(p, "faults", "[{at: 3s, kill: 1}, {at: 5s, stop: 2, for: 1s}]", faultFields)
 	return func(d *decoder, n *yaml.Node, path string) error {
 		if err := all(d, n, path); err != nil {
 			return err
@@ -621,7 +582,7 @@ func composeFields(c *Compose) []field {
 }
 
 func scaleCommandFields(c *ScaleCommand) []field {
-	return []field{{"scale", argv(&c.Scale)}, {"endpoints", argv(&c.Endpoints)}, {"allow", names(&c.Allow)}}
+	return []field{{"scale", argv(&c.Scale)}, {"endpoints", argv(&c.Endpoints)}, {"allow", names(&c.Allow, nil)}}
 }
 
 // The keys of each section, for messages and doc_test.go.

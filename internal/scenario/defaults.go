@@ -7,51 +7,10 @@ import (
 	"time"
 )
 
-// Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
-// they are written down; docs/scenario.md points here. An explicit value in the file always wins, and
-// Parse rejects explicit empty values instead of silently replacing them with a default.
-//
-//	name                  the file's base name without its extension ("cpu" for cpu.yaml)
-//	target.threads        DefaultThreads (built-in targets only)
-//	target.concurrency    DefaultConcurrency (built-in targets only)
-//	target.cost           DefaultCost[workload] (built-in targets only)
-//	target.port_env       DefaultPortEnv (command targets only)
-//	target.ready_path     DefaultBuiltinReadyPath or DefaultCommandReadyPath
-//	target.ready_timeout  DefaultReadyTimeout
-//	target.path           DefaultPath
-//	target.store          DefaultStore (session workload only)
-//	target.slowdown       none: every worker at factor 1
-//	target.hold           0: no shared resource
-//	target.lock_key       DefaultLockKey when target.hold > 0, else none
-//	target.url            none; with it target.path is the URL's path and query
-//	target.endpoints      none
-//	workers               DefaultWorkers; [1] with target.url and no scale hook;
-//	                      [1, len(target.endpoints)] with target.endpoints
-//	scale                 local: bench starts the processes
-//	balancer.strategy     DefaultStrategy
-//	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
-//	balancer.bounded_load 0: no bound
-//	balancer.engine       DefaultEngine
-//	balancer.max_conns    0: no bound
-//	load.requests         none: GET target.path (load.targets reads them from a file instead)
-//	load.requests[].method GET; .weight 1 (a target of load.targets has weight 1)
-//	load.duration         DefaultDuration
-//	load.warmup           DefaultWarmup
-//	load.timeout          DefaultTimeout
-//	load.clients          DefaultSessionClients for the session workload, 0 (none) otherwise
-//	load.connections      DefaultConnections
-//	load.repeat           DefaultRepeat
-//	load.noise_threshold  DefaultNoiseThreshold
-//	load.search.success   DefaultSuccess
-//	load.search.max_steps DefaultMaxSteps
-//	redis                 none; with target.store redis or target.hold > 0:
-//	                      {start: false, addr: DefaultRedisAddr}
-//	redis.start           false
-//	redis.addr            DefaultRedisAddr, or "" (a free port) when start is true
-//	restart               enabled, max DefaultRestartMax, within DefaultRestartWithin
-//	restart.enabled       true (restart: false disables)
-//	faults                none
-//	slo                   none
+// Defaults applied by Parse to the keys a scenario file leaves out: the constants below, applied
+// by setDefaults at the end of this file, the one place they are written down (docs/scenario.md
+// points here). An explicit value in the file always wins, and the rules refuse explicit empty
+// values instead of silently replacing them with a default.
 const (
 	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
 	// loop, so that "one process vs a cluster" compares what it means for a Node service.
@@ -191,7 +150,7 @@ const (
 	// MaxFileSize bounds the size of a scenario file; real ones are a few hundred bytes, and
 	// the bound keeps a runaway input from costing YAML parsing time and memory.
 	MaxFileSize = 1 << 20
-	// maxNodes bounds the YAML nodes the walker visits, aliases counted each time they are
+	// maxNodes bounds the YAML nodes the decoder visits, aliases counted each time they are
 	// followed, so an alias bomb fails fast with a clear error.
 	maxNodes = 10_000
 )

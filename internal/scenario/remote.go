@@ -34,14 +34,9 @@ var (
 func (s *Scenario) remoteRules(r *rules) {
 	t, hook := &s.Target, !s.Scale.Local()
 	s.Scale.rules(r)
-	if hook {
-		for _, k := range []struct {
-			name string
-			set  bool
-		}{{"builtin", t.Builtin != ""}, {"command", t.Command != nil}, {"endpoints", t.Endpoints != nil}} {
-			if k.set {
-				r.key("target."+k.name, errNotWithHook)
-			}
+	for _, k := range t.kinds(r.given) {
+		if hook && k != "target.url" {
+			r.key(k, errNotWithHook)
 		}
 	}
 	if t.Spawned() && !hook {
@@ -79,6 +74,9 @@ func (sc *Scale) rules(r *rules) {
 		argvRules(r, "scale.command.endpoints", c.Endpoints)
 		if len(c.Scale) > 0 && !slices.ContainsFunc(c.Scale, func(a string) bool { return strings.Contains(a, replicaCount) }) {
 			r.value("scale.command.scale", errors.New("no argument contains {n}, the replica count to scale to"))
+		}
+		if c.Allow != nil && len(c.Allow) == 0 {
+			r.value("scale.command.allow", errors.New("empty list; name a prefix, or list several"))
 		}
 		for i, a := range c.Allow {
 			r.value(fmt.Sprintf("scale.command.allow[%d]", i), checkAllow(a))

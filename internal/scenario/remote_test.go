@@ -89,7 +89,7 @@ func TestParse_remoteErrors(t *testing.T) {
 	}
 }
 
-// Validate makes the same checks as the walker on a scenario changed in code (by flags).
+// Validate applies the rules Parse applies to a scenario changed in code (by flags).
 func TestValidate_remote(t *testing.T) {
 	t.Parallel()
 	s := mustParse(t, "target:\n  url: http://127.0.0.1:8080/\nload:\n  rates: [100]\n")

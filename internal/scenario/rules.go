@@ -39,7 +39,7 @@ type rules struct {
 	// given reports whether the file writes a field; always false for a scenario built in
 	// code. A few rules also refuse, in a file, an explicit value equal to what a missing key
 	// leaves (clients: 0, lock_key: "").
-	given func(field string) bool
+	given given
 }
 
 // value records err, if any, as a problem with the value of field.
@@ -53,6 +53,14 @@ func (r *rules) value(field string, err error) {
 func (r *rules) key(field string, err error) {
 	if err != nil {
 		r.problems = append(r.problems, problem{field: field, err: err, atKey: true})
+	}
+}
+
+// only records err as a problem with field being there when it is set, or written in the file
+// even with a zero value: a key that does not apply is an error whatever its value.
+func (r *rules) only(field string, set bool, err error) {
+	if set || r.given(field) {
+		r.key(field, err)
 	}
 }
 
@@ -113,7 +121,7 @@ func where(nodes map[string]located, field string, atKey bool) *yaml.Node {
 }
 
 // problems applies every rule to s.
-func (s *Scenario) problems(given func(string) bool) []problem {
+func (s *Scenario) problems(given given) []problem {
 	r := &rules{given: given}
 	r.value("name", checkName(s.Name))
 	if s.Description == "" && given("description") {
@@ -138,16 +146,23 @@ func (s *Scenario) problems(given func(string) bool) []problem {
 	return r.problems
 }
 
-func (t *Target) rules(r *rules, hook bool) {
-	var kinds []string // what the target is
+// kinds returns the fields that say what the target is, of builtin, command, url and endpoints:
+// one, or none for a scale hook's replicas. A kind written empty in the file counts.
+func (t *Target) kinds(given given) []string {
+	var kinds []string
 	for _, k := range []struct {
 		name string
 		set  bool
 	}{{"builtin", t.Builtin != ""}, {"command", t.Command != nil}, {"url", t.URL != ""}, {"endpoints", t.Endpoints != nil}} {
-		if k.set {
+		if k.set || given("target."+k.name) {
 			kinds = append(kinds, "target."+k.name)
 		}
 	}
+	return kinds
+}
+
+func (t *Target) rules(r *rules, hook bool) {
+	kinds := t.kinds(r.given)
 	switch {
 	case len(kinds) > 1:
 		r.conflict(kinds[1], kinds[0], "a target is one of builtin, command, url or endpoints")
@@ -155,21 +170,21 @@ func (t *Target) rules(r *rules, hook bool) {
 	case len(kinds) == 0 && !hook:
 		r.value("target", fmt.Errorf("set "+targetKindsHelp, strings.Join(Workloads, ", ")))
 		return
-	case t.Builtin != "":
+	case len(kinds) == 0:
+		t.runningRules(r, "")
+	case kinds[0] == "target.builtin":
 		if err := checkWorkload(t.Builtin); err != nil {
 			r.value("target.builtin", err)
 			return
 		}
 		t.builtinRules(r)
-	case t.Command != nil:
+	case kinds[0] == "target.command":
 		argvRules(r, "target.command", t.Command)
 		t.onlyBuiltin(r, errNotForCommand)
-		if t.Store != "" || t.Stores != nil {
-			r.key("target.store", errNotForSession)
-		}
+		r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 		r.value("target.port_env", checkEnvName(t.PortEnv))
 	default:
-		if !t.runningRules(r) {
+		if !t.runningRules(r, kinds[0]) {
 			return
 		}
 	}
@@ -187,16 +202,14 @@ func (t *Target) builtinRules(r *rules) {
 	r.value("target.cost", checkDuration(t.Cost, false))
 	r.value("target.threads", checkBetween(t.Threads, 1, MaxThreads))
 	r.value("target.concurrency", checkConcurrency(t.Concurrency))
-	if t.PortEnv != "" {
-		r.key("target.port_env", errNotForBuiltin)
-	}
+	r.only("target.port_env", t.PortEnv != "", errNotForBuiltin)
 	switch {
 	case t.Builtin == sessionWorkload && t.Stores != nil && len(t.Stores) == 0:
 		r.value("target.store", errors.New("empty list; name a store, or list several to compare"))
 	case t.Builtin == sessionWorkload:
 		namesRules(r, "target.store", "store", t.stores(), Stores)
-	case t.Store != "" || t.Stores != nil:
-		r.key("target.store", errNotForSession)
+	default:
+		r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 	}
 	r.value("target.hold", checkDuration(t.Hold, true))
 	if t.LockKey != "" || r.given("target.lock_key") {
@@ -221,17 +234,15 @@ func (t *Target) onlyBuiltin(r *rules, err error) {
 		set  bool
 	}{{"cost", t.Cost != 0}, {"threads", t.Threads != 0}, {"concurrency", t.Concurrency != 0},
 		{"slowdown", t.Slowdown != nil}, {"hold", t.Hold != 0}, {"lock_key", t.LockKey != ""}} {
-		if f.set {
-			r.key("target."+f.name, err)
-		}
+		r.only("target."+f.name, f.set, err)
 	}
 }
 
-// runningRules checks a target bench does not start: url, endpoints, or a scale hook's replicas.
-// It reports whether the target's paths are worth checking.
-func (t *Target) runningRules(r *rules) bool {
+// runningRules checks a target bench does not start: url, endpoints, or a scale hook's replicas
+// (kind ""). It reports whether the target's paths are worth checking.
+func (t *Target) runningRules(r *rules, kind string) bool {
 	switch {
-	case t.URL != "":
+	case kind == "target.url":
 		if err := checkURL(t.URL); err != nil {
 			r.value("target.url", err)
 			return false
@@ -252,15 +263,9 @@ func (t *Target) runningRules(r *rules) bool {
 		}
 	}
 	t.onlyBuiltin(r, errNotForRunning)
-	if t.PortEnv != "" {
-		r.key("target.port_env", errNotForRunning)
-	}
-	if t.Env != nil {
-		r.key("target.env", errNotForRunning)
-	}
-	if t.Store != "" || t.Stores != nil {
-		r.key("target.store", errNotForSession)
-	}
+	r.only("target.port_env", t.PortEnv != "", errNotForRunning)
+	r.only("target.env", t.Env != nil, errNotForRunning)
+	r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 	return true
 }
 
@@ -331,12 +336,8 @@ func (b *Balancer) rules(r *rules, t *Target) {
 		r.value("balancer.cookie", t.checkHashedCookie(b.Cookie))
 		r.value("balancer.bounded_load", checkBoundedLoad(b.BoundedLoad))
 	} else {
-		if b.Cookie != "" || r.given("balancer.cookie") {
-			r.key("balancer.cookie", errNotForCookieHash)
-		}
-		if b.BoundedLoad != 0 || r.given("balancer.bounded_load") {
-			r.key("balancer.bounded_load", errNotForCookieHash)
-		}
+		r.only("balancer.cookie", b.Cookie != "", errNotForCookieHash)
+		r.only("balancer.bounded_load", b.BoundedLoad != 0, errNotForCookieHash)
 	}
 	r.value("balancer.engine", checkOneOf("engine", b.Engine, Engines))
 	r.value("balancer.max_conns", checkMaxConns(b.MaxConns))
@@ -409,12 +410,8 @@ func (s *Scenario) redisRules(r *rules) {
 func (rs *Restart) rules(r *rules) {
 	if !rs.Enabled {
 		errOff := errors.New("only applies when restart is enabled")
-		if rs.Max != 0 {
-			r.key("restart.max", errOff)
-		}
-		if rs.Within != 0 {
-			r.key("restart.within", errOff)
-		}
+		r.only("restart.max", rs.Max != 0, errOff)
+		r.only("restart.within", rs.Within != 0, errOff)
 		return
 	}
 	r.value("restart.max", checkRestartMax(rs.Max))
@@ -436,9 +433,7 @@ func (f *Fault) rules(r *rules, field string, maxWorkers int, end time.Duration)
 		return
 	case kill:
 		r.value(field+".kill", checkWorkerIndex(f.Kill, maxWorkers))
-		if f.For != 0 || r.given(field+".for") {
-			r.key(field+".for", errors.New("only applies to stop (how long the worker stays stopped)"))
-		}
+		r.only(field+".for", f.For != 0, errors.New("only applies to stop (how long the worker stays stopped)"))
 	case stop:
 		r.value(field+".stop", checkWorkerIndex(f.Stop, maxWorkers))
 		r.value(field+".for", checkDuration(f.For, false))

@@ -186,16 +186,8 @@ func decodeNumber(n *yaml.Node, what string) (float64, error) {
 // workers decodes worker counts: one, or a list; sorted, without duplicates.
 func workers(p *[]int) decodeFunc {
 	const example = `[1, 2, 4] or "auto"`
+	count := func(w *int) decodeFunc { return self((*workerCount)(w)) }
 	return func(d *decoder, n *yaml.Node, path string) error {
-		var ns []int
-		add := func(c *yaml.Node, sub string) error {
-			var w workerCount
-			if err := self(&w)(d, c, sub); err != nil {
-				return err
-			}
-			ns = append(ns, int(w))
-			return nil
-		}
 		var err error
 		switch {
 		case isNull(n):
@@ -203,28 +195,21 @@ func workers(p *[]int) decodeFunc {
 		case n.Kind == yaml.SequenceNode && len(n.Content) == 0:
 			return d.errAt(n, path, "empty list; list worker counts like %s", example)
 		case n.Kind == yaml.SequenceNode:
-			err = d.list(n, path, "", "", add)
+			err = listOf(p, "", "", count)(d, n, path)
 		case n.Kind != yaml.ScalarNode:
 			return d.errAt(n, path, "expected a list of worker counts like [1, 2, \"auto\"], got %s", got(n))
 		default:
-			err = add(n, path)
+			*p = []int{0}
+			err = count(&(*p)[0])(d, n, path)
 		}
-		*p = normalizeWorkers(ns)
+		*p = normalizeWorkers(*p)
 		return err
 	}
 }
 
 // rates decodes load.rates, a list of requests/s.
 func rates(p *[]float64) decodeFunc {
-	return func(d *decoder, n *yaml.Node, path string) error {
-		*p = []float64{}
-		return d.list(n, path, "rates", "[200, 400]", func(c *yaml.Node, sub string) error {
-			var r rate
-			err := self(&r)(d, c, sub)
-			*p = append(*p, float64(r))
-			return err
-		})
-	}
+	return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return self((*rate)(r)) })
 }
 
 // slowdown decodes target.slowdown, a mapping from worker index to factor: {1: 3}. A worker's
