@@ -345,6 +345,7 @@ func self(u yaml.Unmarshaler) decodeFunc {
 	}
 }
 
+// The decoders of scalar fields, by the type of the field.
 func text(p *string) decodeFunc            { return scalar(p, decodeString) }
 func integer(p *int) decodeFunc            { return scalar(p, decodeInt) }
 func boolean(p *bool) decodeFunc           { return scalar(p, decodeBool) }

@@ -56,6 +56,7 @@ func (s *Scenario) remoteRules(r *rules) {
 	}
 }
 
+// rules checks the scale hook: compose or command, each complete.
 func (sc *Scale) rules(r *rules) {
 	if c := sc.Compose; c != nil {
 		if sc.Command != nil {

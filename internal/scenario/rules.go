@@ -161,6 +161,7 @@ func (t *Target) kinds(given given) []string {
 	return kinds
 }
 
+// rules checks the target as what it is (hook: a scale hook runs the replicas).
 func (t *Target) rules(r *rules, hook bool) {
 	kinds := t.kinds(r.given)
 	switch {
@@ -198,6 +199,7 @@ func (t *Target) rules(r *rules, hook bool) {
 	r.value("target.path", checkPath(t.Path))
 }
 
+// builtinRules checks a built-in worker of a known workload.
 func (t *Target) builtinRules(r *rules) {
 	r.value("target.cost", checkDuration(t.Cost, false))
 	r.value("target.threads", checkBetween(t.Threads, 1, MaxThreads))
@@ -318,6 +320,7 @@ func (s *Scenario) workerRules(r *rules) int {
 	return maxWorkers
 }
 
+// rules checks the balancer; the target tells which cookie the session workload sets.
 func (b *Balancer) rules(r *rules, t *Target) {
 	if b.Strategies != nil {
 		if len(b.Strategies) == 0 {
@@ -346,6 +349,7 @@ func (b *Balancer) rules(r *rules, t *Target) {
 	}
 }
 
+// rules checks the load: rates or a search, the step's times, the client side.
 func (l *LoadSpec) rules(r *rules) {
 	switch {
 	case l.Rates != nil && l.Search != nil:
@@ -407,6 +411,7 @@ func (s *Scenario) redisRules(r *rules) {
 	}
 }
 
+// rules checks the restart policy; max and within only apply when it is enabled.
 func (rs *Restart) rules(r *rules) {
 	if !rs.Enabled {
 		errOff := errors.New("only applies when restart is enabled")
@@ -452,6 +457,7 @@ func (f *Fault) rules(r *rules, field string, maxWorkers int, end time.Duration)
 	}
 }
 
+// rules checks an SLO: p99, success or both, each in range.
 func (o *SLO) rules(r *rules) {
 	p99, success := o.P99 != 0 || r.given("slo.p99"), o.Success != 0 || r.given("slo.success")
 	if !p99 && !success {

@@ -39,6 +39,7 @@ func (d *Duration) Set(s string) error {
 	return nil
 }
 
+// String formats d as Go does, as flag.Value needs.
 func (d Duration) String() string { return time.Duration(d).String() }
 
 // successWhat says how a share is written, for messages.
@@ -47,6 +48,7 @@ const successWhat = `a fraction like 0.999 or a percentage like "99.9%"`
 // Share is a fraction written as one (0.999) or as a percentage ("99.9%").
 type Share float64
 
+// UnmarshalYAML decodes a number, or a string ending in %.
 func (f *Share) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && strings.HasSuffix(n.Value, "%") {
 		return f.Set(n.Value)
@@ -70,6 +72,7 @@ func (f *Share) Set(s string) error {
 	return nil
 }
 
+// String formats f as a fraction, as flag.Value needs.
 func (f Share) String() string { return strconv.FormatFloat(float64(f), 'g', -1, 64) }
 
 // parsePercent parses "99.9%" as 0.999.
