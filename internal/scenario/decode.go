@@ -212,6 +212,7 @@ type field struct {
 // decodeFunc decodes the value n of the field at path.
 type decodeFunc func(d *decoder, n *yaml.Node, path string) error
 
+// keysOf lists the keys of a section, in order.
 func keysOf(fields []field) []string {
 	keys := make([]string, len(fields))
 	for i, f := range fields {
@@ -222,7 +223,7 @@ func keysOf(fields []field) []string {
 
 // required says what to write for each key a section must have, by path ("[]" for any index).
 var required = map[string]string{
-	"target":                  "set target." + targetKindsHelp,
+	"target":                  "set target." + targetKinds(),
 	"load":                    "set load.rates (like [200, 400]) or load.search (like {p99: 50ms})",
 	"load.search.p99":         "the search needs a latency SLO like {p99: 50ms}",
 	"load.requests[].path":    "every request needs a path like /orders",
@@ -255,9 +256,6 @@ func (d *decoder) section(n *yaml.Node, path string, fields []field) error {
 	for _, key := range keys {
 		sub := join(path, key)
 		if msg, ok := required[index.ReplaceAllString(sub, "[]")]; ok && !d.given(sub) {
-			if strings.Contains(msg, "%s") {
-				msg = fmt.Sprintf(msg, strings.Join(Workloads, ", "))
-			}
 			return d.errAt(n, sub, "missing; %s", msg)
 		}
 	}

@@ -20,14 +20,18 @@ const (
 	// replicaCount is what a scale command's arguments write for the replica count.
 	replicaCount = "{n}"
 
-	targetKindsHelp = "builtin (%s), command, url or endpoints"
-	urlOneWorker    = "target.url without a scale hook is one running service whose replicas bench cannot change: leave workers out (1) or add a scale section"
+	urlOneWorker = "target.url without a scale hook is one running service whose replicas bench cannot change: leave workers out (1) or add a scale section"
 )
 
 var (
 	errNotForRunning = errors.New("only applies to the processes bench starts (target.builtin or target.command with scale: local)")
 	errNotWithHook   = errors.New("cannot be used with a scale hook: the orchestrator starts the replicas (use target.url for a balancer of its own, or nothing for bench's)")
 )
+
+// targetKinds names what a target can be, for messages.
+func targetKinds() string {
+	return "builtin (" + strings.Join(Workloads, ", ") + "), command, url or endpoints"
+}
 
 // remoteRules checks how target.url, target.endpoints and the scale hook combine with the other
 // sections.

@@ -169,7 +169,7 @@ func (t *Target) rules(r *rules, hook bool) {
 		r.conflict(kinds[1], kinds[0], "a target is one of builtin, command, url or endpoints")
 		return
 	case len(kinds) == 0 && !hook:
-		r.value("target", fmt.Errorf("set "+targetKindsHelp, strings.Join(Workloads, ", ")))
+		r.value("target", errors.New("set "+targetKinds()))
 		return
 	case len(kinds) == 0:
 		t.runningRules(r, "")
