@@ -315,9 +315,10 @@ func readError(path string, err error) error {
 
 // Parse parses a scenario from data; file names it in errors, gives the default Name and the
 // folder load.targets is relative to (Parse reads that file: a problem in it is an *Error at its
-// own line). It fills in the defaults (see defaults.go) and checks the rules Validate checks. The
-// error, if any, is an *Error for the first problem in file order, at its line and column. Parse
-// never panics, whatever data holds.
+// own line). It decodes the file (decode.go), fills in the defaults (defaults.go) and checks the
+// rules Validate checks (rules.go). The error, if any, is one *Error at a line and column: the
+// first problem of shape (an unknown key, a value of the wrong kind, a required key missing),
+// or else the first broken rule in file order. Parse never panics, whatever data holds.
 func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("file too large: more than %d bytes; a scenario is a few hundred", MaxFileSize)}
