@@ -1,57 +1,19 @@
 package scenario
 
 import (
+	"fmt"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/bench-dev/bench/internal/balancer"
 	"github.com/bench-dev/bench/internal/target"
 )
 
-// Defaults applied by Parse to the keys a scenario file leaves out. This block is the one place
-// they are written down; docs/scenario.md points here. An explicit value in the file always wins, and
-// Parse rejects explicit empty values instead of silently replacing them with a default.
-//
-//	name                  the file's base name without its extension ("cpu" for cpu.yaml)
-//	target.threads        DefaultThreads (built-in targets only)
-//	target.concurrency    DefaultConcurrency (built-in targets only)
-//	target.cost           DefaultCost[workload] (built-in targets only)
-//	target.port_env       DefaultPortEnv (command targets only)
-//	target.ready_path     DefaultBuiltinReadyPath or DefaultCommandReadyPath
-//	target.ready_timeout  DefaultReadyTimeout
-//	target.path           DefaultPath
-//	target.store          DefaultStore (session workload only)
-//	target.slowdown       none: every worker at factor 1
-//	target.hold           0: no shared resource
-//	target.lock_key       DefaultLockKey when target.hold > 0, else none
-//	target.url            none; with it target.path is the URL's path and query
-//	target.endpoints      none
-//	workers               DefaultWorkers; [1] with target.url and no scale hook;
-//	                      [1, len(target.endpoints)] with target.endpoints
-//	scale                 local: bench starts the processes
-//	balancer.strategy     DefaultStrategy
-//	balancer.cookie       DefaultCookie (when a strategy is cookie-hash)
-//	balancer.bounded_load 0: no bound
-//	balancer.engine       DefaultEngine
-//	balancer.max_conns    0: no bound
-//	load.requests         none: GET target.path (load.targets reads them from a file instead)
-//	load.requests[].method GET; .weight 1 (a target of load.targets has weight 1)
-//	load.duration         DefaultDuration
-//	load.warmup           DefaultWarmup
-//	load.timeout          DefaultTimeout
-//	load.clients          DefaultSessionClients for the session workload, 0 (none) otherwise
-//	load.connections      DefaultConnections
-//	load.repeat           DefaultRepeat
-//	load.noise_threshold  DefaultNoiseThreshold
-//	load.search.success   DefaultSuccess
-//	load.search.max_steps DefaultMaxSteps
-//	redis                 none; with target.store redis or target.hold > 0:
-//	                      {start: false, addr: DefaultRedisAddr}
-//	redis.start           false
-//	redis.addr            DefaultRedisAddr, or "" (a free port) when start is true
-//	restart               enabled, max DefaultRestartMax, within DefaultRestartWithin
-//	restart.enabled       true (restart: false disables)
-//	faults                none
-//	slo                   none
+// Defaults applied by Parse to the keys a scenario file leaves out: the constants below, applied
+// by setDefaults at the end of this file, the one place they are written down (docs/scenario.md
+// points here). An explicit value in the file always wins, and the rules refuse explicit empty
+// values instead of silently replacing them with a default.
 const (
 	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
 	// loop, so that "one process vs a cluster" compares what it means for a Node service.
@@ -137,20 +99,20 @@ var DefaultCost = map[target.Workload]time.Duration{
 var (
 	// Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
 	// implements. A workload added there needs a DefaultCost or an explicit cost.
-	Workloads = names(target.Workloads)
+	Workloads = nameList(target.Workloads)
 	// Strategies lists the strategies balancer.strategy accepts.
-	Strategies = names(balancer.Strategies)
+	Strategies = nameList(balancer.Strategies)
 	// Stores lists the session stores target.store accepts: in each worker's memory, or in a
 	// Redis shared by all workers.
-	Stores = names(target.Stores)
+	Stores = nameList(target.Stores)
 	// Engines lists the engines balancer.engine accepts: bench's own HTTP/1.1 proxy (fast),
 	// net/http/httputil's ReverseProxy (std), a connection balancer (l4), or an HAProxy
 	// process (haproxy).
-	Engines = names(balancer.Engines)
+	Engines = nameList(balancer.Engines)
 )
 
-// names returns a registry's names as strings.
-func names[T ~string](registry []T) []string {
+// nameList returns a registry's names as strings.
+func nameList[T ~string](registry []T) []string {
 	out := make([]string, len(registry))
 	for i, n := range registry {
 		out[i] = string(n)
@@ -158,30 +120,11 @@ func names[T ~string](registry []T) []string {
 	return out
 }
 
-// typed converts a checked name to its registry's type, passing err through:
-// t.Builtin, err = typed[target.Workload](w.checked(...)).
-func typed[T ~string](name string, err error) (T, error) { return T(name), err }
-
-// typedList converts checked names to their registry's type, passing err through; nil stays nil.
-func typedList[T ~string](names []string, err error) ([]T, error) {
-	if names == nil {
-		return nil, err
-	}
-	out := make([]T, len(names))
-	for i, n := range names {
-		out[i] = T(n)
-	}
-	return out, err
-}
-
 // sessionWorkload is the workload that keeps per-client state, the only one with a store.
 const sessionWorkload = target.WorkloadSession
 
-// The strategies the schema treats specially.
-const (
-	// cookieHash is the one strategy that takes balancer.cookie and balancer.bounded_load.
-	cookieHash = balancer.StrategyCookieHash
-)
+// cookieHash is the one strategy that takes balancer.cookie and balancer.bounded_load.
+const cookieHash = balancer.StrategyCookieHash
 
 // storeRedis is the store that needs a Redis server.
 const storeRedis = target.StoreRedis
@@ -215,7 +158,105 @@ const (
 	// MaxFileSize bounds the size of a scenario file; real ones are a few hundred bytes, and
 	// the bound keeps a runaway input from costing YAML parsing time and memory.
 	MaxFileSize = 1 << 20
-	// maxNodes bounds the YAML nodes the walker visits, aliases counted each time they are
+	// maxNodes bounds the YAML nodes the decoder visits, aliases counted each time they are
 	// followed, so an alias bomb fails fast with a clear error.
 	maxNodes = 10_000
 )
+
+// given reports whether a scenario file writes a field.
+type given func(field string) bool
+
+// unless calls set when the file leaves field out.
+func (g given) unless(field string, set func()) {
+	if !g(field) {
+		set()
+	}
+}
+
+// setDefaults fills in what the file leaves out, as the table at the top of this file says.
+// Defaults that depend on another field read its final value.
+func (s *Scenario) setDefaults(g given) {
+	g.unless("name", func() { s.Name = defaultName(s.File) })
+	t := &s.Target
+	switch {
+	case t.Builtin != "":
+		g.unless("target.cost", func() { t.Cost = DefaultCost[t.Builtin] })
+		g.unless("target.threads", func() { t.Threads = DefaultThreads })
+		g.unless("target.concurrency", func() { t.Concurrency = DefaultConcurrency })
+		if t.Builtin == sessionWorkload {
+			g.unless("target.store", func() { t.Store = DefaultStore })
+		}
+		if t.Hold > 0 {
+			g.unless("target.lock_key", func() { t.LockKey = DefaultLockKey })
+		}
+	case t.Command != nil:
+		g.unless("target.port_env", func() { t.PortEnv = DefaultPortEnv })
+	}
+	g.unless("target.ready_path", func() {
+		t.ReadyPath = DefaultCommandReadyPath
+		if t.Builtin != "" {
+			t.ReadyPath = DefaultBuiltinReadyPath
+		}
+	})
+	g.unless("target.ready_timeout", func() { t.ReadyTimeout = DefaultReadyTimeout })
+	g.unless("target.path", func() {
+		t.Path = DefaultPath
+		if t.URL != "" {
+			t.Path = urlPath(t.URL)
+		}
+	})
+	g.unless("workers", func() {
+		switch {
+		case t.URL != "" && s.Scale.Local():
+			s.Workers = []int{1}
+		case t.Endpoints != nil:
+			s.Workers = normalizeWorkers([]int{1, len(t.Endpoints)})
+		default:
+			s.Workers = slices.Clone(DefaultWorkers)
+		}
+	})
+	b := &s.Balancer
+	g.unless("balancer.strategy", func() { b.SetStrategies([]balancer.Strategy{DefaultStrategy}) })
+	if slices.Contains(b.Strategies, cookieHash) {
+		g.unless("balancer.cookie", func() { b.Cookie = DefaultCookie })
+	}
+	g.unless("balancer.engine", func() { b.Engine = DefaultEngine })
+	s.Load.setDefaults(g, t.Builtin == sessionWorkload)
+	if s.Redis == nil && t.UsesRedis() {
+		s.Redis = &Redis{Addr: DefaultRedisAddr}
+	} else if s.Redis != nil && !s.Redis.Start {
+		g.unless("redis.addr", func() { s.Redis.Addr = DefaultRedisAddr })
+	}
+	r := &s.Restart
+	g.unless("restart.enabled", func() { r.Enabled = true })
+	if r.Enabled {
+		g.unless("restart.max", func() { r.Max = DefaultRestartMax })
+		g.unless("restart.within", func() { r.Within = DefaultRestartWithin })
+	}
+}
+
+// setDefaults fills in what the load section leaves out; session says whether the target is the
+// session workload, whose simulated clients are on by default.
+func (l *LoadSpec) setDefaults(g given, session bool) {
+	g.unless("load.duration", func() { l.Duration = DefaultDuration })
+	g.unless("load.warmup", func() { l.Warmup = DefaultWarmup })
+	g.unless("load.timeout", func() { l.Timeout = DefaultTimeout })
+	if session {
+		g.unless("load.clients", func() { l.Clients = DefaultSessionClients })
+	}
+	g.unless("load.connections", func() { l.Connections = DefaultConnections })
+	g.unless("load.repeat", func() { l.Repeat = DefaultRepeat })
+	g.unless("load.noise_threshold", func() { l.NoiseThreshold = DefaultNoiseThreshold })
+	if l.Search != nil {
+		g.unless("load.search.success", func() { l.Search.Success = DefaultSuccess })
+		g.unless("load.search.max_steps", func() { l.Search.MaxSteps = DefaultMaxSteps })
+	}
+	if !g("load.requests") {
+		return // none, or a targets file's, which are complete
+	}
+	for i := range l.Requests {
+		r, field := &l.Requests[i], fmt.Sprintf("load.requests[%d]", i)
+		g.unless(field+".method", func() { r.Method = http.MethodGet })
+		g.unless(field+".weight", func() { r.Weight = 1 })
+	}
+}

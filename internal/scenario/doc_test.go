@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestDoc_everyKeyDocumented checks docs/scenario.md against the keys the walker accepts: every
-// accepted key has a row in its tables, and every row names a key the walker accepts.
+// TestDoc_everyKeyDocumented checks docs/scenario.md against the keys the decoder accepts: every
+// accepted key has a row in its tables, and every row names a key the decoder accepts.
 func TestDoc_everyKeyDocumented(t *testing.T) {
 	data, err := os.ReadFile("../../docs/scenario.md")
 	if err != nil {

@@ -1,9 +1,12 @@
 package scenario
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Error is one problem with a scenario, printed as a single line:
@@ -67,4 +70,45 @@ func quote(s string) string {
 		s = string(r[:max]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// error turns p into an *Error. With the nodes of a file, it points at the field's line and
+// column (for a field the file leaves out, at the section that should hold it), and a
+// conflict names the field written last and the line of the other.
+func (p problem) error(file string, nodes map[string]located) *Error {
+	field, other := p.field, p.other
+	if a, b := nodes[field], nodes[other]; other != "" && a.key != nil && b.key != nil && before(a.key, b.key) {
+		field, other = other, field
+	}
+	msg := p.err.Error()
+	if other != "" {
+		if b := nodes[other]; b.key != nil {
+			other += fmt.Sprintf(" (line %d)", b.key.Line)
+		}
+		msg = "cannot be combined with " + other + ": " + msg
+	}
+	e := &Error{File: file, Field: field, Msg: msg}
+	if nodes != nil {
+		n := where(nodes, field, p.atKey)
+		e.Line, e.Col = n.Line, n.Column
+	}
+	return e
+}
+
+// where returns the node a problem with field points at: its key or its value, or, for a field
+// the file leaves out, the value of the nearest field enclosing it.
+func where(nodes map[string]located, field string, atKey bool) *yaml.Node {
+	if l, ok := nodes[field]; ok {
+		if atKey {
+			return l.key
+		}
+		return l.val
+	}
+	for field != "" {
+		field = field[:max(strings.LastIndexAny(field, ".["), 0)]
+		if l, ok := nodes[field]; ok {
+			return l.val
+		}
+	}
+	return nodes[""].val
 }

@@ -154,7 +154,7 @@ func TestParse_errors(t *testing.T) {
 }
 
 // TestParse_aliasBombs checks that anchors cannot make Parse do unbounded work: parsing keeps
-// aliases as references, and the walker counts every node it visits through them.
+// aliases as references, and the decoder counts every node it visits through them.
 func TestParse_aliasBombs(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

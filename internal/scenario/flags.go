@@ -7,25 +7,27 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
+
+// The parsers of the flags that replace a scenario's keys. They read values with the same types
+// and checks as the file (types.go, rules.go), so that a flag and a key get the same words.
+// Their errors carry no file position; the caller prefixes the flag name.
 
 // numCPU is runtime.NumCPU, the "core" that "auto" and "Kx" count in.
 var numCPU = runtime.NumCPU
 
 // ParseWorkers parses worker counts as the --workers flag writes them: comma-separated items,
 // each a count ("4"), "auto" (one worker per core, runtime.NumCPU) or "Kx" (K workers per
-// core), mixable: "1,2,auto,2x". The result is ascending without duplicates. Errors carry no
-// file position; the caller prefixes the flag name.
+// core), mixable: "1,2,auto,2x". The result is ascending without duplicates.
 func ParseWorkers(s string) ([]int, error) {
 	items := strings.Split(s, ",")
 	ns := make([]int, 0, len(items))
 	for _, item := range items {
-		n, err := parseWorkerItem(strings.TrimSpace(item))
-		if err != nil {
+		var w workerCount
+		if err := w.Set(strings.TrimSpace(item)); err != nil {
 			return nil, err
 		}
-		ns = append(ns, n)
+		ns = append(ns, int(w))
 	}
 	return normalizeWorkers(ns), nil
 }
@@ -54,10 +56,7 @@ func parseWorkerItem(item string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s is not a worker count; want N, \"auto\" or \"Kx\"", quote(item))
 	}
-	if msg := checkWorkers(n); msg != "" {
-		return 0, errors.New(msg)
-	}
-	return n, nil
+	return n, checkWorkers(n)
 }
 
 // normalizeWorkers sorts ns and drops duplicates ("auto" may equal an explicit count).
@@ -68,7 +67,7 @@ func normalizeWorkers(ns []int) []int {
 
 // ParseRates parses offered rates as the --rates flag writes them: comma-separated requests/s,
 // like "100,200.5". Each must be positive, finite, at most MaxRate, and distinct; the order is
-// kept. Errors carry no file position; the caller prefixes the flag name.
+// kept.
 func ParseRates(s string) ([]float64, error) {
 	items := strings.Split(s, ",")
 	rates := make([]float64, 0, len(items))
@@ -77,24 +76,24 @@ func ParseRates(s string) ([]float64, error) {
 		if item == "" {
 			return nil, errors.New("empty rate; want requests/s like 100,200")
 		}
-		r, err := strconv.ParseFloat(item, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a rate in requests/s like 200", quote(item))
+		var r rate
+		if err := r.Set(item); err != nil {
+			return nil, err
 		}
-		if msg := checkRate(r); msg != "" {
-			return nil, fmt.Errorf("%s: %s", quote(item), msg)
+		if err := checkRate(float64(r)); err != nil {
+			return nil, fmt.Errorf("%s: %w", quote(item), err)
 		}
-		if slices.Contains(rates, r) {
+		if slices.Contains(rates, float64(r)) {
 			return nil, fmt.Errorf("rate %g given twice (item %d)", r, i+1)
 		}
-		rates = append(rates, r)
+		rates = append(rates, float64(r))
 	}
 	return rates, nil
 }
 
 // ParseSLO parses an SLO as the --slo flag writes it: comma-separated key=value items,
 // "p99=50ms,success=99.9%", either key optional but not both. success is a fraction (0.999) or
-// a percentage (99.9%). Errors carry no file position; the caller prefixes the flag name.
+// a percentage (99.9%).
 func ParseSLO(s string) (SLO, error) {
 	var o SLO
 	seen := map[string]bool{}
@@ -115,28 +114,19 @@ func ParseSLO(s string) (SLO, error) {
 			return SLO{}, fmt.Errorf("%s given twice", key)
 		}
 		seen[key] = true
+		var err error
 		switch key {
 		case "p99":
-			d, err := time.ParseDuration(val)
-			if err != nil {
-				return SLO{}, fmt.Errorf("p99: %s is not a duration like 50ms", quote(val))
+			if err = (*Duration)(&o.P99).Set(val); err == nil {
+				err = checkDuration(o.P99, false)
 			}
-			if msg := checkDuration(d, false); msg != "" {
-				return SLO{}, fmt.Errorf("p99: %s", msg)
-			}
-			o.P99 = d
 		case "success":
-			f, ok := parsePercent(val)
-			if !ok {
-				var err error
-				if f, err = strconv.ParseFloat(val, 64); err != nil || strings.HasSuffix(val, "%") {
-					return SLO{}, fmt.Errorf("success: %s is not %s", quote(val), successWhat)
-				}
+			if err = (*Share)(&o.Success).Set(val); err == nil {
+				err = checkSuccess(o.Success)
 			}
-			if msg := checkSuccess(f); msg != "" {
-				return SLO{}, fmt.Errorf("success: %s", msg)
-			}
-			o.Success = f
+		}
+		if err != nil {
+			return SLO{}, fmt.Errorf("%s: %w", key, err)
 		}
 	}
 	return o, nil
@@ -145,16 +135,9 @@ func ParseSLO(s string) (SLO, error) {
 // ParseShare parses a share of something, written as a fraction (0.05) or a percentage (5%), in
 // (0, 1], as --noise-threshold takes it.
 func ParseShare(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	f, ok := parsePercent(s)
-	if !ok {
-		var err error
-		if f, err = strconv.ParseFloat(s, 64); err != nil || strings.HasSuffix(s, "%") {
-			return 0, fmt.Errorf("%s is not a fraction like 0.05 or a percentage like 5%%", quote(s))
-		}
+	var f Share
+	if err := f.Set(s); err != nil {
+		return 0, err
 	}
-	if !(f > 0 && f <= 1) {
-		return 0, fmt.Errorf("must be in (0, 1], like 0.05 or 5%%, got %s", quote(s))
-	}
-	return f, nil
+	return float64(f), checkSuccess(float64(f))
 }

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that Parse never panics, that every error is one *Error on one line, and
-// that whatever it accepts, Validate accepts too.
+// FuzzParse checks that Parse never panics, that every error is one *Error on one line, that an
+// error about a field of the file points at a line of it, and that whatever Parse accepts,
+// Validate (the same rules, without the file) accepts too.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		designExample,
@@ -53,6 +54,9 @@ func FuzzParse(f *testing.F) {
 			// A problem in a targets file the scenario names is reported at that file.
 			if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || !strings.HasPrefix(msg, "f.yaml") && (e.File == "f.yaml" || !strings.HasPrefix(msg, e.File+":")) {
 				t.Fatalf("error is not one line starting with the file: %q", msg)
+			}
+			if e.File == "f.yaml" && e.Field != "" && e.Line == 0 {
+				t.Fatalf("error about a field of the file has no line: %q", err)
 			}
 			if s != nil {
 				t.Fatalf("Parse returned a scenario with its error")

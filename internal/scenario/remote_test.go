@@ -69,7 +69,7 @@ func TestParse_remoteErrors(t *testing.T) {
 		{"url and cost", url + "  cost: 1ms\n" + load, "3:3", "target.cost", "only applies to the processes bench starts"},
 		{"url with workers", url + "workers: [1, 2]\n" + load, "3:1", "workers", "leave workers out (1) or add a scale section"},
 		{"url with faults", url + "faults: [{at: 1s, kill: 1}]\n" + load, "3:1", "faults", "faults strike processes bench starts"},
-		{"url with reuseport", url + "balancer: {strategy: reuseport}\n" + load, "3:1", "balancer.strategy", "reuseport needs workers bench starts"},
+		{"url with reuseport", url + "balancer: {strategy: reuseport}\n" + load, "3:12", "balancer.strategy", "reuseport needs workers bench starts"},
 		{"endpoint with path", "target:\n  endpoints: [http://127.0.0.1:1/x]\n" + load, "2:15", "target.endpoints[0]", "an endpoint is http://HOST:PORT"},
 		{"endpoint duplicate", "target:\n  endpoints: [http://127.0.0.1:1, http://127.0.0.1:1]\n" + load, "2:35", "target.endpoints[1]", "duplicate endpoint"},
 		{"more workers than endpoints", "target:\n  endpoints: [http://127.0.0.1:1]\nworkers: [1, 2]\n" + load, "3:1", "workers", "2 workers but target.endpoints lists 1 replicas"},
@@ -78,7 +78,7 @@ func TestParse_remoteErrors(t *testing.T) {
 		{"unknown scale", "target: {builtin: cpu}\nscale: swarm\n" + load, "2:8", "scale", `unknown scale "swarm"`},
 		{"compose without port", "target: {ready_path: /}\nscale:\n  compose: {file: dc.yml, service: api}\n" + load, "3:12", "scale.compose.port", "missing"},
 		{"compose bad port", "target: {ready_path: /}\nscale:\n  compose: {file: dc.yml, service: api, port: 0}\n" + load, "3:47", "scale.compose.port", "must be a port in 1..65535"},
-		{"compose and command", "target: {ready_path: /}\nscale:\n  compose: {file: dc.yml, service: api, port: 1}\n  command: {scale: [a, \"{n}\"], endpoints: [b]}\n" + load, "3:3", "scale", "set compose or command, not both"},
+		{"compose and command", "target: {ready_path: /}\nscale:\n  compose: {file: dc.yml, service: api, port: 1}\n  command: {scale: [a, \"{n}\"], endpoints: [b]}\n" + load, "4:3", "scale.command", "cannot be combined with scale.compose (line 3)"},
 		{"command without {n}", "target: {ready_path: /}\nscale:\n  command: {scale: [kubectl, scale], endpoints: [b]}\n" + load, "3:20", "scale.command.scale", "no argument contains {n}"},
 		{"command bad allow", "target: {ready_path: /}\nscale:\n  command: {scale: [a, \"{n}\"], endpoints: [b], allow: [pods]}\n" + load, "3:56", "scale.command.allow[0]", "not an address prefix"},
 	} {
@@ -89,7 +89,7 @@ func TestParse_remoteErrors(t *testing.T) {
 	}
 }
 
-// Validate makes the same checks as the walker on a scenario changed in code (by flags).
+// Validate applies the rules Parse applies to a scenario changed in code (by flags).
 func TestValidate_remote(t *testing.T) {
 	t.Parallel()
 	s := mustParse(t, "target:\n  url: http://127.0.0.1:8080/\nload:\n  rates: [100]\n")

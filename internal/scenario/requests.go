@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,7 +17,6 @@ import (
 	"unicode"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/bench-dev/bench/internal/httpwire"
 )
@@ -53,111 +53,23 @@ const (
 	MaxTotalWeight = 1 << 20
 )
 
-var requestKeys = []string{"method", "path", "headers", "body", "weight"}
-
-// requests reads load.requests, a list of {method, path, headers, body, weight}.
-func (w *walker) requests(n *yaml.Node) ([]Request, error) {
-	const field = "load.requests"
-	const example = "like [{method: POST, path: /orders, body: '{}'}]"
-	if n.Kind != yaml.SequenceNode {
-		if isNull(n) {
-			return nil, w.errAt(n, field, "empty; list requests %s", example)
-		}
-		return nil, w.errAt(n, field, "expected a list of requests %s, got %s", example, got(n))
-	}
-	if len(n.Content) == 0 {
-		return nil, w.errAt(n, field, "empty list; list requests %s, or remove the key", example)
-	}
-	if len(n.Content) > MaxRequests {
-		return nil, w.errAt(n, field, "%d requests; at most %d", len(n.Content), MaxRequests)
-	}
-	rs := make([]Request, 0, len(n.Content))
-	for i, c := range n.Content {
-		sub := fmt.Sprintf("%s[%d]", field, i)
-		c, err := w.visit(c, sub)
-		if err != nil {
-			return nil, err
-		}
-		r := Request{Method: http.MethodGet, Weight: 1}
-		keys, err := w.mapping(c, sub, requestKeys, func(key string, k, v *yaml.Node) (err error) {
-			f := sub + "." + key
-			switch key {
-			case "method":
-				r.Method, err = w.checked(v, f, checkMethod)
-			case "path":
-				r.Path, err = w.checked(v, f, checkPath)
-			case "headers":
-				r.Header, err = w.headers(v, f)
-			case "body":
-				var body string
-				if body, err = w.str(v, f); err == nil {
-					r.Body = []byte(body)
-				}
-			case "weight":
-				r.Weight, err = w.int(v, f, checkWeight)
-			}
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if keys["path"] == nil {
-			return nil, w.errAt(c, sub+".path", "missing; every request needs a path like /orders")
-		}
-		rs = append(rs, r)
-	}
-	return rs, nil
-}
-
-// headers reads a request's headers: NAME: value pairs.
-func (w *walker) headers(n *yaml.Node, field string) (http.Header, error) {
-	h := http.Header{}
-	_, err := w.mapping(n, field, nil, func(key string, k, v *yaml.Node) error {
-		sub := field + "." + fieldKey(key)
-		if msg := checkHeaderName(key); msg != "" {
-			return w.errAt(k, sub, "%s", msg)
-		}
-		if isNull(v) {
-			return w.errAt(v, sub, `empty; write "" for an empty value`)
-		}
-		val, err := w.checked(v, sub, checkHeaderValue)
-		if err != nil {
-			return err
-		}
-		h[key] = []string{val}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
-}
-
-// targets reads load.targets, the path of a vegeta targets file relative to the scenario file,
-// and the requests it holds. A problem in the targets file is reported at its own line.
-func (w *walker) targets(n *yaml.Node) (string, []Request, error) {
+// targets reads the vegeta targets file load.targets names, relative to the scenario file, into
+// l.Requests. A problem in the targets file is reported at its own line.
+func (d *decoder) targets(l *LoadSpec) error {
 	const field = "load.targets"
-	p, err := w.checked(n, field, func(s string) string {
-		if s == "" {
-			return "empty; name a vegeta targets file, or remove the key"
-		}
-		return ""
-	})
+	n := d.nodes[field].val
+	if l.Targets == "" {
+		return d.errAt(n, field, "empty; name a vegeta targets file, or remove the key")
+	}
+	if !filepath.IsAbs(l.Targets) && d.file != "" && d.file != "-" {
+		l.Targets = filepath.Join(filepath.Dir(d.file), l.Targets)
+	}
+	data, err := readBounded(l.Targets)
 	if err != nil {
-		return "", nil, err
+		return d.errAt(n, field, "%s", err)
 	}
-	if !filepath.IsAbs(p) && w.file != "" && w.file != "-" {
-		p = filepath.Join(filepath.Dir(w.file), p)
-	}
-	data, err := readBounded(p)
-	if err != nil {
-		return "", nil, w.errAt(n, field, "%s", err)
-	}
-	rs, err := ReadTargets(p, data)
-	if err != nil {
-		return "", nil, err
-	}
-	return p, rs, nil
+	l.Requests, err = ReadTargets(l.Targets, data)
+	return err
 }
 
 // readBounded reads a regular file of at most MaxTargetsSize bytes. Anything else (a device, a
@@ -301,8 +213,8 @@ func resolveBodyFile(file string, line int, l []byte, out *[]byte) error {
 
 // targetRequest turns a vegeta target into a Request, or says what is wrong with it.
 func targetRequest(t vegeta.Target) (Request, string) {
-	if msg := checkMethod(t.Method); msg != "" {
-		return Request{}, msg
+	if err := checkMethod(t.Method); err != nil {
+		return Request{}, err.Error()
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil {
@@ -319,8 +231,11 @@ func targetRequest(t vegeta.Target) (Request, string) {
 	if len(r.Body) == 0 {
 		r.Body = nil
 	}
-	if f, msg := r.problem(); msg != "" {
-		return Request{}, strings.TrimPrefix(f, ".") + ": " + msg
+	rs := &rules{given: func(string) bool { return false }}
+	r.rules(rs, "")
+	if len(rs.problems) > 0 {
+		p := rs.problems[0]
+		return Request{}, strings.TrimPrefix(p.field, ".") + ": " + p.err.Error()
 	}
 	return r, ""
 }
@@ -361,98 +276,76 @@ func (r *lineReader) done() bool {
 	return true
 }
 
-// problem checks one request; the field it returns is relative to the request (".path").
-func (r *Request) problem() (field, msg string) {
-	if msg := checkMethod(r.Method); msg != "" {
-		return ".method", msg
-	}
-	if msg := checkPath(r.Path); msg != "" {
-		return ".path", msg
-	}
-	for k, vs := range r.Header {
-		if msg := checkHeaderName(k); msg != "" {
-			return ".headers." + fieldKey(k), msg
-		}
-		for _, v := range vs {
-			if msg := checkHeaderValue(v); msg != "" {
-				return ".headers." + fieldKey(k), msg
-			}
+// rules checks one request, at field.
+func (q *Request) rules(r *rules, field string) {
+	r.value(field+".method", checkMethod(q.Method))
+	r.value(field+".path", checkPath(q.Path))
+	for _, k := range slices.Sorted(maps.Keys(q.Header)) {
+		r.key(field+".headers."+fieldKey(k), checkHeaderName(k))
+		for _, v := range q.Header[k] {
+			r.value(field+".headers."+fieldKey(k), checkHeaderValue(v))
 		}
 	}
-	if len(r.Body) > MaxTargetsSize {
-		return ".body", fmt.Sprintf("%d bytes; at most %d", len(r.Body), MaxTargetsSize)
+	if len(q.Body) > MaxTargetsSize {
+		r.value(field+".body", fmt.Errorf("%d bytes; at most %d", len(q.Body), MaxTargetsSize))
 	}
-	if msg := checkWeight(r.Weight); msg != "" {
-		return ".weight", msg
-	}
-	return "", ""
+	r.value(field+".weight", checkBetween(q.Weight, 1, MaxWeight))
 }
 
-// requestsProblem checks the request mix against the rest of the load.
-func (l *LoadSpec) requestsProblem() (field, msg string) {
+// requestsRules checks the request mix against the rest of the load.
+func (l *LoadSpec) requestsRules(r *rules) {
 	if l.Requests == nil {
 		if l.Targets != "" {
-			return "load.targets", "not read; scenario.Parse reads it into Requests"
+			r.value("load.targets", errors.New("not read; scenario.Parse reads it into Requests"))
 		}
-		return "", ""
+		return
 	}
-	field = "load.requests"
-	if l.Targets != "" {
+	field := "load.requests"
+	if l.Targets != "" && !r.given("load.requests") {
 		field = "load.targets"
 	}
 	switch {
 	case len(l.Requests) == 0:
-		return field, "empty; remove the key to send GET target.path"
+		r.value(field, errors.New("empty list; remove the key to send GET target.path"))
 	case len(l.Requests) > MaxRequests:
-		return field, fmt.Sprintf("%d requests; at most %d", len(l.Requests), MaxRequests)
-	case l.Clients > 0:
-		return field, notWithClients
+		r.value(field, fmt.Errorf("%d requests; at most %d", len(l.Requests), MaxRequests))
+	}
+	if l.Clients > 0 {
+		r.key(field, errors.New("cannot be combined with load.clients: the simulated clients send their own requests (the session workload)"))
 	}
 	weights, bodies := 0, 0
 	for i := range l.Requests {
-		if f, msg := l.Requests[i].problem(); msg != "" {
-			return fmt.Sprintf("%s[%d]%s", field, i, f), msg
-		}
+		l.Requests[i].rules(r, fmt.Sprintf("%s[%d]", field, i))
 		weights += l.Requests[i].Weight
 		bodies += len(l.Requests[i].Body)
 	}
 	switch {
 	case weights > MaxTotalWeight:
-		return field, fmt.Sprintf("the weights add up to %d; at most %d", weights, MaxTotalWeight)
+		r.value(field, fmt.Errorf("the weights add up to %d; at most %d", weights, MaxTotalWeight))
 	case bodies > MaxTargetsSize:
-		return field, fmt.Sprintf("the bodies add up to %d bytes; at most %d", bodies, MaxTargetsSize)
+		r.value(field, fmt.Errorf("the bodies add up to %d bytes; at most %d", bodies, MaxTargetsSize))
 	}
-	return "", ""
 }
 
-const notWithClients = "cannot be combined with load.clients: the simulated clients send their own requests (the session workload)"
-
-func checkMethod(s string) string {
+func checkMethod(s string) error {
 	if !httpwire.IsToken(s) {
-		return fmt.Sprintf("%s is not an HTTP method (a token like GET or POST)", quote(s))
+		return fmt.Errorf("%s is not an HTTP method (a token like GET or POST)", quote(s))
 	}
-	return ""
+	return nil
 }
 
-func checkHeaderName(s string) string {
+func checkHeaderName(s string) error {
 	if !httpwire.IsToken(s) {
-		return fmt.Sprintf("%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
+		return fmt.Errorf("%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
 	}
-	return ""
+	return nil
 }
 
 // checkHeaderValue refuses what would end or split a header line: CR, LF, NUL and the other
 // control characters but tab.
-func checkHeaderValue(s string) string {
+func checkHeaderValue(s string) error {
 	if strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) >= 0 {
-		return fmt.Sprintf("%s contains control characters", quote(s))
+		return fmt.Errorf("%s contains control characters", quote(s))
 	}
-	return ""
-}
-
-func checkWeight(n int) string {
-	if n < 1 || n > MaxWeight {
-		return fmt.Sprintf("must be between 1 and %d, got %d", MaxWeight, n)
-	}
-	return ""
+	return nil
 }

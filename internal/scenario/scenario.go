@@ -8,6 +8,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -317,8 +318,10 @@ func readError(path string, err error) error {
 
 // Parse parses a scenario from data; file names it in errors, gives the default Name and the
 // folder load.targets is relative to (Parse reads that file: a problem in it is an *Error at its
-// own line). It fills in the defaults (see defaults.go) and validates everything. The error, if
-// any, is an *Error for the first problem in file order. Parse never panics, whatever data holds.
+// own line). It decodes the file (decode.go), fills in the defaults (defaults.go) and checks the
+// rules Validate checks (rules.go). The error, if any, is one *Error at a line and column: the
+// first problem of shape (an unknown key, a value of the wrong kind, a required key missing),
+// or else the first broken rule in file order. Parse never panics, whatever data holds.
 func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("file too large: more than %d bytes; a scenario is a few hundred", MaxFileSize)}
@@ -327,17 +330,23 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &walker{file: file}
-	s, err := w.scenario(root)
-	if err != nil {
+	d := &decoder{file: file, nodes: map[string]located{"": {root, root}}}
+	s := &Scenario{File: file}
+	if err := d.section(root, "", scenarioFields(s)); err != nil {
 		return nil, err
 	}
-	// The walker checked every value it read, with positions. Validate runs the same checks
-	// over the finished struct, defaults included, so the two can never disagree silently.
-	if err := s.Validate(); err != nil {
-		return nil, err
+	s.setDefaults(d.given)
+	ps := s.problems(d.given)
+	if len(ps) == 0 {
+		return s, nil
 	}
-	return s, nil
+	errs := make([]*Error, len(ps))
+	for i, p := range ps {
+		errs[i] = p.error(file, d.nodes)
+	}
+	return nil, slices.MinFunc(errs, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
 }
 
 // defaultName returns file's base name without its extension, or "scenario" when that is
