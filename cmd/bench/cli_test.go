@@ -295,3 +295,25 @@ func TestRun_badListenBeforeAnyWorker(t *testing.T) {
 		}
 	}
 }
+
+// --strategy replaces the scenario's strategies with their settings: sessions.yaml compares
+// round-robin and cookie-hash (whose cookie the scenario defaults); --strategy p2c measures p2c
+// alone, without a cookie that applies to nothing, and --strategy cookie-hash keeps a cookie.
+func TestRunFlags_strategyReplacesItsSettings(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		flag, cookie string
+	}{{"p2c", ""}, {"p2c,round-robin", ""}, {"cookie-hash", scenario.DefaultCookie}} {
+		sc, err := scenario.Load("../../scenarios/sessions.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (runFlags{strategy: c.flag, format: "table"}).apply(sc); err != nil {
+			t.Errorf("sessions.yaml --strategy %s: %v", c.flag, err)
+			continue
+		}
+		if sc.Balancer.Cookie != c.cookie {
+			t.Errorf("sessions.yaml --strategy %s: cookie %q, want %q", c.flag, sc.Balancer.Cookie, c.cookie)
+		}
+	}
+}

@@ -291,7 +291,7 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 			}
 			names = append(names, s)
 		}
-		sc.Balancer.SetStrategies(slices.Compact(names))
+		sc.Balancer.ReplaceStrategies(slices.Compact(names))
 	}
 	if f.noise != "" {
 		t, err := scenario.ParseShare(f.noise)

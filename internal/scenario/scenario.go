@@ -183,6 +183,20 @@ func (b *Balancer) SetStrategies(names []balancer.Strategy) {
 	}
 }
 
+// ReplaceStrategies is SetStrategies for a flag that replaces the scenario's strategies: the
+// cookie-hash settings go with the strategies they belong to. Without cookie-hash among names,
+// Cookie and BoundedLoad are cleared (they apply to nothing else); with it, an empty Cookie
+// becomes DefaultCookie.
+func (b *Balancer) ReplaceStrategies(names []balancer.Strategy) {
+	b.SetStrategies(names)
+	switch {
+	case !slices.Contains(names, cookieHash):
+		b.Cookie, b.BoundedLoad = "", 0
+	case b.Cookie == "":
+		b.Cookie = DefaultCookie
+	}
+}
+
 // strategies returns Strategies, or [Strategy] for a scenario built in code without them.
 func (b *Balancer) strategies() []balancer.Strategy {
 	if b.Strategies == nil {
