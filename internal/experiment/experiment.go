@@ -89,9 +89,9 @@ type Options struct {
 	// workers started and the machine settled), so that generators started separately begin
 	// together.
 	StartAt time.Time
-	// Pin keeps bench's own generator and balancer on the last core it may use and the workers
-	// on the others while they fit there (see runner.place). It applies to workers bench starts
-	// itself on a machine of two cores or more.
+	// Pin keeps bench's own generator and balancer on the last core it may use and, while the
+	// workers fit on the others, the workers there (see pinning). It applies to workers bench
+	// starts itself on a machine of two cores or more.
 	Pin bool
 }
 
@@ -258,8 +258,8 @@ type runner struct {
 	started bool
 	// scaler runs the replicas when the scenario has a scale hook; nil for scale: local.
 	scaler scale.Scaler
-	// cores are the cores bench may use when it places itself and the workers on them
-	// (Options.Pin, see place), nil otherwise.
+	// cores are the cores bench may use when it pinned itself to the last of them (Options.Pin),
+	// nil otherwise.
 	cores []int
 }
 
@@ -391,44 +391,37 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// pin readies Options.Pin: bench keeps its own threads (the generator, the balancer and whatever
-// they start, such as HAProxy) on the last core it may use while the workers fit on the others
-// (see place). On a machine whose cores the workers and the harness share, the scheduler wakes
-// the harness on a busy worker's core now and then and preempts it, and how often moved from run
-// to run: near the capacity one preemption queues requests for the rest of the step. It returns
-// what gives bench back the cores it had.
+// pin moves bench's own threads (the generator, the balancer and whatever they start, such as
+// HAProxy) to the last core it may use, where a worker fits on the others. On a machine whose
+// cores the workers and the harness share, the scheduler wakes the harness on a worker's core
+// now and then and preempts it, and how often moves from run to run: near the capacity one
+// preemption queues requests for the rest of the step. With one core to itself the harness no
+// longer touches the workers' cores until there are more workers than other cores.
 func (r *runner) pin() (unpin func(), err error) {
 	cores, err := cluster.AllowedCPUs()
 	if err != nil || len(cores) < 2 {
 		return func() {}, nil // one core: nothing to keep apart
 	}
-	unpin, err = cluster.Pin(cores)
+	harness := cores[len(cores)-1]
+	unpin, err = cluster.Pin([]int{harness})
 	if err != nil {
 		return nil, &StartError{err}
 	}
 	r.cores = cores
+	r.event("pinned: bench's generator and balancer on core %d, the workers on the others while they fit (--pin=false leaves it to the scheduler)", harness)
 	return unpin, nil
 }
 
-// place puts bench's threads where n workers leave room and returns the cores the workers may
-// use: while n workers fit on all cores but the last, bench runs on the last and the workers on
-// the others; beyond, everything may run everywhere (pinned to a core that busy workers share,
-// the harness would slow the one worker there, and round-robin gives it as much as the others).
-// Nil when bench does not pin (Options.Pin, or one core).
-func (r *runner) place(n int) ([]int, error) {
-	if r.cores == nil {
-		return nil, nil
+// workerCores are the cores n workers may use: all but the harness's while n fits on them,
+// every core beyond; nil when bench did not pin itself.
+func (r *runner) workerCores(n int) []int {
+	switch {
+	case r.cores == nil:
+		return nil
+	case n < len(r.cores):
+		return r.cores[:len(r.cores)-1]
 	}
-	last := len(r.cores) - 1
-	if n > last {
-		_, err := cluster.Pin(r.cores)
-		return r.cores, err
-	}
-	if _, err := cluster.Pin(r.cores[last:]); err != nil {
-		return nil, err
-	}
-	r.event("pinned: bench's generator and balancer on core %d, the %d worker(s) on the other cores (--pin=false leaves it to the scheduler)", r.cores[last], n)
-	return r.cores[:last], nil
+	return r.cores
 }
 
 // keep adds a worker count's capacity to the result, if it has one.
@@ -485,11 +478,7 @@ func better(a, b scaling.Point) scaling.Point {
 // cluster starts c.workers workers and measures each strategy in front of them, each repetition;
 // it returns the best over strategies of the median over repetitions.
 func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strategies []balancer.Strategy) (scaling.Point, error) {
-	cpus, err := r.place(c.workers)
-	if err != nil {
-		return scaling.Point{}, &StartError{err}
-	}
-	spec.CPUs = cpus
+	spec.CPUs = r.workerCores(c.workers)
 	if c.store != "" {
 		r.event("starting %d worker(s), session store %s", c.workers, c.store)
 	} else {
