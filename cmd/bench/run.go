@@ -71,7 +71,6 @@ type runFlags struct {
 	duration, warmup            time.Duration
 	format, slo, noise          string
 	raw, quiet, force, wide     bool
-	pin                         bool
 	warmupSet                   bool
 	shard, startAt              string
 }
@@ -94,7 +93,6 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
-	fs.BoolVar(&f.pin, "pin", true, "keep bench's generator and balancer on the last core and, while they fit, the workers on the others (Linux; false leaves it to the scheduler)")
 	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	fs.StringVar(&f.shard, "shard", "", "be generator I of K that offer each step's rate together, e.g. 2/3: this one sends every third request of the schedule (see `bench merge`)")
 	fs.StringVar(&f.startAt, "start-at", "", "wait until this time (RFC 3339, e.g. 2026-01-01T12:00:00Z, or Unix seconds) before the first measured step, so that shards begin together")
@@ -171,7 +169,6 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		Shard:   shard,
 		Shards:  shards,
 		StartAt: startAt,
-		Pin:     f.pin,
 	}
 	if mode == progressLive {
 		opts.OnProgress = prog.Update // snapshots only for a terminal: no timer on the results loop otherwise

@@ -71,12 +71,6 @@ func benchCommand(t *testing.T, args ...string) (*exec.Cmd, string) {
 		// Other tests share the machine: a step they disturb is not measured again here.
 		args = append(args, "--noise-threshold", "100%")
 	}
-	if len(args) > 1 && args[0] == "run" && !slices.Contains(args, "-h") && !slices.ContainsFunc(args, func(a string) bool {
-		return strings.HasPrefix(a, "--pin")
-	}) {
-		// Tests run side by side: bench pinning each of them to the same core would queue them.
-		args = append(args, "--pin=false")
-	}
 	cmd := exec.Command(benchBin, args...)
 	mark := fmt.Sprintf("BENCH_TEST_MARK=%d-%d", os.Getpid(), marks.Add(1))
 	cmd.Env = append(os.Environ(), mark)

@@ -70,9 +70,6 @@ type Spec struct {
 	// (Stop waits for the goroutine that calls it); hand the event to another goroutine for
 	// anything slow. Nil means events are only kept for Events.
 	OnEvent func(Event)
-	// CPUs are the cores the workers may run on (their CPU affinity, which whatever they start
-	// inherits); empty leaves them the affinity bench has. See Pin.
-	CPUs []int
 	// SharedPort gives all workers the same port, with ReusePortEnv=1 in their environment:
 	// each must listen on it with SO_REUSEPORT (as the same user), and the kernel spreads new
 	// connections over the listeners, like Node's cluster workers sharing a port, with no

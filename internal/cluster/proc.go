@@ -70,7 +70,7 @@ func (c *Cluster) spawn(p *proc) error {
 	go func() {
 		defer c.wg.Done()
 		runtime.LockOSThread()
-		if err := forkOn(c.spec.CPUs, p.cmd.Start); err != nil {
+		if err := p.cmd.Start(); err != nil {
 			runtime.UnlockOSThread()
 			started <- err
 			return

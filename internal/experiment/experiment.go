@@ -89,10 +89,6 @@ type Options struct {
 	// workers started and the machine settled), so that generators started separately begin
 	// together.
 	StartAt time.Time
-	// Pin keeps bench's own generator and balancer on the last core it may use and, while the
-	// workers fit on the others, the workers there (see pinning). It applies to workers bench
-	// starts itself on a machine of two cores or more.
-	Pin bool
 }
 
 // Progress is a snapshot of the running step, for a live status line.
@@ -258,9 +254,6 @@ type runner struct {
 	started bool
 	// scaler runs the replicas when the scenario has a scale hook; nil for scale: local.
 	scaler scale.Scaler
-	// cores are the cores bench may use when it pinned itself to the last of them (Options.Pin),
-	// nil otherwise.
-	cores []int
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
@@ -307,13 +300,6 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 			return r.res, &StartError{err}
 		}
 		r.scaler = s
-	}
-	if opts.Pin && sc.Scale.Local() && sc.Target.Spawned() {
-		unpin, err := r.pin()
-		if err != nil {
-			return r.res, err
-		}
-		defer unpin()
 	}
 	err := r.run(ctx)
 	if sized, ok := r.scaler.(scale.Sized); ok {
@@ -391,39 +377,6 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// pin moves bench's own threads (the generator, the balancer and whatever they start, such as
-// HAProxy) to the last core it may use, where a worker fits on the others. On a machine whose
-// cores the workers and the harness share, the scheduler wakes the harness on a worker's core
-// now and then and preempts it, and how often moves from run to run: near the capacity one
-// preemption queues requests for the rest of the step. With one core to itself the harness no
-// longer touches the workers' cores until there are more workers than other cores.
-func (r *runner) pin() (unpin func(), err error) {
-	cores, err := cluster.AllowedCPUs()
-	if err != nil || len(cores) < 2 {
-		return func() {}, nil // one core: nothing to keep apart
-	}
-	harness := cores[len(cores)-1]
-	unpin, err = cluster.Pin([]int{harness})
-	if err != nil {
-		return nil, &StartError{err}
-	}
-	r.cores = cores
-	r.event("pinned: bench's generator and balancer on core %d, the workers on the others while they fit (--pin=false leaves it to the scheduler)", harness)
-	return unpin, nil
-}
-
-// workerCores are the cores n workers may use: all but the harness's while n fits on them,
-// every core beyond; nil when bench did not pin itself.
-func (r *runner) workerCores(n int) []int {
-	switch {
-	case r.cores == nil:
-		return nil
-	case n < len(r.cores):
-		return r.cores[:len(r.cores)-1]
-	}
-	return r.cores
-}
-
 // keep adds a worker count's capacity to the result, if it has one.
 func (r *runner) keep(p scaling.Point) {
 	if p.Capacity > 0 {
@@ -478,7 +431,6 @@ func better(a, b scaling.Point) scaling.Point {
 // cluster starts c.workers workers and measures each strategy in front of them, each repetition;
 // it returns the best over strategies of the median over repetitions.
 func (r *runner) cluster(ctx context.Context, spec cluster.Spec, c cell, strategies []balancer.Strategy) (scaling.Point, error) {
-	spec.CPUs = r.workerCores(c.workers)
 	if c.store != "" {
 		r.event("starting %d worker(s), session store %s", c.workers, c.store)
 	} else {

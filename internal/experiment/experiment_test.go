@@ -21,7 +21,6 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/bench-dev/bench/internal/cluster"
 	"github.com/bench-dev/bench/internal/load"
 	"github.com/bench-dev/bench/internal/scenario"
 	"github.com/bench-dev/bench/internal/target"
@@ -282,91 +281,4 @@ func TestWorkerSpec_oneCalibration(t *testing.T) {
 	if !slices.Contains(spec.Command, "--iters-per-ms") || !slices.Contains(spec.Command, want) {
 		t.Errorf("worker command %q: want --iters-per-ms %s, the run's calibration", spec.Command, want)
 	}
-}
-
-// With Options.Pin, bench's threads run on its last core and the workers on the others while
-// they fit, on every core beyond; afterwards bench may use every core again. Not parallel: it
-// pins the whole test process.
-func TestRun_pin(t *testing.T) {
-	cores, err := cluster.AllowedCPUs()
-	if err != nil || len(cores) < 2 {
-		t.Skip("needs two cores")
-	}
-	sc := testScenario(t, fmt.Sprintf("workers: [1, %d]\nload: {rates: [50], duration: 300ms, warmup: 100ms}\n", len(cores)))
-	before := affinityOf(t, os.Getpid())
-	seen := map[int][]string{} // worker count: its workers' affinity
-	var self []string          // bench's own, during the steps
-	var events []string
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, err = Run(ctx, sc, Options{Pin: true, OnEvent: func(e string) { events = append(events, e) },
-		OnStep: func(st Step) {
-			self = append(self, affinityOf(t, os.Getpid()))
-			for _, pid := range childrenOf(t, os.Getpid()) {
-				seen[st.Workers] = append(seen[st.Workers], affinityOf(t, pid))
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := strconv.Itoa(cores[len(cores)-1])
-	for _, s := range self {
-		if s != last {
-			t.Errorf("bench ran on %q during a step, want core %s", s, last)
-		}
-	}
-	for n, got := range seen {
-		for _, a := range got {
-			if n < len(cores) && strings.Contains(","+a+",", ","+last+",") || n >= len(cores) && a != before {
-				t.Errorf("%d worker(s) may run on %q (bench on %s, all cores %q)", n, a, last, before)
-			}
-		}
-	}
-	if len(seen[1]) == 0 {
-		t.Errorf("no worker process seen")
-	}
-	if got := affinityOf(t, os.Getpid()); got != before {
-		t.Errorf("after the run bench may run on %q, want %q as before", got, before)
-	}
-	if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, "pinned:") }) {
-		t.Errorf("events %q: none says what was pinned", events)
-	}
-}
-
-// affinityOf is a process's Cpus_allowed_list (its main thread's).
-func affinityOf(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-// childrenOf lists the processes whose parent is pid.
-func childrenOf(t *testing.T, pid int) []int {
-	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	var kids []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		// The fields after the command's closing parenthesis: state, then the parent's pid.
-		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, child)
-		}
-	}
-	return kids
 }
