@@ -71,10 +71,9 @@ func (sc *Scale) rules(r *rules) {
 		if c.File == "" {
 			r.value("scale.compose.file", errors.New("empty; name the compose file"))
 		}
-		r.value("scale.compose.service", checkService(c.Service))
-		if c.Port < 1 || c.Port > 65535 {
-			r.value("scale.compose.port", fmt.Errorf("must be a port in 1..65535, got %d", c.Port))
-		}
+		r.value("scale.compose.service", errUnless(c.Service != "" && strings.IndexFunc(c.Service, notServiceRune) < 0,
+			"%s is not a compose service name (letters, digits, -, _, .)", quote(c.Service)))
+		r.value("scale.compose.port", errUnless(c.Port >= 1 && c.Port <= 65535, "must be a port in 1..65535, got %d", c.Port))
 	}
 	if c := sc.Command; c != nil {
 		argvRules(r, "scale.command.scale", c.Scale)
@@ -86,7 +85,10 @@ func (sc *Scale) rules(r *rules) {
 			r.value("scale.command.allow", errors.New("empty list; name a prefix, or list several"))
 		}
 		for i, a := range c.Allow {
-			r.value(fmt.Sprintf("scale.command.allow[%d]", i), checkAllow(a))
+			_, perr := netip.ParsePrefix(a)
+			_, aerr := netip.ParseAddr(a)
+			r.value(fmt.Sprintf("scale.command.allow[%d]", i), errUnless(perr == nil || aerr == nil,
+				"%s is not an address prefix like 10.0.0.0/8 or an address", quote(a)))
 		}
 	}
 }
@@ -154,46 +156,18 @@ func urlPath(s string) string {
 	return u.RequestURI()
 }
 
-// checkAllow accepts an address prefix (10.0.0.0/8) or one address.
-func checkAllow(s string) error {
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return nil
-	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s is not an address prefix like 10.0.0.0/8 or an address", quote(s))
+// allows reports whether a, an entry of scale.command.allow, is an address prefix (10.0.0.0/8)
+// that holds ip, or ip itself. Neither for an invalid entry.
+func allows(a string, ip netip.Addr) bool {
+	p, perr := netip.ParsePrefix(a)
+	b, berr := netip.ParseAddr(a)
+	return perr == nil && p.Contains(ip.Unmap()) || berr == nil && b.Unmap() == ip.Unmap()
 }
 
-// checkService accepts a compose service name.
-func checkService(s string) error {
-	if s == "" || strings.IndexFunc(s, func(r rune) bool {
-		return !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) >= 0 {
-		return fmt.Errorf("%s is not a compose service name (letters, digits, -, _, .)", quote(s))
-	}
-	return nil
-}
-
-// hostAllowed reports whether host is on loopback or in one of the prefixes of allow (each
-// valid for checkAllow).
+// hostAllowed reports whether host is on loopback or allowed by an entry of allow.
 func hostAllowed(host string, allow []string) bool {
-	if isLoopbackHost(host) {
-		return true
-	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	for _, a := range allow {
-		if p, err := netip.ParsePrefix(a); err == nil && p.Contains(ip.Unmap()) {
-			return true
-		}
-		if b, err := netip.ParseAddr(a); err == nil && b.Unmap() == ip.Unmap() {
-			return true
-		}
-	}
-	return false
+	return isLoopbackHost(host) || err == nil && slices.ContainsFunc(allow, func(a string) bool { return allows(a, ip) })
 }
 
 // CheckEndpoint checks one line a scale hook printed: HOST:PORT or http://HOST:PORT, the host
@@ -212,4 +186,8 @@ func CheckEndpoint(line string, allow []string) (string, error) {
 		return "", fmt.Errorf("%q is not on loopback; list its prefix in scale.command.allow if load may go there", line)
 	}
 	return addr, nil
+}
+
+func notServiceRune(r rune) bool {
+	return !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
 }

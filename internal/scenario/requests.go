@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
@@ -78,7 +77,7 @@ func readBounded(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return nil, cannotRead(path, err)
+		return nil, fmt.Errorf("cannot read %s: %w", path, pathCause(err))
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	case fi.Size() > MaxTargetsSize:
@@ -86,18 +85,9 @@ func readBounded(path string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, cannotRead(path, err)
+		return nil, fmt.Errorf("cannot read %s: %w", path, pathCause(err))
 	}
 	return data, nil
-}
-
-// cannotRead says that path cannot be read, naming it once.
-func cannotRead(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return fmt.Errorf("cannot read %s: %w", path, err)
 }
 
 // ReadTargets parses data, the vegeta targets file file, with vegeta's own targeters: the json
@@ -281,9 +271,12 @@ func (q *Request) rules(r *rules, field string) {
 	r.value(field+".method", checkMethod(q.Method))
 	r.value(field+".path", checkPath(q.Path))
 	for _, k := range slices.Sorted(maps.Keys(q.Header)) {
-		r.key(field+".headers."+fieldKey(k), checkHeaderName(k))
+		r.key(field+".headers."+fieldKey(k), errUnless(httpwire.IsToken(k),
+			"%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", quote(k)))
 		for _, v := range q.Header[k] {
-			r.value(field+".headers."+fieldKey(k), checkHeaderValue(v))
+			// CR, LF, NUL and the other control characters but tab would end or split the line.
+			r.value(field+".headers."+fieldKey(k), errUnless(strings.IndexFunc(v, controlNotTab) < 0,
+				"%s contains control characters", quote(v)))
 		}
 	}
 	if len(q.Body) > MaxTargetsSize {
@@ -328,24 +321,7 @@ func (l *LoadSpec) requestsRules(r *rules) {
 }
 
 func checkMethod(s string) error {
-	if !httpwire.IsToken(s) {
-		return fmt.Errorf("%s is not an HTTP method (a token like GET or POST)", quote(s))
-	}
-	return nil
+	return errUnless(httpwire.IsToken(s), "%s is not an HTTP method (a token like GET or POST)", quote(s))
 }
 
-func checkHeaderName(s string) error {
-	if !httpwire.IsToken(s) {
-		return fmt.Errorf("%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
-	}
-	return nil
-}
-
-// checkHeaderValue refuses what would end or split a header line: CR, LF, NUL and the other
-// control characters but tab.
-func checkHeaderValue(s string) error {
-	if strings.IndexFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) >= 0 {
-		return fmt.Errorf("%s contains control characters", quote(s))
-	}
-	return nil
-}
+func controlNotTab(r rune) bool { return r != '\t' && unicode.IsControl(r) }

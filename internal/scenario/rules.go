@@ -182,7 +182,9 @@ func (t *Target) builtinRules(r *rules) {
 		r.value("target.slowdown", errors.New("empty; map worker indexes to factors like {1: 3}, or remove the key"))
 	}
 	for _, i := range slices.Sorted(maps.Keys(t.Slowdown)) {
-		r.value("target.slowdown."+strconv.Itoa(i), checkSlowdown(t.Slowdown[i]))
+		f := t.Slowdown[i] // the comparisons are written so that NaN fails too
+		r.value("target.slowdown."+strconv.Itoa(i), errUnless(f > 0 && f <= MaxSlowdown,
+			"must be a factor in (0, %d] (3 = three times slower), got %g", MaxSlowdown, f))
 	}
 }
 
@@ -293,14 +295,21 @@ func (b *Balancer) rules(r *rules, t *Target) {
 	namesRules(r, "balancer.strategy", "strategy", names, Strategies)
 	if slices.Contains(names, cookieHash) {
 		r.value("balancer.cookie", checkCookie(b.Cookie))
-		r.value("balancer.cookie", t.checkHashedCookie(b.Cookie))
-		r.value("balancer.bounded_load", checkBoundedLoad(b.BoundedLoad))
+		// Hashing a cookie the session workload never sets would send every request
+		// round-robin, and the comparison would measure nothing.
+		r.value("balancer.cookie", errUnless(t.Builtin != sessionWorkload || b.Cookie == sessionCookie,
+			"the session workload sets cookie %q, so hashing %s would find none", sessionCookie, quote(b.Cookie)))
+		// Below 1 no backend could take its share of the average.
+		c := b.BoundedLoad
+		r.value("balancer.bounded_load", errUnless(c == 0 || c >= 1 && c <= math.MaxFloat64,
+			"must be 0 (no bound) or a factor ≥ 1 of the average load, like 1.25; got %g", c))
 	} else {
 		r.only("balancer.cookie", b.Cookie != "", errNotForCookieHash)
 		r.only("balancer.bounded_load", b.BoundedLoad != 0, errNotForCookieHash)
 	}
 	r.value("balancer.engine", checkOneOf("engine", string(b.Engine), Engines))
-	r.value("balancer.max_conns", checkMaxConns(b.MaxConns))
+	r.value("balancer.max_conns", errUnless(b.MaxConns >= 0 && b.MaxConns <= MaxConnections,
+		"must be between 0 (no bound) and %d, got %d", MaxConnections, b.MaxConns))
 	if b.MaxConns > 0 && !b.Engine.Queues() {
 		r.key("balancer.max_conns", fmt.Errorf("engine %s does not queue requests; use engine fast or std", b.Engine))
 	}
@@ -376,7 +385,8 @@ func (rs *Restart) rules(r *rules) {
 		r.only("restart.within", rs.Within != 0, errOff)
 		return
 	}
-	r.value("restart.max", checkRestartMax(rs.Max))
+	r.value("restart.max", errUnless(rs.Max >= 1 && rs.Max <= MaxRestarts,
+		"must be between 1 and %d restarts, got %d (restart: false disables restarts)", MaxRestarts, rs.Max))
 	r.value("restart.within", checkDuration(rs.Within, false))
 }
 
@@ -472,34 +482,21 @@ func checkOneOf(what, s string, known []string) error {
 	return fmt.Errorf("unknown %s %s%s (known: %s)", what, quote(s), didYouMean(s, known), strings.Join(known, ", "))
 }
 
+// errUnless returns nil when ok, and otherwise the error format and args make.
+func errUnless(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
 // checkBetween accepts n in lo..hi.
 func checkBetween(n, lo, hi int) error {
-	if n < lo || n > hi {
-		return fmt.Errorf("must be between %d and %d, got %d", lo, hi, n)
-	}
-	return nil
+	return errUnless(n >= lo && n <= hi, "must be between %d and %d, got %d", lo, hi, n)
 }
 
 func checkWorkers(n int) error {
-	if n < 1 || n > MaxWorkers {
-		return fmt.Errorf("must be between 1 and %d workers, got %d", MaxWorkers, n)
-	}
-	return nil
-}
-
-func checkRestartMax(n int) error {
-	if n < 1 || n > MaxRestarts {
-		return fmt.Errorf("must be between 1 and %d restarts, got %d (restart: false disables restarts)", MaxRestarts, n)
-	}
-	return nil
-}
-
-// checkMaxConns accepts a bound on each worker's connections from the balancer; 0 = no bound.
-func checkMaxConns(n int) error {
-	if n < 0 || n > MaxConnections {
-		return fmt.Errorf("must be between 0 (no bound) and %d, got %d", MaxConnections, n)
-	}
-	return nil
+	return errUnless(n >= 1 && n <= MaxWorkers, "must be between 1 and %d workers, got %d", MaxWorkers, n)
 }
 
 // checkWorkerIndex accepts a 1-based worker index up to the largest worker count.
@@ -513,14 +510,6 @@ func checkWorkerIndex(i, maxWorkers int) error {
 	return nil
 }
 
-func checkSlowdown(f float64) error {
-	// Written so that NaN fails too.
-	if !(f > 0 && f <= MaxSlowdown) {
-		return fmt.Errorf("must be a factor in (0, %d] (3 = three times slower), got %g", MaxSlowdown, f)
-	}
-	return nil
-}
-
 // checkCookie accepts a cookie name: an HTTP token (RFC 6265 via RFC 7230).
 func checkCookie(s string) error {
 	if s == "" {
@@ -528,23 +517,6 @@ func checkCookie(s string) error {
 	}
 	if !httpwire.IsToken(s) {
 		return fmt.Errorf("%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
-	}
-	return nil
-}
-
-// checkHashedCookie refuses to hash a cookie the built-in session workload never sets: every
-// request would fall back to round-robin and the comparison would measure nothing.
-func (t *Target) checkHashedCookie(cookie string) error {
-	if t.Builtin == sessionWorkload && cookie != sessionCookie {
-		return fmt.Errorf("the session workload sets cookie %q, so hashing %s would find none", sessionCookie, quote(cookie))
-	}
-	return nil
-}
-
-func checkBoundedLoad(c float64) error {
-	// Below 1 no backend could take its share of the average. Written so that NaN fails too.
-	if c != 0 && !(c >= 1 && c <= math.MaxFloat64) {
-		return fmt.Errorf("must be 0 (no bound) or a factor ≥ 1 of the average load, like 1.25; got %g", c)
 	}
 	return nil
 }
@@ -611,10 +583,7 @@ func checkRate(r float64) error {
 
 func checkSuccess(f float64) error {
 	// Written so that NaN fails too.
-	if !(f > 0 && f <= 1) {
-		return fmt.Errorf("must be a fraction in (0, 1] like 0.999 or a percentage like \"99.9%%\", got %g", f)
-	}
-	return nil
+	return errUnless(f > 0 && f <= 1, "must be a fraction in (0, 1] like 0.999 or a percentage like \"99.9%%\", got %g", f)
 }
 
 // checkEnvName accepts the names a POSIX shell accepts, so that a user's server can read them.

@@ -321,13 +321,16 @@ func Load(path string) (*Scenario, error) {
 }
 
 func readError(path string, err error) error {
-	cause := err
-	// The path is already the prefix of the message; don't repeat it.
+	return &Error{File: path, Msg: "cannot read: " + pathCause(err).Error(), Err: err}
+}
+
+// pathCause drops the path of an *fs.PathError: the message names the path already.
+func pathCause(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		cause = pe.Err
+		return pe.Err
 	}
-	return &Error{File: path, Msg: "cannot read: " + cause.Error(), Err: err}
+	return err
 }
 
 // Parse parses a scenario from data; file names it in errors, gives the default Name and the
