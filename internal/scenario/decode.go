@@ -262,32 +262,6 @@ func (d *decoder) section(n *yaml.Node, path string, fields []field) error {
 	return nil
 }
 
-// list decodes the list n at path item by item, each at path[i]. noun and example say what
-// the list holds, for messages.
-func (d *decoder) list(n *yaml.Node, path, noun, example string, each func(c *yaml.Node, sub string) error) error {
-	if noun != "" {
-		noun = " of " + noun
-	}
-	switch {
-	case isNull(n):
-		return d.errAt(n, path, "empty; expected a list%s like %s", noun, example)
-	case n.Kind != yaml.SequenceNode:
-		return d.errAt(n, path, "expected a list%s like %s, got %s", noun, example, got(n))
-	}
-	for i, c := range n.Content {
-		sub := fmt.Sprintf("%s[%d]", path, i)
-		c, err := d.visit(c, sub)
-		if err != nil {
-			return err
-		}
-		d.nodes[sub] = located{c, c}
-		if err := each(c, sub); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // pairs decodes a mapping of NAME: string (env, headers) into *p, each value converted by conv.
 func pairs[M ~map[string]V, V any](p *M, conv func(string) V) decodeFunc {
 	return func(d *decoder, n *yaml.Node, path string) error {
@@ -356,15 +330,33 @@ func number(p *float64, what string) decodeFunc {
 	return scalar(p, func(n *yaml.Node) (float64, error) { return decodeNumber(n, what) })
 }
 
-// listOf decodes a list into *p, each item with the decodeFunc elem gives for it. noun and
-// example say what the list holds, for messages.
+// listOf decodes a list into *p, each item, at path[i], with the decodeFunc elem gives for it.
+// noun and example say what the list holds, for messages.
 func listOf[T any](p *[]T, noun, example string, elem func(*T) decodeFunc) decodeFunc {
+	if noun != "" {
+		noun = " of " + noun
+	}
 	return func(d *decoder, n *yaml.Node, path string) error {
 		*p = []T{}
-		return d.list(n, path, noun, example, func(c *yaml.Node, sub string) error {
+		switch {
+		case isNull(n):
+			return d.errAt(n, path, "empty; expected a list%s like %s", noun, example)
+		case n.Kind != yaml.SequenceNode:
+			return d.errAt(n, path, "expected a list%s like %s, got %s", noun, example, got(n))
+		}
+		for i, c := range n.Content {
+			sub := fmt.Sprintf("%s[%d]", path, i)
+			c, err := d.visit(c, sub)
+			if err != nil {
+				return err
+			}
+			d.nodes[sub] = located{c, c}
 			*p = append(*p, *new(T))
-			return elem(&(*p)[len(*p)-1])(d, c, sub)
-		})
+			if err := elem(&(*p)[i])(d, c, sub); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

@@ -23,11 +23,11 @@ func ParseWorkers(s string) ([]int, error) {
 	items := strings.Split(s, ",")
 	ns := make([]int, 0, len(items))
 	for _, item := range items {
-		var w workerCount
-		if err := w.Set(strings.TrimSpace(item)); err != nil {
+		n, err := parseWorkerItem(strings.TrimSpace(item))
+		if err != nil {
 			return nil, err
 		}
-		ns = append(ns, int(w))
+		ns = append(ns, n)
 	}
 	return normalizeWorkers(ns), nil
 }
@@ -76,17 +76,17 @@ func ParseRates(s string) ([]float64, error) {
 		if item == "" {
 			return nil, errors.New("empty rate; want requests/s like 100,200")
 		}
-		var r rate
-		if err := r.Set(item); err != nil {
-			return nil, err
+		r, err := strconv.ParseFloat(item, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not %s", quote(item), rateWhat)
 		}
-		if err := checkRate(float64(r)); err != nil {
+		if err := checkRate(r); err != nil {
 			return nil, fmt.Errorf("%s: %w", quote(item), err)
 		}
-		if slices.Contains(rates, float64(r)) {
+		if slices.Contains(rates, r) {
 			return nil, fmt.Errorf("rate %g given twice (item %d)", r, i+1)
 		}
-		rates = append(rates, float64(r))
+		rates = append(rates, r)
 	}
 	return rates, nil
 }

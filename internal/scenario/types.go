@@ -98,38 +98,12 @@ func parsePercent(s string) (float64, bool) {
 // rateWhat says how a rate is written, for messages.
 const rateWhat = "a rate in requests/s like 200"
 
-// rate is an offered rate in requests per second.
-type rate float64
-
-func (r *rate) UnmarshalYAML(n *yaml.Node) error {
-	v, err := decodeNumber(n, rateWhat)
-	*r = rate(v)
-	return err
-}
-
-func (r *rate) Set(s string) error {
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("%s is not %s", quote(s), rateWhat)
-	}
-	*r = rate(v)
-	return nil
-}
-
-// workerCount is one worker count: N, "auto" (one per core) or "Kx" (K per core).
-type workerCount int
-
-func (w *workerCount) UnmarshalYAML(n *yaml.Node) error {
+// decodeWorkerCount reads one worker count as --workers writes it: N, "auto" or "Kx".
+func decodeWorkerCount(n *yaml.Node) (int, error) {
 	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || t != "!!int" && t != "!!str" {
-		return fmt.Errorf("expected a worker count (N, \"auto\" or \"Kx\"), got %s", got(n))
+		return 0, fmt.Errorf("expected a worker count (N, \"auto\" or \"Kx\"), got %s", got(n))
 	}
-	return w.Set(n.Value)
-}
-
-func (w *workerCount) Set(s string) error {
-	n, err := parseWorkerItem(s)
-	*w = workerCount(n)
-	return err
+	return parseWorkerItem(n.Value)
 }
 
 // decodeString reads a scalar as text. Numbers and booleans are taken as written ("8000" stays
@@ -189,7 +163,7 @@ func decodeNumber(n *yaml.Node, what string) (float64, error) {
 // workers decodes worker counts: one, or a list; sorted, without duplicates.
 func workers(p *[]int) decodeFunc {
 	const example = `[1, 2, 4] or "auto"`
-	count := func(w *int) decodeFunc { return self((*workerCount)(w)) }
+	count := func(w *int) decodeFunc { return scalar(w, decodeWorkerCount) }
 	return func(d *decoder, n *yaml.Node, path string) error {
 		var err error
 		switch {
@@ -212,7 +186,7 @@ func workers(p *[]int) decodeFunc {
 
 // rates decodes load.rates, a list of requests/s.
 func rates(p *[]float64) decodeFunc {
-	return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return self((*rate)(r)) })
+	return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return number(r, rateWhat) })
 }
 
 // slowdown decodes target.slowdown, a mapping from worker index to factor: {1: 3}. A worker's
