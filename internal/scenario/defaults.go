@@ -17,32 +17,21 @@ import (
 const (
 	// DefaultThreads is the GOMAXPROCS of each built-in worker: one, like Node's single event
 	// loop, so that "one process vs a cluster" compares what it means for a Node service.
-	DefaultThreads = 1
-	// DefaultConcurrency is the built-in worker's cap on requests in progress; 0 = unlimited.
-	DefaultConcurrency = 0
-	// DefaultPortEnv names the env var that tells a command worker its port.
-	DefaultPortEnv = "PORT"
-	// DefaultBuiltinReadyPath is polled on a built-in worker until it answers 2xx.
-	DefaultBuiltinReadyPath = "/healthz"
+	DefaultThreads          = 1
+	DefaultConcurrency      = 0          // the built-in worker's cap on requests in progress (0 = unlimited)
+	DefaultPortEnv          = "PORT"     // the env var that tells a command worker its port
+	DefaultBuiltinReadyPath = "/healthz" // polled on a built-in worker until it answers 2xx
 	// DefaultCommandReadyPath is polled on a user's command worker: "/" is the one path any
 	// HTTP server is likely to answer.
 	DefaultCommandReadyPath = "/"
-	// DefaultReadyTimeout bounds how long a worker may take to become ready.
-	DefaultReadyTimeout = 10 * time.Second
-	// DefaultPath is the request path the load hits.
-	DefaultPath = "/"
-	// DefaultStrategy is the balancer's selection strategy.
-	DefaultStrategy = balancer.StrategyRoundRobin
-	// DefaultDuration is how long each measured load step lasts.
-	DefaultDuration = 10 * time.Second
-	// DefaultWarmup is the unmeasured load sent before each step (JIT, caches, connection pools).
-	DefaultWarmup = 2 * time.Second
-	// DefaultTimeout is the per-request timeout of the load generator.
-	DefaultTimeout = 10 * time.Second
-	// DefaultSuccess is the success ratio (a fraction) a capacity search step must keep.
-	DefaultSuccess = 0.999
-	// DefaultMaxSteps bounds the number of load steps of one capacity search.
-	DefaultMaxSteps = 12
+	DefaultReadyTimeout     = 10 * time.Second            // how long a worker may take to become ready
+	DefaultPath             = "/"                         // the request path the load hits
+	DefaultStrategy         = balancer.StrategyRoundRobin // the balancer's selection strategy
+	DefaultDuration         = 10 * time.Second            // how long each measured load step lasts
+	DefaultWarmup           = 2 * time.Second             // unmeasured load before each step (JIT, caches, pools)
+	DefaultTimeout          = 10 * time.Second            // the load generator's per-request timeout
+	DefaultSuccess          = 0.999                       // the success ratio a capacity search step must keep
+	DefaultMaxSteps         = 12                          // the most load steps of one capacity search
 	// DefaultStore keeps the session workload's sessions in each worker's memory: the
 	// well-known "in-memory sessions break across workers", measured.
 	DefaultStore = target.StoreMemory
@@ -59,21 +48,17 @@ const (
 	// DefaultSessionClients is load.clients for the session workload: enough clients that a
 	// session is rarely reused back to back, few enough to stay well within one process.
 	DefaultSessionClients = 1000
-	// DefaultRepeat runs each load step once.
-	DefaultRepeat = 1
+	DefaultRepeat         = 1 // each load step runs once
 	// DefaultNoiseThreshold: a step during which other processes used more than 5 % of the
 	// machine is measured again. Measured here: a quiet 2-core machine shows 0–2 %; a Go build
 	// beside a run 30–90 %, and one CPU-burning process 50 %.
 	DefaultNoiseThreshold = 0.05
-	// DefaultRedisAddr is where an already-running Redis is looked for: its standard port.
-	DefaultRedisAddr = "127.0.0.1:6379"
-	// DefaultLockKey is the Redis list holding the token of the resource target.hold holds.
-	DefaultLockKey = target.DefaultLockKey
+	DefaultRedisAddr      = "127.0.0.1:6379"      // where an already-running Redis is looked for: its standard port
+	DefaultLockKey        = target.DefaultLockKey // the Redis list holding the token of the resource target.hold holds
 	// DefaultRestartMax is how many times a worker is restarted within DefaultRestartWithin
 	// before the cluster gives up on it (a crash loop, not a crash).
-	DefaultRestartMax = 10
-	// DefaultRestartWithin is the window DefaultRestartMax counts restarts in.
-	DefaultRestartWithin = time.Minute
+	DefaultRestartMax    = 10
+	DefaultRestartWithin = time.Minute // the window DefaultRestartMax counts restarts in
 )
 
 // sessionCookie is the cookie the built-in session workload sets.
@@ -130,31 +115,22 @@ const cookieHash = balancer.StrategyCookieHash
 const storeRedis = target.StoreRedis
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
-// thousand processes or an all-night run, not real hardware limits.
+// thousand processes or an all-night run, not real hardware limits. Each bounds what its comment
+// names.
 const (
-	// MaxWorkers bounds a worker count.
-	MaxWorkers = 256
-	// MaxThreads bounds target.threads.
-	MaxThreads = 256
-	// MaxConcurrency bounds target.concurrency.
-	MaxConcurrency = 1_000_000
-	// MaxRate bounds an offered rate, in requests per second.
-	MaxRate = 1e6
-	// MaxDuration bounds every duration in a scenario.
-	MaxDuration = time.Hour
-	// MaxSteps bounds load.search.max_steps.
-	MaxSteps = 100
-	// MaxSlowdown bounds a target.slowdown factor.
-	MaxSlowdown = 100
+	MaxWorkers     = 256       // a worker count
+	MaxThreads     = 256       // target.threads
+	MaxConcurrency = 1_000_000 // target.concurrency
+	MaxRate        = 1e6       // an offered rate, in requests per second
+	MaxDuration    = time.Hour // every duration in a scenario
+	MaxSteps       = 100       // load.search.max_steps
+	MaxSlowdown    = 100       // a target.slowdown factor
 	// MaxConnections bounds load.connections: past it the descriptors of the generator's and
 	// the balancer's sides of each connection approach what a process may open.
 	MaxConnections = 4096
-	// MaxClients bounds load.clients.
-	MaxClients = 100_000
-	// MaxRepeat bounds load.repeat.
-	MaxRepeat = 20
-	// MaxRestarts bounds restart.max.
-	MaxRestarts = 1000
+	MaxClients     = 100_000 // load.clients
+	MaxRepeat      = 20      // load.repeat
+	MaxRestarts    = 1000    // restart.max
 	// MaxFileSize bounds the size of a scenario file; real ones are a few hundred bytes, and
 	// the bound keeps a runaway input from costing YAML parsing time and memory.
 	MaxFileSize = 1 << 20
