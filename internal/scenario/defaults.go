@@ -115,8 +115,7 @@ const cookieHash = balancer.StrategyCookieHash
 const storeRedis = target.StoreRedis
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
-// thousand processes or an all-night run, not real hardware limits. Each bounds what its comment
-// names.
+// thousand processes or an all-night run, not real hardware limits.
 const (
 	MaxWorkers     = 256       // a worker count
 	MaxThreads     = 256       // target.threads
