@@ -62,6 +62,14 @@ func (r *rules) only(field string, set bool, err error) {
 	}
 }
 
+// optional records err as a problem with the value of field when it is set, or written in the
+// file even with a zero value: the zero value of an optional field means "left out".
+func (r *rules) optional(field string, set bool, err error) {
+	if set || r.given(field) {
+		r.value(field, err)
+	}
+}
+
 // conflict records that field cannot be combined with other; why says what to do instead.
 func (r *rules) conflict(field, other, why string) {
 	r.problems = append(r.problems, problem{field: field, other: other, err: errors.New(why), atKey: true})
@@ -342,16 +350,10 @@ func (l *LoadSpec) rules(r *rules) {
 	r.value("load.timeout", checkDuration(l.Timeout, false))
 	// 0 means none (clients) or the default (connections, noise_threshold): a file says so by
 	// leaving the key out.
-	if l.Clients != 0 || r.given("load.clients") {
-		r.value("load.clients", checkBetween(l.Clients, 1, MaxClients))
-	}
+	r.optional("load.clients", l.Clients != 0, checkBetween(l.Clients, 1, MaxClients))
 	r.value("load.repeat", checkBetween(l.Repeat, 1, MaxRepeat))
-	if l.Connections != 0 || r.given("load.connections") {
-		r.value("load.connections", checkBetween(l.Connections, 1, MaxConnections))
-	}
-	if l.NoiseThreshold != 0 || r.given("load.noise_threshold") {
-		r.value("load.noise_threshold", checkSuccess(l.NoiseThreshold))
-	}
+	r.optional("load.connections", l.Connections != 0, checkBetween(l.Connections, 1, MaxConnections))
+	r.optional("load.noise_threshold", l.NoiseThreshold != 0, checkSuccess(l.NoiseThreshold))
 	if r.given("load.requests") && r.given("load.targets") {
 		r.conflict("load.targets", "load.requests", "write the requests inline or in a targets file")
 	}
@@ -426,16 +428,11 @@ func (f *Fault) rules(r *rules, field string, maxWorkers int, end time.Duration)
 
 // rules checks an SLO: p99, success or both, each in range.
 func (o *SLO) rules(r *rules) {
-	p99, success := o.P99 != 0 || r.given("slo.p99"), o.Success != 0 || r.given("slo.success")
-	if !p99 && !success {
+	if o.P99 == 0 && o.Success == 0 && !r.given("slo.p99") && !r.given("slo.success") {
 		r.value("slo", errors.New("empty; set p99 (like 50ms), success (like 99.9%), or both"))
 	}
-	if p99 {
-		r.value("slo.p99", checkDuration(o.P99, false))
-	}
-	if success {
-		r.value("slo.success", checkSuccess(o.Success))
-	}
+	r.optional("slo.p99", o.P99 != 0, checkDuration(o.P99, false))
+	r.optional("slo.success", o.Success != 0, checkSuccess(o.Success))
 }
 
 var (
@@ -515,10 +512,7 @@ func checkCookie(s string) error {
 	if s == "" {
 		return errors.New("empty")
 	}
-	if !httpwire.IsToken(s) {
-		return fmt.Errorf("%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
-	}
-	return nil
+	return errUnless(httpwire.IsToken(s), "%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
 }
 
 func checkConcurrency(n int) error {
