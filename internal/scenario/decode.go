@@ -360,16 +360,22 @@ func listOf[T any](p *[]T, noun, example string, elem func(*T) decodeFunc) decod
 	}
 }
 
+// oneOrMore decodes one item, or a list of them, into *p, each with the decodeFunc elem gives.
+func oneOrMore[T any](p *[]T, elem func(*T) decodeFunc) decodeFunc {
+	return func(d *decoder, n *yaml.Node, path string) error {
+		if n.Kind == yaml.SequenceNode {
+			return listOf(p, "", "", elem)(d, n, path)
+		}
+		*p = make([]T, 1)
+		return elem(&(*p)[0])(d, n, path)
+	}
+}
+
 // names decodes one name, or a list of names to compare; first is set to the first of them.
 func names[T ~string](p *[]T, first *T) decodeFunc {
+	all := oneOrMore(p, text[T])
 	return func(d *decoder, n *yaml.Node, path string) error {
-		var err error
-		if n.Kind == yaml.SequenceNode {
-			err = listOf(p, "", "", text[T])(d, n, path)
-		} else {
-			*p = []T{""}
-			err = text(&(*p)[0])(d, n, path)
-		}
+		err := all(d, n, path)
 		if len(*p) > 0 && first != nil {
 			*first = (*p)[0]
 		}

@@ -163,22 +163,17 @@ func decodeNumber(n *yaml.Node, what string) (float64, error) {
 // workers decodes worker counts: one, or a list; sorted, without duplicates.
 func workers(p *[]int) decodeFunc {
 	const example = `[1, 2, 4] or "auto"`
-	count := func(w *int) decodeFunc { return scalar(w, decodeWorkerCount) }
+	all := oneOrMore(p, func(w *int) decodeFunc { return scalar(w, decodeWorkerCount) })
 	return func(d *decoder, n *yaml.Node, path string) error {
-		var err error
 		switch {
 		case isNull(n):
 			return d.errAt(n, path, "empty; list worker counts like %s", example)
 		case n.Kind == yaml.SequenceNode && len(n.Content) == 0:
 			return d.errAt(n, path, "empty list; list worker counts like %s", example)
-		case n.Kind == yaml.SequenceNode:
-			err = listOf(p, "", "", count)(d, n, path)
-		case n.Kind != yaml.ScalarNode:
+		case n.Kind == yaml.MappingNode:
 			return d.errAt(n, path, "expected a list of worker counts like [1, 2, \"auto\"], got %s", got(n))
-		default:
-			*p = []int{0}
-			err = count(&(*p)[0])(d, n, path)
 		}
+		err := all(d, n, path)
 		*p = normalizeWorkers(*p)
 		return err
 	}
