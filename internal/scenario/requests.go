@@ -258,12 +258,7 @@ func (r *lineReader) Read(p []byte) (int, error) {
 
 // done reports whether every line was read.
 func (r *lineReader) done() bool {
-	for _, l := range r.lines {
-		if len(l) > 0 {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(r.lines, func(l []byte) bool { return len(l) > 0 })
 }
 
 // rules checks one request, at field.
