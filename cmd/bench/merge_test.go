@@ -16,6 +16,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/bench-dev/bench/internal/report"
+	"github.com/bench-dev/bench/internal/testserver"
 )
 
 // forwardEnv makes the test binary, started as a scenario's target.command, forward every
@@ -52,12 +53,7 @@ func forward(to string) int {
 // returns its address; it is stopped at cleanup.
 func sharedWorker(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testserver.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd, _ := benchCommand(t, "worker", "--workload", "cpu", "--cost", "100us", "--port", port)
 	cmd.Stderr = os.Stderr

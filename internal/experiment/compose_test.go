@@ -42,6 +42,12 @@ load:
   noise_threshold: 1   # other tests run beside this one: no step measured again
 `, service),
 	}
+	return loadFiles(t, dir, files)
+}
+
+// loadFiles writes files into dir and loads the scenario among them, s.yaml.
+func loadFiles(t *testing.T, dir string, files map[string]string) *scenario.Scenario {
+	t.Helper()
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)

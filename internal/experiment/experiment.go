@@ -288,7 +288,7 @@ func Run(ctx context.Context, sc *scenario.Scenario, opts Options) (*Result, err
 		copied.Redis = &red
 		r.sc = &copied
 	}
-	if t := sc.Target; t.Cost > 0 && sc.Scale.Local() && (t.Builtin == target.WorkloadCPU || t.Builtin == target.WorkloadSession) {
+	if t := sc.Target; t.Builtin.Burns() && t.Cost > 0 && sc.Scale.Local() {
 		r.event("cpu loop calibrated once for every worker: %s", target.Calibrate())
 	}
 	for _, h := range sc.Target.RemoteHosts() {
@@ -893,7 +893,7 @@ func workerSpec(sc *scenario.Scenario, store target.Store, opts Options) (cluste
 		cmd = []string{exe, "worker"}
 	}
 	w := target.Config{Workload: t.Builtin, Cost: t.Cost, Concurrency: t.Concurrency, Threads: t.Threads}
-	if t.Cost > 0 && (t.Builtin == target.WorkloadCPU || t.Builtin == target.WorkloadSession) {
+	if t.Builtin.Burns() && t.Cost > 0 {
 		// One calibration for the whole run (cached in this process): every worker at every
 		// count then burns the same loop iterations per request.
 		w.ItersPerMs = target.Calibrate().ItersPerMs

@@ -106,9 +106,7 @@ load:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := Run(ctx, sc, Options{})
+	res, err := run(t, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +183,7 @@ load:
 				t.Fatal(err)
 			}
 			before0, before1, beforeFront := replicas[0].Load(), replicas[1].Load(), front.Load()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			res, err := Run(ctx, sc, Options{})
+			res, err := run(t, sc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -145,15 +145,7 @@ Content-Type: text/plain
 		"order.json":  `{"item": 42, "qty": 2}`,
 		"payment.txt": "pay 12.50",
 	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sc, err := scenario.Load(filepath.Join(dir, "s.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := loadFiles(t, dir, files)
 	sc.Load.NoiseThreshold = 1 // other tests share the machine: no step measured again
 	raws := &rawBuffers{rows: map[int]*closingBuffer{}, ids: map[int]Step{}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

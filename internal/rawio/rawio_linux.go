@@ -266,12 +266,17 @@ func Idle(rw io.ReadWriter) error {
 	if err := r.rc.Read(r.peekFn); err != nil {
 		return err
 	}
+	return peeked(r.n, r.errno)
+}
+
+// peeked turns what a one-byte MSG_PEEK|MSG_DONTWAIT recv returned into Idle's answer.
+func peeked(n int, errno syscall.Errno) error {
 	switch {
-	case r.errno == syscall.EAGAIN:
+	case errno == syscall.EAGAIN:
 		return nil
-	case r.errno != 0:
-		return &net.OpError{Op: "read", Net: "tcp", Err: r.errno}
-	case r.n == 0:
+	case errno != 0:
+		return &net.OpError{Op: "read", Net: "tcp", Err: errno}
+	case n == 0:
 		return io.EOF
 	}
 	return ErrPending
@@ -279,14 +284,19 @@ func Idle(rw io.ReadWriter) error {
 
 // peek is Idle's one system call; it never waits for the netpoller.
 func (r *conn) peek(fd uintptr) bool {
+	r.n, r.errno = peekByte(fd, &r.peekBuf)
+	return true
+}
+
+// peekByte is recv(fd, b, 1, MSG_PEEK|MSG_DONTWAIT), retried on EINTR: it consumes nothing and
+// never waits.
+func peekByte(fd uintptr, b *[1]byte) (int, syscall.Errno) {
 	for {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.peekBuf[0])), 1,
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		if e == syscall.EINTR {
-			continue
+		if e != syscall.EINTR {
+			return int(n), e
 		}
-		r.n, r.errno = int(n), e
-		return true
 	}
 }
 
@@ -305,26 +315,10 @@ func IdleConn(c net.Conn) error {
 		return err
 	}
 	var buf [1]byte
-	var n uintptr
+	var n int
 	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
-				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-			if errno != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { n, errno = peekByte(fd, &buf) }); err != nil {
 		return err
 	}
-	switch {
-	case errno == syscall.EAGAIN:
-		return nil
-	case errno != 0:
-		return &net.OpError{Op: "read", Net: "tcp", Err: errno}
-	case n == 0:
-		return io.EOF
-	}
-	return ErrPending
+	return peeked(n, errno)
 }

@@ -51,6 +51,9 @@ var Workloads = []Workload{WorkloadCPU, WorkloadSleep, WorkloadSession}
 // Valid reports whether w is one of Workloads. Names are exact.
 func (w Workload) Valid() bool { return slices.Contains(Workloads, w) }
 
+// Burns reports whether w burns its cost in the calibrated compute loop (see Calibrate).
+func (w Workload) Burns() bool { return w == WorkloadCPU || w == WorkloadSession }
+
 // String returns the name; with Set it makes a *Workload a flag.Value.
 func (w *Workload) String() string { return string(*w) }
 
@@ -323,7 +326,7 @@ func newHandler(cfg Config) (*handler, error) {
 	if cfg.Concurrency > 0 {
 		h.sem = make(chan struct{}, cfg.Concurrency)
 	}
-	if (cfg.Workload == WorkloadCPU || cfg.Workload == WorkloadSession) && cfg.Cost > 0 {
+	if cfg.Workload.Burns() && cfg.Cost > 0 {
 		cal := Calibration{ItersPerMs: cfg.ItersPerMs}
 		if cal.ItersPerMs <= 0 {
 			cal = Calibrate()
