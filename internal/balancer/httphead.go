@@ -62,6 +62,30 @@ type reqHead struct {
 // hasBody reports whether a body follows the head.
 func (h *reqHead) hasBody() bool { return h.chunked || h.contentLength > 0 }
 
+// validTarget reports whether net/http takes the origin-form target t as url.ParseRequestURI
+// does: no control characters, and every '%' in the path (before the first '?') starts an escape
+// of two hex digits. A target that is not valid goes to net/http, which answers 400.
+func validTarget(t []byte) bool {
+	inPath := true
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c < ' ' || c == 0x7f:
+			return false
+		case c == '?':
+			inPath = false
+		case c == '%' && inPath:
+			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // parseRequest parses the request head at the start of buf into h. Only
 // origin-form HTTP/1.1 requests with strict CRLF line endings and
 // unambiguous framing are parseOK; HTTP/1.0, Upgrade, Expect, Connection
@@ -86,7 +110,7 @@ func parseRequest(buf []byte, h *reqHead) parseResult {
 		return parseUnsupported // absolute-form, authority-form, "*", or no version
 	}
 	h.target = rest[:sp]
-	if !bytes.Equal(rest[sp+1:], http11) {
+	if !validTarget(h.target) || !bytes.Equal(rest[sp+1:], http11) {
 		return parseUnsupported
 	}
 	h.head = string(h.method) == "HEAD"
@@ -108,7 +132,12 @@ func parseRequest(buf []byte, h *reqHead) parseResult {
 		}
 		switch len(name) {
 		case len(headerHost):
-			host = host || bytes.EqualFold(name, headerHost)
+			if bytes.EqualFold(name, headerHost) {
+				if host {
+					return parseUnsupported // net/http refuses a second Host
+				}
+				host = true
+			}
 		case len(headerExpect): // also 6: other headers of that length pass
 			if bytes.EqualFold(name, headerExpect) {
 				return parseUnsupported
