@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // mainOut runs Main in this process and returns stdout, stderr and the exit code. Only for
@@ -314,6 +315,35 @@ func TestRunFlags_strategyReplacesItsSettings(t *testing.T) {
 		}
 		if sc.Balancer.Cookie != c.cookie {
 			t.Errorf("sessions.yaml --strategy %s: cookie %q, want %q", c.flag, sc.Balancer.Cookie, c.cookie)
+		}
+	}
+}
+
+// `bench worker -h` lists every registered workload and store, each with what it does: the help
+// is written from the registries, so a new one cannot be missing from it.
+func TestWorker_helpListsRegistries(t *testing.T) {
+	t.Parallel()
+	stdout, _, code := mainOut("worker", "-h")
+	if code != 0 {
+		t.Fatalf("bench worker -h: exit %d", code)
+	}
+	usage := func(flag string) string {
+		_, rest, ok := strings.Cut(stdout, "\n  --"+flag+" name\n")
+		if !ok {
+			t.Fatalf("bench worker -h has no --%s name:\n%s", flag, stdout)
+		}
+		line, _, _ := strings.Cut(rest, "\n")
+		return line
+	}
+	workload, store := usage("workload"), usage("store")
+	for _, w := range target.Workloads {
+		if !strings.Contains(workload, " "+string(w)+" (") {
+			t.Errorf("--workload's help does not list %s with what it does: %q", w, workload)
+		}
+	}
+	for _, s := range target.Stores {
+		if !strings.Contains(store, " "+string(s)+" (") {
+			t.Errorf("--store's help does not list %s with what it does: %q", s, store)
 		}
 	}
 }

@@ -43,10 +43,18 @@ const (
 	WorkloadSession Workload = "session"
 )
 
+// workloads is the registry of built-in workloads, in the order Workloads and
+// `bench worker -h` list them, each with the few words the help shows after
+// its name. It is the one place a new workload is registered.
+var workloads = []entry[Workload]{
+	{WorkloadCPU, "burn CPU"},
+	{WorkloadSleep, "wait"},
+	{WorkloadSession, "session lookup, then CPU"},
+}
+
 // Workloads is every built-in workload, the ones a scenario's target.builtin
-// may name. It is the one place a new workload is registered. Callers must
-// not modify it.
-var Workloads = []Workload{WorkloadCPU, WorkloadSleep, WorkloadSession}
+// may name, in registry order. Callers must not modify it.
+var Workloads = names(workloads)
 
 // Valid reports whether w is one of Workloads. Names are exact.
 func (w Workload) Valid() bool { return slices.Contains(Workloads, w) }
@@ -65,15 +73,6 @@ func (w *Workload) Set(s string) error {
 	}
 	*w = Workload(s)
 	return nil
-}
-
-// join lists names for a message or help text: "a, b, c".
-func join[T ~string](names []T) string {
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = string(n)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Defaults applied by Run.
