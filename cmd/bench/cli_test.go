@@ -123,7 +123,7 @@ func TestFlagValues_sayTheExpectedForm(t *testing.T) {
 		{[]string{"plan", "--rps", "10x", "--p99", "50ms"}, `--rps: "10x" is not a request rate; write it like 500, 1.5k or 10k`},
 		{[]string{"plan", "--rps", "1k", "--p99", "50ms", "--headroom", "lots"}, `--headroom: "lots" is not a number`},
 		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration`},
-		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want one of cpu, sleep, session)`},
+		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want cpu, sleep or session)`},
 		{[]string{"worker", "--store", "disk"}, `--store: unknown store "disk" (want memory or redis)`},
 	} {
 		_, stderr, code := mainOut(tc.args...)

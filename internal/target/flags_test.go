@@ -59,7 +59,7 @@ func TestRegister_checksNames(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"--workload", "session", "--store", "redis"}, ""},
-		{[]string{"--workload", "nope"}, `unknown workload "nope" (want one of cpu, sleep, session)`},
+		{[]string{"--workload", "nope"}, `unknown workload "nope" (want cpu, sleep or session)`},
 		{[]string{"--workload", "CPU"}, `unknown workload "CPU"`},
 		{[]string{"--store", "disk"}, `unknown store "disk" (want memory or redis)`},
 	} {

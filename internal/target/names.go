@@ -1,6 +1,10 @@
 package target
 
-import "strings"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // entry is one name of a registry (workloads, stores) with what it does in a few words, so
 // that the help lists every registered name and none is forgotten there.
@@ -25,6 +29,22 @@ func describe[T ~string](registry []entry[T]) string {
 		parts[i] = string(e.name) + " (" + e.about + ")"
 	}
 	return orList(parts)
+}
+
+// setName is Set for a flag that takes one of known: it stores s in *dst, or fails with
+// unknown's error so that a mistyped name fails as the flags are parsed.
+func setName[T ~string](dst *T, s string, known []T, err error) error {
+	if !slices.Contains(known, T(s)) {
+		return unknown(T(s), known, err)
+	}
+	*dst = T(s)
+	return nil
+}
+
+// unknown is the error for a name that is not one of known, the same from a flag as from a
+// Config: `unknown store "disk" (want memory or redis)`, wrapping err (ErrUnknownStore).
+func unknown[T ~string](name T, known []T, err error) error {
+	return fmt.Errorf("%w %q (want %s)", err, string(name), orList(known))
 }
 
 // join lists names for a message: "a, b, c".

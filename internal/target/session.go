@@ -87,13 +87,7 @@ func (s *Store) String() string { return string(*s) }
 
 // Set accepts one of Stores, so that a mistyped --store fails as the flags
 // are parsed.
-func (s *Store) Set(name string) error {
-	if !Store(name).Valid() {
-		return fmt.Errorf("%w %q (want %s)", ErrUnknownStore, name, orList(Stores))
-	}
-	*s = Store(name)
-	return nil
-}
+func (s *Store) Set(name string) error { return setName(s, name, Stores, ErrUnknownStore) }
 
 // DefaultSessionTTL is how long a session lives when Config.SessionTTL is 0.
 const DefaultSessionTTL = 30 * time.Minute

@@ -67,13 +67,7 @@ func (w *Workload) String() string { return string(*w) }
 
 // Set accepts one of Workloads, so that a mistyped --workload fails as the
 // flags are parsed.
-func (w *Workload) Set(s string) error {
-	if !Workload(s).Valid() {
-		return fmt.Errorf("%w %q (want one of %s)", ErrUnknownWorkload, s, join(Workloads))
-	}
-	*w = Workload(s)
-	return nil
-}
+func (w *Workload) Set(s string) error { return setName(w, s, Workloads, ErrUnknownWorkload) }
 
 // Defaults applied by Run.
 const (
@@ -162,7 +156,7 @@ func (c *Config) validate() error {
 	case c.Workload == "":
 		c.Workload = WorkloadCPU
 	case !c.Workload.Valid():
-		return fmt.Errorf("target: workload: %w %q (want one of %s)", ErrUnknownWorkload, c.Workload, join(Workloads))
+		return fmt.Errorf("target: workload: %w", unknown(c.Workload, Workloads, ErrUnknownWorkload))
 	}
 	if c.Cost < 0 {
 		return fmt.Errorf("target: cost: must not be negative, got %s", c.Cost)
@@ -180,7 +174,7 @@ func (c *Config) validate() error {
 	case c.Store == "":
 		c.Store = StoreMemory
 	case !c.Store.Valid():
-		return fmt.Errorf("target: store: %w %q (want %s)", ErrUnknownStore, c.Store, orList(Stores))
+		return fmt.Errorf("target: store: %w", unknown(c.Store, Stores, ErrUnknownStore))
 	}
 	if c.RedisAddr == "" {
 		c.RedisAddr = DefaultRedisAddr
