@@ -115,14 +115,15 @@ func TestFlagValues_sayTheExpectedForm(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "x.yaml", "--duration", "5"}, `run: --duration: "5" is not a duration; write it like 5s or 500ms`},
-		{[]string{"run", "x.yaml", "--warmup", "1 s"}, `--warmup: "1 s" is not a duration`},
+		{[]string{"run", "x.yaml", "--duration", "5"}, `run: --duration: "5" is not a duration like 2ms (units: ns, us, ms, s, m, h)`},
+		{[]string{"run", "x.yaml", "--warmup", "1 s"}, `--warmup: "1 s" is not a duration like 2ms`},
 		{[]string{"run", "x.yaml", "--procs", "two"}, `--procs: "two" is not a whole number; write it like 4`},
 		{[]string{"run", "x.yaml", "--raw=maybe"}, `--raw: "maybe" is not true or false; write it like --raw=false`},
 		{[]string{"run", "x.yaml", "--duration"}, "--duration needs a value, e.g. --duration 5s or 500ms"},
 		{[]string{"plan", "--rps", "10x", "--p99", "50ms"}, `--rps: "10x" is not a request rate; write it like 500, 1.5k or 10k`},
 		{[]string{"plan", "--rps", "1k", "--p99", "50ms", "--headroom", "lots"}, `--headroom: "lots" is not a number`},
-		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration`},
+		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration like 2ms`},
+		{[]string{"worker", "--cost", "1"}, `--cost: "1" is not a duration like 2ms`},
 		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want cpu, sleep or session)`},
 		{[]string{"worker", "--store", "disk"}, `--store: unknown store "disk" (want memory or redis)`},
 	} {

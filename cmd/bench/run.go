@@ -330,6 +330,8 @@ func (f runFlags) relabel(err error) error {
 	}{
 		{"balancer.engine", "engine", f.engine != ""},
 		{"balancer.strategy", "strategy", f.strategy != ""},
+		{"load.duration", "duration", f.duration != 0},
+		{"load.warmup", "warmup", f.warmupSet},
 	} {
 		if o.set && (se.Field == o.field || strings.HasPrefix(se.Field, o.field+"[")) {
 			return fmt.Errorf("--%s: %s", o.flag, se.Msg)
