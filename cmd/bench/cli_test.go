@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // mainOut runs Main in this process and returns stdout, stderr and the exit code. Only for
@@ -114,15 +115,16 @@ func TestFlagValues_sayTheExpectedForm(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "x.yaml", "--duration", "5"}, `run: --duration: "5" is not a duration; write it like 5s or 500ms`},
-		{[]string{"run", "x.yaml", "--warmup", "1 s"}, `--warmup: "1 s" is not a duration`},
+		{[]string{"run", "x.yaml", "--duration", "5"}, `run: --duration: "5" is not a duration like 2ms (units: ns, us, ms, s, m, h)`},
+		{[]string{"run", "x.yaml", "--warmup", "1 s"}, `--warmup: "1 s" is not a duration like 2ms`},
 		{[]string{"run", "x.yaml", "--procs", "two"}, `--procs: "two" is not a whole number; write it like 4`},
 		{[]string{"run", "x.yaml", "--raw=maybe"}, `--raw: "maybe" is not true or false; write it like --raw=false`},
 		{[]string{"run", "x.yaml", "--duration"}, "--duration needs a value, e.g. --duration 5s or 500ms"},
 		{[]string{"plan", "--rps", "10x", "--p99", "50ms"}, `--rps: "10x" is not a request rate; write it like 500, 1.5k or 10k`},
 		{[]string{"plan", "--rps", "1k", "--p99", "50ms", "--headroom", "lots"}, `--headroom: "lots" is not a number`},
-		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration`},
-		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want one of cpu, sleep, session)`},
+		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration like 2ms`},
+		{[]string{"worker", "--cost", "1"}, `--cost: "1" is not a duration like 2ms`},
+		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want cpu, sleep or session)`},
 		{[]string{"worker", "--store", "disk"}, `--store: unknown store "disk" (want memory or redis)`},
 	} {
 		_, stderr, code := mainOut(tc.args...)
@@ -314,6 +316,35 @@ func TestRunFlags_strategyReplacesItsSettings(t *testing.T) {
 		}
 		if sc.Balancer.Cookie != c.cookie {
 			t.Errorf("sessions.yaml --strategy %s: cookie %q, want %q", c.flag, sc.Balancer.Cookie, c.cookie)
+		}
+	}
+}
+
+// `bench worker -h` lists every registered workload and store, each with what it does: the help
+// is written from the registries, so a new one cannot be missing from it.
+func TestWorker_helpListsRegistries(t *testing.T) {
+	t.Parallel()
+	stdout, _, code := mainOut("worker", "-h")
+	if code != 0 {
+		t.Fatalf("bench worker -h: exit %d", code)
+	}
+	usage := func(flag string) string {
+		_, rest, ok := strings.Cut(stdout, "\n  --"+flag+" name\n")
+		if !ok {
+			t.Fatalf("bench worker -h has no --%s name:\n%s", flag, stdout)
+		}
+		line, _, _ := strings.Cut(rest, "\n")
+		return line
+	}
+	workload, store := usage("workload"), usage("store")
+	for _, w := range target.Workloads {
+		if !strings.Contains(workload, " "+string(w)+" (") {
+			t.Errorf("--workload's help does not list %s with what it does: %q", w, workload)
+		}
+	}
+	for _, s := range target.Stores {
+		if !strings.Contains(store, " "+string(s)+" (") {
+			t.Errorf("--store's help does not list %s with what it does: %q", s, store)
 		}
 	}
 }

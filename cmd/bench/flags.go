@@ -184,6 +184,11 @@ func (e *valueError) message() string {
 	if g, ok := e.v.(flag.Getter); ok {
 		switch g.Get().(type) {
 		case time.Duration:
+			// The scenario's own words for a bad duration, so that --duration 5 reads like
+			// duration: 5 in the file.
+			if err := new(scenario.Duration).Set(e.value); err != nil {
+				return fmt.Sprintf("--%s: %v", e.name, err)
+			}
 			what = "is not a duration"
 		case int, int64, uint, uint64:
 			what = "is not a whole number"

@@ -272,21 +272,15 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 		}
 		sc.Load.Rates, sc.Load.Search = r, nil
 	}
+	// The names are checked by the scenario's own rule (Validate, below), so that a bad name
+	// reads the same from the flag as from the file.
 	if f.engine != "" {
-		e := balancer.Engine(f.engine)
-		if !e.Valid() {
-			return fmt.Errorf("--engine: %q is not an engine; want one of %s", f.engine, strings.Join(scenario.Engines, ", "))
-		}
-		sc.Balancer.Engine = e
+		sc.Balancer.Engine = balancer.Engine(f.engine)
 	}
 	if f.strategy != "" {
 		var names []balancer.Strategy
 		for n := range strings.SplitSeq(f.strategy, ",") {
-			s := balancer.Strategy(strings.TrimSpace(n))
-			if !s.Valid() {
-				return fmt.Errorf("--strategy: %q is not a strategy; want one of %s", s, strings.Join(scenario.Strategies, ", "))
-			}
-			names = append(names, s)
+			names = append(names, balancer.Strategy(strings.TrimSpace(n)))
 		}
 		sc.Balancer.ReplaceStrategies(slices.Compact(names))
 	}
@@ -319,7 +313,31 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 	if err := report.CheckFormat(f.format); err != nil {
 		return fmt.Errorf("--format %w", err)
 	}
-	return sc.Validate()
+	return f.relabel(sc.Validate())
+}
+
+// relabel names the flag instead of the scenario's field when the field's value came from a
+// flag: "--engine: unknown engine ..." rather than "x.yaml: balancer.engine: ...", since the
+// file says nothing wrong.
+func (f runFlags) relabel(err error) error {
+	var se *scenario.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	for _, o := range []struct {
+		field, flag string
+		set         bool
+	}{
+		{"balancer.engine", "engine", f.engine != ""},
+		{"balancer.strategy", "strategy", f.strategy != ""},
+		{"load.duration", "duration", f.duration != 0},
+		{"load.warmup", "warmup", f.warmupSet},
+	} {
+		if o.set && (se.Field == o.field || strings.HasPrefix(se.Field, o.field+"[")) {
+			return fmt.Errorf("--%s: %s", o.flag, se.Msg)
+		}
+	}
+	return err
 }
 
 // maxShards bounds --shard's K: far more generators than any test needs, and few enough that a

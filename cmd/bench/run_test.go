@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,8 +286,11 @@ func TestRun_badInput(t *testing.T) {
 		{"bad flag value", tinyScenario, []string{"--workers", "0"}, "--workers"},
 		{"unknown flag", tinyScenario, []string{"--wrokers", "2"}, "wrokers"},
 		{"too many connections", tinyScenario, []string{"--connections", "100000"}, "--connections: must be between 1 and 4096"},
-		{"unknown engine", tinyScenario, []string{"--engine", "nginx"}, `--engine: "nginx" is not an engine`},
-		{"unknown strategy", tinyScenario, []string{"--strategy", "round-robin,rr"}, `--strategy: "rr" is not a strategy`},
+		{"unknown engine", tinyScenario, []string{"--engine", "nginx"}, `--engine: unknown engine "nginx" (known: fast, std, l4, haproxy)`},
+		{"unknown strategy", tinyScenario, []string{"--strategy", "round-robin,rr"}, `--strategy: unknown strategy "rr" (known: round-robin,`},
+		{"duration too long", tinyScenario, []string{"--duration", "2h"}, "--duration: must be at most 1h, got 2h0m0s"},
+		{"negative warmup", tinyScenario, []string{"--warmup", "-1s"}, "--warmup: must not be negative, got -1s"},
+		{"misspelt strategy", tinyScenario, []string{"--strategy", "p2"}, `--strategy: unknown strategy "p2"; did you mean "p2c"?`},
 		{"missing command", "target:\n  command: [\"no-such-server-command\"]\nworkers: [1]\nload:\n  rates: [10]\n  duration: 1s\n", nil, "no-such-server-command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,6 +309,47 @@ func TestRun_badInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A bad value reads the same from a flag as from the file: one rule, the scenario's, checks
+// both. A flag that does not parse adds where to read more.
+func TestRun_valueFromFileOrFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ field, flag, value string }{
+		{"balancer.engine", "engine", "nginx"},
+		{"balancer.engine", "engine", "fats"},
+		{"balancer.strategy", "strategy", "rr"},
+		{"load.duration", "duration", "5"},
+		{"load.duration", "duration", "2h"},
+		{"load.warmup", "warmup", "1 s"},
+	} {
+		t.Run(tc.flag+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			section, key, _ := strings.Cut(tc.field, ".")
+			line := "  " + key + ": " + tc.value
+			file := regexp.MustCompile(`(?m)^  `+key+`: .*$`).ReplaceAllLiteralString(tinyScenario, line)
+			if file == tinyScenario {
+				file = strings.Replace(tinyScenario, "load:", section+":\n"+line+"\nload:", 1)
+			}
+			fromFile := badInputLine(t, "run", writeScenario(t, file), "--out", t.TempDir())
+			fromFlag := badInputLine(t, "run", writeScenario(t, tinyScenario), "--out", t.TempDir(), "--"+tc.flag, tc.value)
+			_, fileMsg, ok1 := strings.Cut(fromFile, tc.field+": ")
+			_, flagMsg, ok2 := strings.Cut(fromFlag, "--"+tc.flag+": ")
+			if !ok1 || !ok2 || !strings.HasPrefix(flagMsg, fileMsg) {
+				t.Errorf("the file and the flag word it differently:\nfile: %s\nflag: %s", fromFile, fromFlag)
+			}
+		})
+	}
+}
+
+// badInputLine runs bench with args, wants exit 2 and returns the last line of stderr.
+func badInputLine(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := bench(t, args...)
+	if code != 2 {
+		t.Errorf("%v: exit %d, want 2\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+	}
+	return lastLine(stderr)
 }
 
 // A problem in the scenario's targets file is reported at the targets file's line, exit 2.

@@ -29,14 +29,14 @@ type WorkerFlags struct {
 // $BENCH_WORKER_INDEX, $BENCH_REUSEPORT and $BENCH_REDIS_ADDR, which the cluster sets per process.
 func (f *WorkerFlags) Register(fs *flag.FlagSet) {
 	f.Workload = WorkloadCPU
-	fs.Var(&f.Workload, "workload", "workload `name`: cpu (burn CPU), sleep (wait) or session (session lookup, then CPU)")
+	fs.Var(&f.Workload, "workload", "workload `name`: "+describe(workloads))
 	fs.DurationVar(&f.Cost, "cost", time.Millisecond, "CPU burned (cpu) or time waited (sleep) per request")
 	fs.IntVar(&f.Concurrency, "concurrency", 0, "requests handled at once; excess requests queue (0 = unlimited)")
 	fs.IntVar(&f.Threads, "threads", 1, "GOMAXPROCS: 1 is one event loop, like a Node process")
 	fs.IntVar(&f.Port, "port", envInt("PORT", 0), "port to listen on (default $PORT)")
 	fs.StringVar(&f.Host, "host", envString("BENCH_WORKER_HOST", "127.0.0.1"), "address to listen on (default $BENCH_WORKER_HOST, else 127.0.0.1); 0.0.0.0 in a container, whose port the compose file publishes on the host's loopback")
 	f.Store = StoreMemory
-	fs.Var(&f.Store, "store", "session store `name`: memory (per worker) or redis (shared)")
+	fs.Var(&f.Store, "store", "session store `name`: "+describe(stores))
 	fs.StringVar(&f.RedisAddr, "redis", envString("BENCH_REDIS_ADDR", DefaultRedisAddr), "Redis host:port on loopback for --store redis and --hold (default $BENCH_REDIS_ADDR, else "+DefaultRedisAddr+")")
 	fs.DurationVar(&f.Hold, "hold", 0, "time each request holds the one resource all workers share (a Redis token at --redis); caps throughput at 1/hold (0 = none)")
 	fs.StringVar(&f.LockKey, "lock-key", DefaultLockKey, "Redis list holding the shared resource's token for --hold")

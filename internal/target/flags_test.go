@@ -59,7 +59,7 @@ func TestRegister_checksNames(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"--workload", "session", "--store", "redis"}, ""},
-		{[]string{"--workload", "nope"}, `unknown workload "nope" (want one of cpu, sleep, session)`},
+		{[]string{"--workload", "nope"}, `unknown workload "nope" (want cpu, sleep or session)`},
 		{[]string{"--workload", "CPU"}, `unknown workload "CPU"`},
 		{[]string{"--store", "disk"}, `unknown store "disk" (want memory or redis)`},
 	} {
@@ -77,5 +77,23 @@ func TestRegister_checksNames(t *testing.T) {
 	f.Register(fs)
 	if err := fs.Parse(nil); err != nil || f.Workload != WorkloadCPU || f.Store != StoreMemory {
 		t.Errorf("defaults: workload %q, store %q, err %v; want cpu, memory, nil", f.Workload, f.Store, err)
+	}
+}
+
+// Every registered workload and store says what it does, for the help that lists them.
+func TestRegistries_describeEveryName(t *testing.T) {
+	t.Parallel()
+	for _, e := range workloads {
+		if e.name == "" || e.about == "" {
+			t.Errorf("workload %q has no description", e.name)
+		}
+	}
+	for _, e := range stores {
+		if e.name == "" || e.about == "" {
+			t.Errorf("store %q has no description", e.name)
+		}
+	}
+	if got, want := describe(stores), "memory (per worker) or redis (shared)"; got != want {
+		t.Errorf("describe(stores) = %q, want %q", got, want)
 	}
 }

@@ -67,10 +67,17 @@ const (
 	StoreRedis Store = "redis"
 )
 
+// stores is the registry of session stores, in the order Stores and
+// `bench worker -h` list them, each with the few words the help shows after
+// its name. It is the one place a new store is registered.
+var stores = []entry[Store]{
+	{StoreMemory, "per worker"},
+	{StoreRedis, "shared"},
+}
+
 // Stores is every session store, the ones a scenario's target.store may
-// name. It is the one place a new store is registered. Callers must not
-// modify it.
-var Stores = []Store{StoreMemory, StoreRedis}
+// name, in registry order. Callers must not modify it.
+var Stores = names(stores)
 
 // Valid reports whether s is one of Stores. Names are exact.
 func (s Store) Valid() bool { return slices.Contains(Stores, s) }
@@ -80,22 +87,7 @@ func (s *Store) String() string { return string(*s) }
 
 // Set accepts one of Stores, so that a mistyped --store fails as the flags
 // are parsed.
-func (s *Store) Set(name string) error {
-	if !Store(name).Valid() {
-		return fmt.Errorf("%w %q (want %s)", ErrUnknownStore, name, orList(Stores))
-	}
-	*s = Store(name)
-	return nil
-}
-
-// orList lists stores for a message: "a or b", "a, b or c".
-func orList(stores []Store) string {
-	last := len(stores) - 1
-	if last <= 0 {
-		return join(stores)
-	}
-	return join(stores[:last]) + " or " + string(stores[last])
-}
+func (s *Store) Set(name string) error { return setName(s, name, Stores, ErrUnknownStore) }
 
 // DefaultSessionTTL is how long a session lives when Config.SessionTTL is 0.
 const DefaultSessionTTL = 30 * time.Minute

@@ -43,10 +43,18 @@ const (
 	WorkloadSession Workload = "session"
 )
 
+// workloads is the registry of built-in workloads, in the order Workloads and
+// `bench worker -h` list them, each with the few words the help shows after
+// its name. It is the one place a new workload is registered.
+var workloads = []entry[Workload]{
+	{WorkloadCPU, "burn CPU"},
+	{WorkloadSleep, "wait"},
+	{WorkloadSession, "session lookup, then CPU"},
+}
+
 // Workloads is every built-in workload, the ones a scenario's target.builtin
-// may name. It is the one place a new workload is registered. Callers must
-// not modify it.
-var Workloads = []Workload{WorkloadCPU, WorkloadSleep, WorkloadSession}
+// may name, in registry order. Callers must not modify it.
+var Workloads = names(workloads)
 
 // Valid reports whether w is one of Workloads. Names are exact.
 func (w Workload) Valid() bool { return slices.Contains(Workloads, w) }
@@ -59,22 +67,7 @@ func (w *Workload) String() string { return string(*w) }
 
 // Set accepts one of Workloads, so that a mistyped --workload fails as the
 // flags are parsed.
-func (w *Workload) Set(s string) error {
-	if !Workload(s).Valid() {
-		return fmt.Errorf("%w %q (want one of %s)", ErrUnknownWorkload, s, join(Workloads))
-	}
-	*w = Workload(s)
-	return nil
-}
-
-// join lists names for a message or help text: "a, b, c".
-func join[T ~string](names []T) string {
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = string(n)
-	}
-	return strings.Join(parts, ", ")
-}
+func (w *Workload) Set(s string) error { return setName(w, s, Workloads, ErrUnknownWorkload) }
 
 // Defaults applied by Run.
 const (
@@ -163,7 +156,7 @@ func (c *Config) validate() error {
 	case c.Workload == "":
 		c.Workload = WorkloadCPU
 	case !c.Workload.Valid():
-		return fmt.Errorf("target: workload: %w %q (want one of %s)", ErrUnknownWorkload, c.Workload, join(Workloads))
+		return fmt.Errorf("target: workload: %w", unknown(c.Workload, Workloads, ErrUnknownWorkload))
 	}
 	if c.Cost < 0 {
 		return fmt.Errorf("target: cost: must not be negative, got %s", c.Cost)
@@ -181,7 +174,7 @@ func (c *Config) validate() error {
 	case c.Store == "":
 		c.Store = StoreMemory
 	case !c.Store.Valid():
-		return fmt.Errorf("target: store: %w %q (want %s)", ErrUnknownStore, c.Store, orList(Stores))
+		return fmt.Errorf("target: store: %w", unknown(c.Store, Stores, ErrUnknownStore))
 	}
 	if c.RedisAddr == "" {
 		c.RedisAddr = DefaultRedisAddr
