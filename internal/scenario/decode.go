@@ -333,8 +333,8 @@ func decoderOf(p any, how string) decodeFunc {
 		return oneOrMore(p, text)
 	case *[]int:
 		return workers(p)
-	case *[]float64:
-		return rates(p)
+	case *[]float64: // load.rates, in requests/s
+		return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return number(r, rateWhat) })
 	case *map[int]float64:
 		return slowdown(p)
 	case *[]Request:
@@ -470,9 +470,7 @@ func (t *Target) finish(*decoder) error {
 
 // finish sets Strategy, the first of the strategies.
 func (b *Balancer) finish(*decoder) error {
-	if len(b.Strategies) > 0 {
-		b.Strategy = b.Strategies[0]
-	}
+	b.SetStrategies(b.Strategies)
 	return nil
 }
 
