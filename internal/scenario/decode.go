@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bench-dev/bench/internal/balancer"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // This file turns YAML into a Scenario. It checks the shape of the file only (known keys, values
@@ -203,21 +208,38 @@ func (d *decoder) mapping(n *yaml.Node, field string, allowed []string, fn func(
 	return nil
 }
 
-// A field is one key of a section and how to decode its value.
-type field struct {
-	key    string
-	decode decodeFunc
-}
+// The sections of a scenario file are the structs of scenario.go, a key per field with a yaml
+// tag, in the order docs/scenario.md lists them (error messages list them in this order too;
+// doc_test.go checks the two agree). A field's type says how its value is read; the tag's
+// option does for the types that are read in more than one way.
 
 // decodeFunc decodes the value n of the field at path.
 type decodeFunc func(d *decoder, n *yaml.Node, path string) error
 
-// keysOf lists the keys of a section, in order.
-func keysOf(fields []field) []string {
-	keys := make([]string, len(fields))
-	for i, f := range fields {
-		keys[i] = f.key
+// A nodeDecoder is a section that may also be written as a scalar (restart: true, scale: local).
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, path string) error
+}
+
+// A finisher is a section with more to do once its keys are decoded.
+type finisher interface {
+	finish(d *decoder) error
+}
+
+// fieldsOf returns the keys of the section t, a struct type, and their fields.
+func fieldsOf(t reflect.Type) (keys []string, fields []reflect.StructField) {
+	for f := range t.Fields() {
+		if tag, ok := f.Tag.Lookup("yaml"); ok {
+			key, _, _ := strings.Cut(tag, ",")
+			keys, fields = append(keys, key), append(fields, f)
+		}
 	}
+	return keys, fields
+}
+
+// keysOf lists the keys of the section T, in order.
+func keysOf[T any]() []string {
+	keys, _ := fieldsOf(reflect.TypeFor[T]())
 	return keys
 }
 
@@ -242,13 +264,17 @@ const (
 
 var index = regexp.MustCompile(`\[\d+\]`)
 
-// section decodes the mapping n at path into fields, then checks that the required keys are there.
-func (d *decoder) section(n *yaml.Node, path string, fields []field) error {
-	keys := keysOf(fields)
-	err := d.mapping(n, path, keys, func(key string, k, v *yaml.Node) error {
+// section decodes the mapping n at path into the struct p points to, checks that the required
+// keys are there, and finishes the section.
+func (d *decoder) section(n *yaml.Node, path string, p any) error {
+	v := reflect.ValueOf(p).Elem()
+	keys, fields := fieldsOf(v.Type())
+	err := d.mapping(n, path, keys, func(key string, k, val *yaml.Node) error {
 		sub := join(path, key)
-		d.nodes[sub] = located{k, v}
-		return fields[slices.Index(keys, key)].decode(d, v, sub)
+		d.nodes[sub] = located{k, val}
+		f := fields[slices.Index(keys, key)]
+		_, how, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		return decoderOf(v.FieldByIndex(f.Index).Addr().Interface(), how)(d, val, sub)
 	})
 	if err != nil {
 		return err
@@ -259,7 +285,71 @@ func (d *decoder) section(n *yaml.Node, path string, fields []field) error {
 			return d.errAt(n, sub, "missing; %s", msg)
 		}
 	}
+	if f, ok := p.(finisher); ok {
+		return f.finish(d)
+	}
 	return nil
+}
+
+// decoderOf returns the decoder of the field p points to: by how, its tag's option, or else by
+// its type.
+func decoderOf(p any, how string) decodeFunc {
+	switch how {
+	case "argv": // a program and its arguments
+		return listOf(p.(*[]string), "", "[node, server.mjs] (run without a shell)", text)
+	case "replicas":
+		return listOf(p.(*[]string), "replicas", "[http://127.0.0.1:8081, http://127.0.0.1:8082]", text)
+	case "share":
+		return self((*Share)(p.(*float64)))
+	case "factor":
+		return number(p.(*float64), "a factor like 1.25 (0 = no bound)")
+	}
+	switch p := p.(type) {
+	case nodeDecoder:
+		return p.decodeNode
+	case *string:
+		return text(p)
+	case *target.Workload:
+		return text(p)
+	case *balancer.Engine:
+		return text(p)
+	case *int:
+		return scalar(p, decodeInt)
+	case *bool:
+		return scalar(p, decodeBool)
+	case *time.Duration:
+		return self((*Duration)(p))
+	case *[]byte:
+		return scalar(p, func(n *yaml.Node) ([]byte, error) { s, err := decodeString(n); return []byte(s), err })
+	case *map[string]string:
+		return pairs(p, func(v string) string { return v })
+	case *http.Header:
+		return pairs(p, func(v string) []string { return []string{v} })
+	case *[]string: // names: one, or a list to compare
+		return oneOrMore(p, text)
+	case *[]target.Store:
+		return oneOrMore(p, text)
+	case *[]balancer.Strategy:
+		return oneOrMore(p, text)
+	case *[]int:
+		return workers(p)
+	case *[]float64: // load.rates, in requests/s
+		return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return number(r, rateWhat) })
+	case *map[int]float64:
+		return slowdown(p)
+	case *[]Request:
+		return sections(p, "requests", "[{method: POST, path: /orders, body: '{}'}]")
+	case *[]Fault:
+		return faults(p)
+	}
+	v := reflect.ValueOf(p).Elem()
+	if v.Kind() == reflect.Pointer { // an optional section, nil when the file leaves it out
+		return func(d *decoder, n *yaml.Node, path string) error {
+			v.Set(reflect.New(v.Type().Elem()))
+			return d.section(n, path, v.Interface())
+		}
+	}
+	return func(d *decoder, n *yaml.Node, path string) error { return d.section(n, path, p) }
 }
 
 // pairs decodes a mapping of NAME: string (env, headers) into *p, each value converted by conv.
@@ -279,19 +369,6 @@ func pairs[M ~map[string]V, V any](p *M, conv func(string) V) decodeFunc {
 			(*p)[key] = conv(val)
 			return nil
 		})
-	}
-}
-
-// sectionOf decodes a nested section.
-func sectionOf(fields []field) decodeFunc {
-	return func(d *decoder, n *yaml.Node, path string) error { return d.section(n, path, fields) }
-}
-
-// optional decodes a section that is a pointer, nil when the file leaves it out.
-func optional[T any](p **T, fields func(*T) []field) decodeFunc {
-	return func(d *decoder, n *yaml.Node, path string) error {
-		*p = new(T)
-		return d.section(n, path, fields(*p))
 	}
 }
 
@@ -317,14 +394,9 @@ func self(u yaml.Unmarshaler) decodeFunc {
 	}
 }
 
-// The decoders of scalar fields, by the type of the field.
 func text[T ~string](p *T) decodeFunc {
 	return scalar(p, func(n *yaml.Node) (T, error) { v, err := decodeString(n); return T(v), err })
 }
-func integer(p *int) decodeFunc            { return scalar(p, decodeInt) }
-func boolean(p *bool) decodeFunc           { return scalar(p, decodeBool) }
-func duration(p *time.Duration) decodeFunc { return self((*Duration)(p)) }
-func share(p *float64) decodeFunc          { return self((*Share)(p)) }
 
 func number(p *float64, what string) decodeFunc {
 	return scalar(p, func(n *yaml.Node) (float64, error) { return decodeNumber(n, what) })
@@ -371,145 +443,49 @@ func oneOrMore[T any](p *[]T, elem func(*T) decodeFunc) decodeFunc {
 	}
 }
 
-// names decodes one name, or a list of names to compare; first is set to the first of them.
-func names[T ~string](p *[]T, first *T) decodeFunc {
-	all := oneOrMore(p, text[T])
-	return func(d *decoder, n *yaml.Node, path string) error {
-		err := all(d, n, path)
-		if len(*p) > 0 && first != nil {
-			*first = (*p)[0]
-		}
-		return err
-	}
-}
-
-// argv decodes a program and its arguments, run without a shell.
-func argv(p *[]string) decodeFunc {
-	return listOf(p, "", "[node, server.mjs] (run without a shell)", text)
-}
-
 // sections decodes a list of sections (faults, requests).
-func sections[T any](p *[]T, noun, example string, fields func(*T) []field) decodeFunc {
-	return listOf(p, noun, example, func(x *T) decodeFunc { return sectionOf(fields(x)) })
+func sections[T any](p *[]T, noun, example string) decodeFunc {
+	return listOf(p, noun, example, func(x *T) decodeFunc { return decoderOf(x, "") })
 }
 
-// The sections of a scenario file, their keys in the order docs/scenario.md lists them (error
-// messages list them in this order too; doc_test.go checks the two agree).
-
-func scenarioFields(s *Scenario) []field {
-	return []field{
-		{"name", text(&s.Name)},
-		{"description", text(&s.Description)},
-		{"target", sectionOf(targetFields(&s.Target))},
-		{"workers", workers(&s.Workers)},
-		{"balancer", sectionOf(balancerFields(&s.Balancer))},
-		{"load", s.Load.decode},
-		{"redis", optional(&s.Redis, redisFields)},
-		{"restart", s.Restart.decode},
-		{"faults", faults(&s.Faults)},
-		{"slo", optional(&s.SLO, sloFields)},
-		{"scale", s.Scale.decode},
-	}
-}
-
-func targetFields(t *Target) []field {
-	return []field{
-		{"builtin", text(&t.Builtin)},
-		{"cost", duration(&t.Cost)},
-		{"threads", integer(&t.Threads)},
-		{"concurrency", integer(&t.Concurrency)},
-		{"command", argv(&t.Command)},
-		{"port_env", text(&t.PortEnv)},
-		{"env", pairs(&t.Env, func(v string) string { return v })},
-		{"ready_path", text(&t.ReadyPath)},
-		{"ready_timeout", duration(&t.ReadyTimeout)},
-		{"path", text(&t.Path)},
-		{"store", func(d *decoder, n *yaml.Node, path string) error {
-			err := names(&t.Stores, &t.Store)(d, n, path)
-			if len(t.Stores) == 1 {
-				t.Stores = nil // one store: Store says it all
-			}
-			return err
-		}},
-		{"slowdown", slowdown(&t.Slowdown)},
-		{"hold", duration(&t.Hold)},
-		{"lock_key", text(&t.LockKey)},
-		{"url", text(&t.URL)},
-		{"endpoints", listOf(&t.Endpoints, "replicas", "[http://127.0.0.1:8081, http://127.0.0.1:8082]", text)},
-	}
-}
-
-func balancerFields(b *Balancer) []field {
-	return []field{
-		{"strategy", names(&b.Strategies, &b.Strategy)},
-		{"cookie", text(&b.Cookie)},
-		{"bounded_load", number(&b.BoundedLoad, "a factor like 1.25 (0 = no bound)")},
-		{"engine", text(&b.Engine)},
-		{"max_conns", integer(&b.MaxConns)},
-	}
-}
-
-func loadFields(l *LoadSpec) []field {
-	return []field{
-		{"rates", rates(&l.Rates)},
-		{"search", optional(&l.Search, searchFields)},
-		{"requests", sections(&l.Requests, "requests", "[{method: POST, path: /orders, body: '{}'}]", requestFields)},
-		{"targets", text(&l.Targets)},
-		{"duration", duration(&l.Duration)},
-		{"warmup", duration(&l.Warmup)},
-		{"timeout", duration(&l.Timeout)},
-		{"clients", integer(&l.Clients)},
-		{"connections", integer(&l.Connections)},
-		{"repeat", integer(&l.Repeat)},
-		{"noise_threshold", share(&l.NoiseThreshold)},
-	}
-}
-
-// decode decodes the load section, then reads the targets file it names (unless it also has
-// inline requests, which the rules refuse).
-func (l *LoadSpec) decode(d *decoder, n *yaml.Node, path string) error {
-	if err := d.section(n, path, loadFields(l)); err != nil {
-		return err
-	}
+// finish reads the targets file load.targets names (unless the section also has inline
+// requests, which the rules refuse).
+func (l *LoadSpec) finish(d *decoder) error {
 	if d.given("load.targets") && !d.given("load.requests") {
 		return d.targets(l)
 	}
 	return nil
 }
 
-func searchFields(s *Search) []field {
-	return []field{
-		{"p99", duration(&s.P99)},
-		{"success", share(&s.Success)},
-		{"max_steps", integer(&s.MaxSteps)},
+// finish keeps Store, the first store, alone when target.store names one.
+func (t *Target) finish(*decoder) error {
+	if len(t.Stores) > 0 {
+		t.Store = t.Stores[0]
 	}
-}
-
-func requestFields(r *Request) []field {
-	return []field{
-		{"method", text(&r.Method)},
-		{"path", text(&r.Path)},
-		{"headers", pairs(&r.Header, func(v string) []string { return []string{v} })},
-		{"body", scalar(&r.Body, func(n *yaml.Node) ([]byte, error) {
-			s, err := decodeString(n)
-			return []byte(s), err
-		})},
-		{"weight", integer(&r.Weight)},
+	if len(t.Stores) == 1 {
+		t.Stores = nil
 	}
+	return nil
 }
 
-func redisFields(r *Redis) []field {
-	return []field{{"start", boolean(&r.Start)}, {"addr", text(&r.Addr)}}
+// finish sets Strategy, the first of the strategies.
+func (b *Balancer) finish(*decoder) error {
+	b.SetStrategies(b.Strategies)
+	return nil
 }
 
-func restartFields(r *Restart) []field {
-	return []field{{"enabled", boolean(&r.Enabled)}, {"max", integer(&r.Max)}, {"within", duration(&r.Within)}}
+// finish makes File relative to the scenario file's folder.
+func (c *Compose) finish(d *decoder) error {
+	if c.File != "" && !filepath.IsAbs(c.File) {
+		c.File = filepath.Join(filepath.Dir(d.file), c.File)
+	}
+	return nil
 }
 
-// decode decodes the restart policy: a mapping, or a bare true or false (restart.enabled).
-func (r *Restart) decode(d *decoder, n *yaml.Node, path string) error {
+// decodeNode decodes the restart policy: a mapping, or a bare true or false (restart.enabled).
+func (r *Restart) decodeNode(d *decoder, n *yaml.Node, path string) error {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
-		return d.section(n, path, restartFields(r))
+		return d.section(n, path, r)
 	}
 	b, err := decodeBool(n)
 	if err != nil {
@@ -522,7 +498,7 @@ func (r *Restart) decode(d *decoder, n *yaml.Node, path string) error {
 
 // faults decodes the faults list; a stop must say for how long.
 func faults(p *[]Fault) decodeFunc {
-	all := sections(p, "faults", "[{at: 3s, kill: 1}, {at: 5s, stop: 2, for: 1s}]", faultFields)
+	all := sections(p, "faults", "[{at: 3s, kill: 1}, {at: 5s, stop: 2, for: 1s}]")
 	return func(d *decoder, n *yaml.Node, path string) error {
 		if err := all(d, n, path); err != nil {
 			return err
@@ -537,23 +513,15 @@ func faults(p *[]Fault) decodeFunc {
 	}
 }
 
-func faultFields(f *Fault) []field {
-	return []field{{"at", duration(&f.At)}, {"kill", integer(&f.Kill)}, {"stop", integer(&f.Stop)}, {"for", duration(&f.For)}}
-}
-
-func sloFields(o *SLO) []field {
-	return []field{{"p99", duration(&o.P99)}, {"success", share(&o.Success)}}
-}
-
-// decode decodes the scale section: `local`, or a mapping with compose or command.
-func (s *Scale) decode(d *decoder, n *yaml.Node, path string) error {
+// decodeNode decodes the scale section: `local`, or a mapping with compose or command.
+func (s *Scale) decodeNode(d *decoder, n *yaml.Node, path string) error {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
 		if n.Value != scaleLocal {
 			return d.errAt(n, path, "unknown scale %s; write local, or a mapping with compose or command", quote(n.Value))
 		}
 		return nil
 	}
-	if err := d.section(n, path, scaleFields(s)); err != nil {
+	if err := d.section(n, path, s); err != nil {
 		return err
 	}
 	if len(n.Content) == 0 {
@@ -562,40 +530,18 @@ func (s *Scale) decode(d *decoder, n *yaml.Node, path string) error {
 	return nil
 }
 
-func scaleFields(s *Scale) []field {
-	return []field{{"compose", optional(&s.Compose, composeFields)}, {"command", optional(&s.Command, scaleCommandFields)}}
-}
-
-func composeFields(c *Compose) []field {
-	return []field{
-		{"file", func(d *decoder, n *yaml.Node, path string) error {
-			err := text(&c.File)(d, n, path)
-			if c.File != "" && !filepath.IsAbs(c.File) {
-				c.File = filepath.Join(filepath.Dir(d.file), c.File)
-			}
-			return err
-		}},
-		{"service", text(&c.Service)},
-		{"port", integer(&c.Port)},
-	}
-}
-
-func scaleCommandFields(c *ScaleCommand) []field {
-	return []field{{"scale", argv(&c.Scale)}, {"endpoints", argv(&c.Endpoints)}, {"allow", names(&c.Allow, nil)}}
-}
-
 // The keys of each section, for messages and doc_test.go.
 var (
-	scenarioKeys     = keysOf(scenarioFields(new(Scenario)))
-	targetKeys       = keysOf(targetFields(new(Target)))
-	balancerKeys     = keysOf(balancerFields(new(Balancer)))
-	loadKeys         = keysOf(loadFields(new(LoadSpec)))
-	searchKeys       = keysOf(searchFields(new(Search)))
-	redisKeys        = keysOf(redisFields(new(Redis)))
-	restartKeys      = keysOf(restartFields(new(Restart)))
-	faultKeys        = keysOf(faultFields(new(Fault)))
-	sloKeys          = keysOf(sloFields(new(SLO)))
-	scaleKeys        = keysOf(scaleFields(new(Scale)))
-	composeKeys      = keysOf(composeFields(new(Compose)))
-	scaleCommandKeys = keysOf(scaleCommandFields(new(ScaleCommand)))
+	scenarioKeys     = keysOf[Scenario]()
+	targetKeys       = keysOf[Target]()
+	balancerKeys     = keysOf[Balancer]()
+	loadKeys         = keysOf[LoadSpec]()
+	searchKeys       = keysOf[Search]()
+	redisKeys        = keysOf[Redis]()
+	restartKeys      = keysOf[Restart]()
+	faultKeys        = keysOf[Fault]()
+	sloKeys          = keysOf[SLO]()
+	scaleKeys        = keysOf[Scale]()
+	composeKeys      = keysOf[Compose]()
+	scaleCommandKeys = keysOf[ScaleCommand]()
 )

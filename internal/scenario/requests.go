@@ -27,16 +27,16 @@ import (
 // Body, Weight times as often as a request of weight 1.
 type Request struct {
 	// Method is the HTTP method, an HTTP token; Parse defaults it to GET.
-	Method string
+	Method string `yaml:"method"`
 	// Path is the request target: a path from "/" with an optional query. The load sends it to
 	// the balancer; it replaces target.path.
-	Path string
+	Path string `yaml:"path"`
 	// Header holds the request's headers as written (names keep their case); nil means none.
-	Header http.Header
+	Header http.Header `yaml:"headers"`
 	// Body is sent with a Content-Length; nil means none.
-	Body []byte
+	Body []byte `yaml:"body"`
 	// Weight is the request's share of the mix, 1..MaxWeight; Parse defaults it to 1.
-	Weight int
+	Weight int `yaml:"weight"`
 }
 
 const (

@@ -30,37 +30,37 @@ type Scenario struct {
 	// Empty for a scenario built in code.
 	File string
 	// Name names the results folder. Parse defaults it to File's base name without extension.
-	Name string
+	Name string `yaml:"name"`
 	// Description is free text for reports; empty means none.
-	Description string
-	Target      Target
+	Description string `yaml:"description"`
+	Target      Target `yaml:"target"`
 	// Workers are the worker counts to compare, ascending, without duplicates, each in
 	// 1..MaxWorkers. Parse defaults it to DefaultWorkers.
-	Workers  []int
-	Balancer Balancer
-	Load     LoadSpec
+	Workers  []int    `yaml:"workers"`
+	Balancer Balancer `yaml:"balancer"`
+	Load     LoadSpec `yaml:"load"`
 	// Redis is the Redis server the target keeps state in; nil when it uses none. Parse sets it
 	// when Target.UsesRedis (DefaultRedisAddr when the file has no redis section). A command
 	// target may also ask for one, e.g. a server that keeps its sessions in Redis.
-	Redis *Redis
+	Redis *Redis `yaml:"redis"`
 	// Restart is how the cluster restarts a worker that exits during a run. Parse defaults it
 	// to enabled, DefaultRestartMax within DefaultRestartWithin; the zero value never restarts.
-	Restart Restart
+	Restart Restart `yaml:"restart"`
 	// Faults are injected into every load step, in file order; nil means none.
-	Faults []Fault
+	Faults []Fault `yaml:"faults"`
 	// SLO, when not nil, is the latency and success objective each step is judged against in
 	// the report; nil means no verdict. (load.search has its own SLO: the one it searches under.)
-	SLO *SLO
+	SLO *SLO `yaml:"slo"`
 	// Scale is how the replicas of each worker count come to be; the zero value is local:
 	// bench starts the target's processes itself.
-	Scale Scale
+	Scale Scale `yaml:"scale"`
 }
 
 // Scale says who runs the replicas: bench itself (local, the zero value), Docker Compose, or
 // any orchestrator through two commands. At most one of Compose and Command is set.
 type Scale struct {
-	Compose *Compose
-	Command *ScaleCommand
+	Compose *Compose      `yaml:"compose"`
+	Command *ScaleCommand `yaml:"command"`
 }
 
 // Local reports whether bench starts the workers itself (no scale hook).
@@ -70,21 +70,21 @@ func (s Scale) Local() bool { return s.Compose == nil && s.Command == nil }
 type Compose struct {
 	// File is the compose file, relative to the scenario file's folder as written; Parse joins
 	// the two.
-	File string
+	File string `yaml:"file"`
 	// Service is the service scaled.
-	Service string
+	Service string `yaml:"service"`
 	// Port is the container port each replica publishes on 127.0.0.1, 1..65535.
-	Port int
+	Port int `yaml:"port"`
 }
 
 // ScaleCommand scales through two commands (argv, no shell) in which {n} stands for the
 // replica count: Scale brings the replicas to n, Endpoints prints the ready ones, one per line.
 type ScaleCommand struct {
-	Scale     []string
-	Endpoints []string
+	Scale     []string `yaml:"scale,argv"`
+	Endpoints []string `yaml:"endpoints,argv"`
 	// Allow lists address prefixes off loopback (CIDR, or one address) the printed endpoints
 	// may be in; nil means loopback only.
-	Allow []string
+	Allow []string `yaml:"allow"`
 }
 
 // Target is the service under test: a built-in workload of `bench worker` (Builtin set), the
@@ -92,56 +92,56 @@ type ScaleCommand struct {
 // scale hook, the replicas the orchestrator runs (none of them set). At most one is set.
 type Target struct {
 	// Builtin names a workload from Workloads; empty for a command target.
-	Builtin target.Workload
+	Builtin target.Workload `yaml:"builtin"`
 	// Cost is what one request costs a built-in worker (CPU burned for cpu, time waited for
 	// sleep). Zero for a command target.
-	Cost time.Duration
+	Cost time.Duration `yaml:"cost"`
 	// Threads is GOMAXPROCS of each built-in worker, 1..MaxThreads. Zero for a command target.
-	Threads int
+	Threads int `yaml:"threads"`
 	// Concurrency caps the requests a built-in worker handles at once; 0 = unlimited.
-	Concurrency int
+	Concurrency int `yaml:"concurrency"`
 	// Command is the user's server, one process per worker (argv, no shell). Nil for a
 	// built-in target.
-	Command []string
+	Command []string `yaml:"command,argv"`
 	// PortEnv names the env var carrying the port a command worker must listen on
 	// (DefaultPortEnv). Empty for a built-in target, which always reads PORT.
-	PortEnv string
+	PortEnv string `yaml:"port_env"`
 	// Env is added to each worker's environment; nil means nothing extra.
-	Env map[string]string
+	Env map[string]string `yaml:"env"`
 	// ReadyPath is polled until it answers 2xx before a worker counts as up.
-	ReadyPath string
+	ReadyPath string `yaml:"ready_path"`
 	// ReadyTimeout bounds how long a worker may take to become ready.
-	ReadyTimeout time.Duration
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	// Path is the request path (and query) the load hits; it starts with "/". With URL it is
 	// URL's path and query.
-	Path string
-	// URL is a service already running (target.url), "http://HOST:PORT/path": bench starts no
-	// process and puts no balancer in front; the load goes straight to it. Empty otherwise.
-	URL string
-	// Endpoints are replicas already running elsewhere (target.endpoints), each
-	// "http://HOST:PORT"; bench's balancer goes in front of the first N for each worker count.
-	// Nil otherwise.
-	Endpoints []string
+	Path string `yaml:"path"`
 	// Store is where the session workload keeps its sessions, one of Stores; Parse defaults it
 	// to DefaultStore. Empty for every other target.
 	Store target.Store
 	// Stores lists the stores to compare (target.store given as a list), one cluster each; Store
 	// is its first. Nil means just Store.
-	Stores []target.Store
+	Stores []target.Store `yaml:"store"`
 	// Slowdown makes some built-in workers purposely slower: worker index (1-based, at most the
 	// largest of Workers) → factor in (0, MaxSlowdown] multiplying Cost, so {1: 3} makes worker
 	// 1 three times slower. A worker not listed runs at factor 1; at a worker count below an
 	// index, that entry does not apply. Nil means all workers alike, and always for a command
 	// target.
-	Slowdown map[int]float64
+	Slowdown map[int]float64 `yaml:"slowdown"`
 	// Hold is how long each request of a built-in worker also holds the one resource shared
 	// by all workers (a single token in Redis), so that the cluster's throughput plateaus at
 	// about 1/Hold whatever the worker count. 0 = no shared resource; always 0 for a command
 	// target. Hold > 0 needs Redis (see UsesRedis).
-	Hold time.Duration
+	Hold time.Duration `yaml:"hold"`
 	// LockKey is the Redis list holding the shared resource's token. Parse defaults it to
 	// DefaultLockKey when Hold > 0; empty otherwise (and in code, empty means DefaultLockKey).
-	LockKey string
+	LockKey string `yaml:"lock_key"`
+	// URL is a service already running (target.url), "http://HOST:PORT/path": bench starts no
+	// process and puts no balancer in front; the load goes straight to it. Empty otherwise.
+	URL string `yaml:"url"`
+	// Endpoints are replicas already running elsewhere (target.endpoints), each
+	// "http://HOST:PORT"; bench's balancer goes in front of the first N for each worker count.
+	// Nil otherwise.
+	Endpoints []string `yaml:"endpoints,replicas"`
 }
 
 // Balancer configures the in-process load balancer.
@@ -154,23 +154,23 @@ type Balancer struct {
 	// file order, without duplicates; each is one of the package's Strategies. Parse defaults
 	// it to [DefaultStrategy]. Nil is only valid in a scenario built in code, where it means
 	// [Strategy].
-	Strategies []balancer.Strategy
+	Strategies []balancer.Strategy `yaml:"strategy"`
 	// Cookie names the cookie the cookie-hash strategy hashes; Parse defaults it to
 	// DefaultCookie when a strategy is cookie-hash. Empty when none is.
-	Cookie string
+	Cookie string `yaml:"cookie"`
 	// BoundedLoad caps, for cookie-hash, a backend's requests in flight at this factor of the
 	// average (HAProxy's hash-balance-factor); 0 = no cap, otherwise at least 1. Zero when no
 	// strategy is cookie-hash.
-	BoundedLoad float64
+	BoundedLoad float64 `yaml:"bounded_load,factor"`
 	// Engine is the proxy implementation, one of Engines; Parse defaults it to DefaultEngine.
 	// Strategy reuseport has no proxy hop: the kernel spreads connections, and Engine does not
 	// apply to it.
-	Engine balancer.Engine
+	Engine balancer.Engine `yaml:"engine"`
 	// MaxConns bounds each worker's connections from the balancer, idle ones included, as
 	// HAProxy's maxconn on a server line does: requests beyond it queue in the balancer, and the
 	// wait is part of their latency. 1 suits a server that serves one connection at a time
 	// (Python's http.server). 0 = no bound; engines fast and std only.
-	MaxConns int
+	MaxConns int `yaml:"max_conns"`
 }
 
 // SetStrategies sets Strategies to names and Strategy to the first of them (empty for none),
@@ -211,58 +211,58 @@ func (b *Balancer) strategies() []balancer.Strategy {
 type LoadSpec struct {
 	// Rates are the offered request rates (requests/s), one load step each, in file order.
 	// Nil when Search is set.
-	Rates []float64
+	Rates []float64 `yaml:"rates"`
 	// Search, when not nil, asks for a capacity search instead of fixed rates.
-	Search *Search
+	Search *Search `yaml:"search"`
 	// Requests is the request mix the load sends instead of GET Target.Path: load.requests, or
 	// the targets of load.targets. Nil means GET Target.Path.
-	Requests []Request
+	Requests []Request `yaml:"requests"`
 	// Targets is the vegeta targets file Parse read Requests from (load.targets, relative to
 	// the scenario file's folder); empty when the file has no load.targets.
-	Targets string
+	Targets string `yaml:"targets"`
 	// Duration is the length of each measured step.
-	Duration time.Duration
+	Duration time.Duration `yaml:"duration"`
 	// Warmup is unmeasured load sent before each step; 0 = none.
-	Warmup time.Duration
+	Warmup time.Duration `yaml:"warmup"`
 	// Timeout is the per-request timeout.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// Clients is the number of simulated clients the load is spread over, each keeping its own
 	// cookies (its session), 0..MaxClients. 0 = none: every request is anonymous. Parse
 	// defaults it to DefaultSessionClients for the session workload, 0 otherwise.
-	Clients int
+	Clients int `yaml:"clients"`
 	// Connections bounds the connections the generator keeps to the balancer, 1..MaxConnections;
 	// Parse defaults it to DefaultConnections; 0 leaves the choice to package load (the same).
-	Connections int
+	Connections int `yaml:"connections"`
 	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat, to see
 	// the spread between runs; Parse defaults it to DefaultRepeat. Zero is invalid.
-	Repeat int
+	Repeat int `yaml:"repeat"`
 	// NoiseThreshold is the share of the whole machine (all cores) that processes other than the
 	// workers and bench may use during a step before it is flagged noisy and measured again, a
 	// fraction in (0, 1]; Parse defaults it to DefaultNoiseThreshold; 0 (a scenario built in code)
 	// means the default too.
-	NoiseThreshold float64
+	NoiseThreshold float64 `yaml:"noise_threshold,share"`
 }
 
 // Search is a capacity search: the highest rate whose p99 latency stays under P99 while at
 // least Success of the requests succeed.
 type Search struct {
 	// P99 is the latency SLO; required.
-	P99 time.Duration
+	P99 time.Duration `yaml:"p99"`
 	// Success is the fraction of requests that must succeed, in (0, 1]; DefaultSuccess.
-	Success float64
+	Success float64 `yaml:"success,share"`
 	// MaxSteps bounds the number of steps of the search, 1..MaxSteps; DefaultMaxSteps.
-	MaxSteps int
+	MaxSteps int `yaml:"max_steps"`
 }
 
 // Redis is a Redis server on loopback, for targets that keep state in one.
 type Redis struct {
 	// Start asks bench to start its own redis-server for the run (and stop it after); false
 	// means one is already running at Addr.
-	Start bool
+	Start bool `yaml:"start"`
 	// Addr is the server's host:port, the host on loopback (127.0.0.0/8, ::1 or localhost).
 	// Parse defaults it to DefaultRedisAddr when Start is false; with Start, empty means "pick
 	// a free port".
-	Addr string
+	Addr string `yaml:"addr"`
 }
 
 // Restart is the cluster's policy for a worker that exits during a run, like a process
@@ -270,11 +270,11 @@ type Redis struct {
 type Restart struct {
 	// Enabled turns restarts on; false means a worker that exits stays down (Max and Within
 	// are then zero).
-	Enabled bool
+	Enabled bool `yaml:"enabled"`
 	// Max is the number of restarts allowed within Within, 1..MaxRestarts when Enabled.
-	Max int
+	Max int `yaml:"max"`
 	// Within is the sliding window Max counts restarts in, (0, MaxDuration] when Enabled.
-	Within time.Duration
+	Within time.Duration `yaml:"within"`
 }
 
 // Fault is a failure injected into a worker during every load step: a SIGKILL (Kill) or a
@@ -283,24 +283,24 @@ type Restart struct {
 type Fault struct {
 	// At is when the fault strikes, measured from the start of the step, warmup included;
 	// it is before the step ends (load.warmup + load.duration).
-	At time.Duration
+	At time.Duration `yaml:"at"`
 	// Kill is the 1-based index of the worker to SIGKILL; 0 when the fault is a Stop.
-	Kill int
+	Kill int `yaml:"kill"`
 	// Stop is the 1-based index of the worker to SIGSTOP; 0 when the fault is a Kill.
-	Stop int
+	Stop int `yaml:"stop"`
 	// For is how long a stopped worker stays stopped before its SIGCONT; At + For is at most
 	// the end of the step. Zero for a Kill.
-	For time.Duration
+	For time.Duration `yaml:"for"`
 }
 
 // SLO is a service level objective a step meets or misses: a p99 latency bound, a minimum
 // success ratio, or both. A zero field is not checked; at least one is set.
 type SLO struct {
 	// P99 is the highest acceptable 99th percentile latency; 0 = not checked.
-	P99 time.Duration
+	P99 time.Duration `yaml:"p99"`
 	// Success is the lowest acceptable fraction of successful requests, in (0, 1];
 	// 0 = not checked.
-	Success float64
+	Success float64 `yaml:"success,share"`
 }
 
 // Load reads the scenario file at path and parses it with Parse. A file that cannot be read
@@ -349,7 +349,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	d := &decoder{file: file, nodes: map[string]located{"": {root, root}}}
 	s := &Scenario{File: file}
-	if err := d.section(root, "", scenarioFields(s)); err != nil {
+	if err := d.section(root, "", s); err != nil {
 		return nil, err
 	}
 	s.setDefaults(d.given)

@@ -179,11 +179,6 @@ func workers(p *[]int) decodeFunc {
 	}
 }
 
-// rates decodes load.rates, a list of requests/s.
-func rates(p *[]float64) decodeFunc {
-	return listOf(p, "rates", "[200, 400]", func(r *float64) decodeFunc { return number(r, rateWhat) })
-}
-
 // slowdown decodes target.slowdown, a mapping from worker index to factor: {1: 3}. A worker's
 // field is written with its index as a number: target.slowdown.1.
 func slowdown(p *map[int]float64) decodeFunc {
