@@ -76,10 +76,11 @@ type progress struct {
 	width int // the terminal's columns in live mode; 0 if unknown
 
 	mu        sync.Mutex
-	group     groupKey // the worker count, store, strategy and repetition being measured
-	groups    int      // groups started so far
-	inGroup   int      // steps finished in the current group
-	status    int      // width of the status line on screen; 0 when none is drawn
+	group     groupKey         // the worker count, store, strategy and repetition being measured
+	groups    int              // groups started so far
+	inGroup   int              // steps finished in the current group
+	seen      map[groupKey]int // steps finished in each group started: searches that take turns come back to a group
+	status    int              // width of the status line on screen; 0 when none is drawn
 	lastSnap  experiment.Progress
 	haveSnap  bool
 	finishedN int // steps finished in the whole run
@@ -143,9 +144,19 @@ func (p *progress) Done() {
 // enter notes the group a step belongs to; a new one means the previous group is over, however
 // few steps its search took.
 func (p *progress) enter(k groupKey) {
-	if p.groups == 0 || k != p.group {
-		p.group, p.groups, p.inGroup = k, p.groups+1, 0
+	if p.groups > 0 && k == p.group {
+		return
 	}
+	if p.seen == nil {
+		p.seen = map[groupKey]int{}
+	}
+	if p.groups > 0 {
+		p.seen[p.group] = p.inGroup
+	}
+	if _, ok := p.seen[k]; !ok {
+		p.groups++
+	}
+	p.group, p.inGroup = k, p.seen[k]
 }
 
 // println prints a permanent line, above the status line in live mode.

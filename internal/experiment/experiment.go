@@ -254,6 +254,9 @@ type runner struct {
 	started bool
 	// scaler runs the replicas when the scenario has a scale hook; nil for scale: local.
 	scaler scale.Scaler
+	// turns orders the steps of the worker counts' searches when they run at once (see
+	// interleaved); nil when counts are measured one after the other.
+	turns *turns
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
@@ -357,6 +360,9 @@ func (r *runner) run(ctx context.Context) error {
 			return &StartError{err}
 		}
 		specs[i] = spec
+	}
+	if r.interleaved() {
+		return r.runInterleaved(ctx, specs[0], stores[0])
 	}
 	var hint float64
 	for _, n := range r.sc.Workers {
@@ -590,7 +596,7 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: start, Staircase: staircaseSteps}
 	rows := map[float64][]int{} // rows in res.Steps of the steps the search saw, by rate
 	disturbed := false
-	found, err := load.FindCapacity(ctx, cfg, func(ctx context.Context, rate float64) (load.Result, error) {
+	step := func(ctx context.Context, rate float64) (load.Result, error) {
 		st, lr, err := m.settledStep(ctx, rate, func(st *Step) {
 			if st.P99 > s.P99 {
 				st.Flags = append(st.Flags, FlagOverSLO)
@@ -603,7 +609,28 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 			rows[rate] = append(rows[rate], len(m.res.Steps)-1)
 		}
 		return lr, err
-	})
+	}
+	if t := m.turns; t != nil {
+		// Searching with other counts: each step waits for its turn.
+		cfg.Bracketed = func(lo, _ float64) { t.bracketed(m.workers(), lo) }
+		alone := step
+		step = func(ctx context.Context, rate float64) (lr load.Result, err error) {
+			if werr := t.do(ctx, m.workers(), func() { lr, err = alone(ctx, rate) }); werr != nil {
+				return load.Result{}, werr
+			}
+			return lr, err
+		}
+		var p scaling.Point
+		found, err := load.FindCapacity(ctx, cfg, step)
+		t.exclusive(func() { p = m.capacity(cfg, found, rows, disturbed) })
+		return p, err
+	}
+	found, err := load.FindCapacity(ctx, cfg, step)
+	return m.capacity(cfg, found, rows, disturbed), err
+}
+
+// capacity marks the step a search's answer rests on and returns the answer.
+func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[float64][]int, disturbed bool) scaling.Point {
 	estimate, lo, hi := found.Estimate(cfg)
 	// The capacity step is the passing step at the highest rate not above the estimate: the
 	// measured step closest to the answer from the safe side.
@@ -629,7 +656,7 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	if p.Unsaturated && estimate > 0 {
 		m.event("%d worker(s): not saturated: every step up to %.0f rps passed; the capacity is at least that", m.workers(), lo)
 	}
-	return p, err
+	return p
 }
 
 // rates runs the scenario's fixed-rate steps; the capacity is the best unflagged throughput, and

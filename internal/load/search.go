@@ -50,6 +50,10 @@ type SearchConfig struct {
 	// bracket: the search starts again from where it got to, once. Zero runs
 	// none: the capacity is then the bisection's last passing rate.
 	Staircase int
+	// Bracketed, when set, is called once, when the first bisection has ended with a bracket
+	// (before the staircase): a caller that runs several searches uses it to let the others
+	// take turns from then on.
+	Bracketed func(lo, hi float64)
 }
 
 func (c SearchConfig) withDefaults() (SearchConfig, error) {
@@ -143,6 +147,9 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 	lo, hi, err := out.bisect(ctx, cfg, try, bounds{rate: cfg.Start})
 	if err != nil || lo == 0 || hi == 0 {
 		return out, err
+	}
+	if cfg.Bracketed != nil {
+		cfg.Bracketed(lo, hi)
 	}
 	turned, err := out.staircase(ctx, cfg, try, lo, hi)
 	if err != nil || turned {

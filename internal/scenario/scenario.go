@@ -252,6 +252,12 @@ type Search struct {
 	Success float64 `yaml:"success,share"`
 	// MaxSteps bounds the number of steps of the search, 1..MaxSteps; DefaultMaxSteps.
 	MaxSteps int `yaml:"max_steps"`
+	// Interleave lets the worker counts' searches take turns, a step each, once each has
+	// bracketed its capacity, instead of searching one count after the other; Parse defaults
+	// it to true. It applies where every count can run at once (workers bench starts, one
+	// strategy behind its balancer, one store, no repeats or faults); elsewhere counts go one
+	// after the other.
+	Interleave bool `yaml:"interleave"`
 }
 
 // Redis is a Redis server on loopback, for targets that keep state in one.
