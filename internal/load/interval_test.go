@@ -86,3 +86,42 @@ func TestStaircase_leavesAWrongBracket(t *testing.T) {
 		t.Errorf("estimate %v, want within 5%% of %v; stairs %v", est, capacity, found.Stairs)
 	}
 }
+
+// A search that starts again after a wrong bracket tries just past where its staircase got to
+// (the capacity is most likely there), not twice as far.
+func TestStaircase_restartsNearby(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000.0
+	calls := 0
+	try := func(_ context.Context, rate float64) (Result, error) {
+		calls++
+		p99 := 5 * time.Millisecond
+		if rate > capacity || (rate > 950 && calls <= 6) { // early failures just below the capacity
+			p99 = time.Second
+		}
+		h := newHistogram()
+		h.RecordValues(micros(p99), 100)
+		return Result{Offered: rate, Sent: rate, Throughput: rate, Requests: 100, Successes: 100, Success: 1, Latency: h}, nil
+	}
+	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 900, Staircase: 6}
+	found, err := FindCapacity(context.Background(), cfg, try)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The steps: the first bisection (900 passes, 940 passes, 981 fails), the staircase up from
+	// 960 in steps of 1 %, then the second search: its first step is the first jump of more than
+	// 5 % after the staircase.
+	restart := 0
+	for i := 1; i < len(found.Rates); i++ {
+		if found.Rates[i-1] > 950 && found.Rates[i] > 1.05*found.Rates[i-1] {
+			restart = i
+			break
+		}
+	}
+	if restart == 0 || found.Rates[restart]/found.Rates[restart-1] > 1.12 {
+		t.Errorf("rates %v: the search after the wrong bracket should start within 10%% above the staircase", found.Rates)
+	}
+	if est, _, _ := found.Estimate(cfg); math.Abs(est/capacity-1) > 0.03 {
+		t.Errorf("estimate %v, want within 3%% of %v; rates %v", est, capacity, found.Rates)
+	}
+}

@@ -158,10 +158,12 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 	// The staircase went one way from its start: the bracket was wrong (its failures came from
 	// a machine disturbed at the time, or its passes from luck). Search again from where the
 	// staircase got to, once.
+	// The capacity is most likely just past where the staircase got to: the search steps by
+	// restartGrowth rather than doubling.
 	top := out.Stairs[len(out.Stairs)-1]
-	b := bounds{lo: top, rate: 2 * top}
+	b := bounds{lo: top, rate: restartGrowth * top, growth: restartGrowth}
 	if last := out.Steps[len(out.Steps)-1]; !cfg.Passes(last) {
-		b = bounds{hi: top, rate: top / 2}
+		b = bounds{hi: top, rate: top / restartGrowth, growth: restartGrowth}
 	}
 	out.Stairs = nil
 	if lo, hi, err = out.bisect(ctx, cfg, try, b); err != nil || lo == 0 || hi == 0 {
@@ -171,8 +173,17 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 	return out, err
 }
 
-// bounds is where a bisection starts: the rate to try first, and what is known (zero: nothing).
-type bounds struct{ rate, lo, hi float64 }
+// bounds is where a bisection starts: the rate to try first, what is known (zero: nothing), and
+// the factor it ramps by until it has a bracket (zero: 2).
+type bounds struct{ rate, lo, hi, growth float64 }
+
+// restartGrowth is the first step of the ramp of a search that starts again after a staircase
+// from a wrong bracket; each further step doubles its excess over 1 (1.1, 1.2, 1.4, 1.8, 2), so
+// that a capacity just past the staircase is bracketed in a step or two and one far past it in
+// a few.
+const restartGrowth = 1.1
+
+func accelerate(growth float64) float64 { return min(2, 1+2*(growth-1)) }
 
 // bisect ramps from b.rate, doubling the rate until a step fails (halving it while no step passed
 // yet), then bisects in log space between the last passing and the first failing rate until they
@@ -180,7 +191,10 @@ type bounds struct{ rate, lo, hi float64 }
 // zero when the search ran out of steps or rates before finding both.
 func (c *Capacity) bisect(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), b bounds) (lo, hi float64, err error) {
 	lo, hi = b.lo, b.hi
-	rate := b.rate
+	rate, growth := b.rate, b.growth
+	if growth == 0 {
+		growth = 2
+	}
 	for n := 0; n < cfg.MaxSteps; n++ {
 		if err := ctx.Err(); err != nil {
 			return lo, hi, err
@@ -199,12 +213,14 @@ func (c *Capacity) bisect(ctx context.Context, cfg SearchConfig, try func(ctx co
 		}
 		switch {
 		case hi == 0: // still ramping up
-			rate *= 2
+			rate *= growth
+			growth = accelerate(growth)
 		case lo == 0: // every step so far failed: ramp down (a start hint above the capacity)
-			if rate/2 < minSearchRate {
+			if rate/growth < minSearchRate {
 				return lo, hi, nil
 			}
-			rate /= 2
+			rate /= growth
+			growth = accelerate(growth)
 		case hi/lo < SearchPrecision:
 			return lo, hi, nil
 		default:
