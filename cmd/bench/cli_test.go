@@ -320,6 +320,25 @@ func TestRunFlags_strategyReplacesItsSettings(t *testing.T) {
 	}
 }
 
+// --interleave sets load.search.interleave either way, and leaves it as the file says when not given.
+func TestRunFlags_interleave(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		set, value, want bool
+	}{{false, false, false}, {true, true, true}} {
+		sc, err := scenario.Load("../../scenarios/cpu.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (runFlags{interleave: c.value, interleaveSet: c.set, format: "table"}).apply(sc); err != nil {
+			t.Fatal(err)
+		}
+		if sc.Load.Search.Interleave != c.want {
+			t.Errorf("cpu.yaml, --interleave given %v as %v: Interleave %v, want %v", c.set, c.value, sc.Load.Search.Interleave, c.want)
+		}
+	}
+}
+
 // `bench worker -h` lists every registered workload and store, each with what it does: the help
 // is written from the registries, so a new one cannot be missing from it.
 func TestWorker_helpListsRegistries(t *testing.T) {

@@ -94,7 +94,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
-	fs.BoolVar(&f.interleave, "interleave", true, "let the worker counts' capacity searches take turns around their capacities (replaces load.search.interleave)")
+	fs.BoolVar(&f.interleave, "interleave", false, "let the worker counts' capacity searches take turns around their capacities, for a host whose speed drifts (replaces load.search.interleave)")
 	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	fs.StringVar(&f.shard, "shard", "", "be generator I of K that offer each step's rate together, e.g. 2/3: this one sends every third request of the schedule (see `bench merge`)")
 	fs.StringVar(&f.startAt, "start-at", "", "wait until this time (RFC 3339, e.g. 2026-01-01T12:00:00Z, or Unix seconds) before the first measured step, so that shards begin together")

@@ -93,7 +93,7 @@ target:
   env: {%s: "1"}
 workers: [1, 2]
 load:
-  search: {p99: 20ms, max_steps: 6}
+  search: {p99: 20ms, max_steps: 6, interleave: true}
   duration: 300ms
   warmup: 100ms
   noise_threshold: 1   # other tests run beside this one: no step measured again
@@ -102,7 +102,7 @@ load:
 		t.Fatal(err)
 	}
 	if !sc.Load.Search.Interleave {
-		t.Fatal("load.search.interleave is not on by default")
+		t.Fatal("load.search.interleave: true did not set Interleave")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -225,7 +225,6 @@ func (l *LoadSpec) setDefaults(g given, session bool) {
 	if l.Search != nil {
 		g.unless("load.search.success", func() { l.Search.Success = DefaultSuccess })
 		g.unless("load.search.max_steps", func() { l.Search.MaxSteps = DefaultMaxSteps })
-		g.unless("load.search.interleave", func() { l.Search.Interleave = true })
 	}
 	if !g("load.requests") {
 		return // none, or a targets file's, which are complete

@@ -253,10 +253,9 @@ type Search struct {
 	// MaxSteps bounds the number of steps of the search, 1..MaxSteps; DefaultMaxSteps.
 	MaxSteps int `yaml:"max_steps"`
 	// Interleave lets the worker counts' searches take turns, a step each, once each has
-	// bracketed its capacity, instead of searching one count after the other; Parse defaults
-	// it to true. It applies where every count can run at once (workers bench starts, one
-	// strategy behind its balancer, one store, no repeats or faults); elsewhere counts go one
-	// after the other.
+	// bracketed its capacity, instead of searching one count after the other. It applies where
+	// every count can run at once (workers bench starts, one strategy behind its balancer, one
+	// store, no repeats or faults); elsewhere counts go one after the other.
 	Interleave bool `yaml:"interleave"`
 }
 

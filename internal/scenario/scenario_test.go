@@ -91,7 +91,7 @@ load:
 					ReadyPath: "/ready?deep=1", ReadyTimeout: 30 * time.Second, Path: "/api/items?id=7"},
 				Workers:  normalizeWorkers([]int{1, cpus, 2 * cpus}),
 				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},
-				Load: LoadSpec{Search: &Search{P99: 50 * time.Millisecond, Success: 0.995, MaxSteps: 20, Interleave: true},
+				Load: LoadSpec{Search: &Search{P99: 50 * time.Millisecond, Success: 0.995, MaxSteps: 20},
 					Duration: 5 * time.Second, Warmup: 0, Timeout: time.Second, Connections: DefaultConnections, Repeat: 1, NoiseThreshold: DefaultNoiseThreshold},
 				Restart: Restart{Enabled: true, Max: 10, Within: time.Minute},
 			},
