@@ -633,12 +633,15 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[float64][]int, disturbed bool) scaling.Point {
 	estimate, lo, hi := found.Estimate(cfg)
 	// The capacity step is the passing step at the highest rate not above the estimate: the
-	// measured step closest to the answer from the safe side.
+	// measured step closest to the answer from the safe side. Its rate is the rate it carried
+	// (offered × success), as the estimate's are: the throughput measured over the window can
+	// come out a little above that, and the step the estimate is taken from would then be
+	// passed over.
 	best := -1
 	for _, idx := range rows {
 		for _, i := range idx {
 			st := m.res.Steps[i]
-			if st.Flagged() || st.Has(FlagOverSLO) || st.Throughput > estimate*(1+1e-9) {
+			if st.Flagged() || st.Has(FlagOverSLO) || st.Offered*st.Success > estimate*(1+1e-9) {
 				continue
 			}
 			if best < 0 || st.Offered > m.res.Steps[best].Offered {
