@@ -77,9 +77,7 @@ type progress struct {
 
 	mu        sync.Mutex
 	group     groupKey         // the worker count, store, strategy and repetition being measured
-	groups    int              // groups started so far
-	inGroup   int              // steps finished in the current group
-	seen      map[groupKey]int // steps finished in each group started: searches that take turns come back to a group
+	inGroup   map[groupKey]int // steps finished in each group started (searches that take turns come back to one)
 	status    int              // width of the status line on screen; 0 when none is drawn
 	lastSnap  experiment.Progress
 	haveSnap  bool
@@ -115,7 +113,7 @@ func (p *progress) Event(msg string) {
 func (p *progress) Step(st experiment.Step) {
 	p.mu.Lock()
 	p.enter(keyOf(st))
-	p.inGroup++
+	p.inGroup[p.group]++
 	p.finishedN++
 	p.haveSnap = false
 	p.mu.Unlock()
@@ -141,23 +139,21 @@ func (p *progress) Done() {
 	p.clear()
 }
 
-// enter notes the group a step belongs to; a new one means the previous group is over, however
-// few steps its search took.
+// enter notes the group a step belongs to. A group seen before is taken up again (searches that
+// take turns); the groups before are counted as they were, however few steps their search took.
 func (p *progress) enter(k groupKey) {
-	if p.groups > 0 && k == p.group {
-		return
+	if p.inGroup == nil {
+		p.inGroup = map[groupKey]int{}
 	}
-	if p.seen == nil {
-		p.seen = map[groupKey]int{}
+	if _, ok := p.inGroup[k]; !ok {
+		p.inGroup[k] = 0
 	}
-	if p.groups > 0 {
-		p.seen[p.group] = p.inGroup
-	}
-	if _, ok := p.seen[k]; !ok {
-		p.groups++
-	}
-	p.group, p.inGroup = k, p.seen[k]
+	p.group = k
 }
+
+// groups is how many groups have started; current how many steps of the current one finished.
+func (p *progress) groups() int  { return len(p.inGroup) }
+func (p *progress) current() int { return p.inGroup[p.group] }
 
 // println prints a permanent line, above the status line in live mode.
 func (p *progress) println(line string) {
@@ -196,8 +192,8 @@ func (p *progress) draw(line string) {
 // is counted at max_steps, so its estimate is an upper bound. Starting workers is not counted.
 func (p *progress) remaining(elapsed time.Duration) time.Duration {
 	pl := p.plan
-	groupsLeft := max(0, pl.groups-max(p.groups, 1))
-	steps := max(0, pl.stepsPerGroup-p.inGroup-1) + groupsLeft*pl.stepsPerGroup
+	groupsLeft := max(0, pl.groups-max(p.groups(), 1))
+	steps := max(0, pl.stepsPerGroup-p.current()-1) + groupsLeft*pl.stepsPerGroup
 	return time.Duration(steps)*pl.stepTime + max(0, pl.stepTime-elapsed)
 }
 
@@ -231,8 +227,8 @@ func (p *progress) statusLine(s experiment.Progress) string {
 // were, and the plan for the rest (a search's max_steps), so that the total shrinks as searches
 // end early.
 func (p *progress) totalSteps() int {
-	started := max(p.groups, 1)
-	inFinished := p.finishedN - p.inGroup
+	started := max(p.groups(), 1)
+	inFinished := p.finishedN - p.current()
 	// Never fewer than the steps seen, whatever the plan said.
 	return max(inFinished+max(0, p.plan.groups-started+1)*p.plan.stepsPerGroup, p.finishedN+1)
 }

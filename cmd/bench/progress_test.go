@@ -90,6 +90,25 @@ func TestProgress_searchEstimateShrinks(t *testing.T) {
 	}
 }
 
+// Searches that take turns come back to a group: it is one group, not a new one each time, so
+// the groups not started yet are still counted in the estimate.
+func TestProgress_groupsTakingTurns(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	p := newProgress(&buf, progressLive, runPlan{groups: 3, stepsPerGroup: 5, search: true, stepTime: time.Second}, clock.now)
+	for _, n := range []int{1, 2, 1, 2} {
+		p.Step(experiment.Step{Workers: n, Strategy: "round-robin", Offered: 50, Search: true})
+	}
+	buf.Reset()
+	// Two groups started with two steps each, the third not yet: in 2's next step, 2 more of 2's
+	// and 5 of the third are left.
+	p.Update(snap(5, 2, 80, 0, true))
+	if got := buf.String(); !strings.Contains(got, "≤0:08 left") {
+		t.Errorf("groups taking turns: %q, want ≤0:08 left", got)
+	}
+}
+
 func TestProgress_plainAndQuiet(t *testing.T) {
 	t.Parallel()
 	st := experiment.Step{Workers: 2, Strategy: "round-robin", Offered: 400, Throughput: 399, Success: 1}

@@ -612,7 +612,7 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	}
 	if t := m.turns; t != nil {
 		// Searching with other counts: each step waits for its turn.
-		cfg.Bracketed = func(lo, _ float64) { t.bracketed(m.workers(), lo) }
+		cfg.Bracketed = func(lo float64) { t.bracketed(m.workers(), lo) }
 		alone := step
 		step = func(ctx context.Context, rate float64) (lr load.Result, err error) {
 			if werr := t.do(ctx, m.workers(), func() { lr, err = alone(ctx, rate) }); werr != nil {

@@ -64,6 +64,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// selfScenario parses a scenario whose target is this test binary as the built-in cpu worker
+// (see TestMain), followed by the sections in rest.
+func selfScenario(t *testing.T, rest string) *scenario.Scenario {
+	t.Helper()
+	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf("target:\n  command: [%q]\n  env: {%s: \"1\"}\n", os.Args[0], workerEnv)+rest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 // rawBuffers collects the raw writers a run asks for, by row.
 type rawBuffers struct {
 	mu   sync.Mutex
@@ -90,20 +101,14 @@ func (r *rawBuffers) open(row int, st Step) (io.WriteCloser, error) {
 // labelled with the row the step gets, and the search's answer is marked as its capacity step.
 func TestRun_searchRawProgressCapacity(t *testing.T) {
 	t.Parallel()
-	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
-target:
-  command: [%q]
-  env: {%s: "1"}
+	sc := selfScenario(t, `
 workers: [1]
 load:
   search: {p99: 20ms, max_steps: 3}
   duration: 400ms
   warmup: 100ms
   noise_threshold: 1   # other tests run beside this one: no step measured again
-`, os.Args[0], workerEnv)))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	raws := &rawBuffers{rows: map[int]*closingBuffer{}, ids: map[int]Step{}}
 	var mu sync.Mutex
 	snaps := map[int][]Progress{}

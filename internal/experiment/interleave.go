@@ -45,17 +45,21 @@ const (
 	turnFinished                   // its search ended
 )
 
+// settled reports whether a count is past its search alone: bracketed, or ended.
+func (s turnState) settled() bool { return s == turnBracketed || s == turnFinished }
+
 func newTurns(counts []int) *turns {
-	t := &turns{changed: make(chan struct{}), counts: counts, state: map[int]turnState{}}
-	for _, n := range counts {
-		t.state[n] = turnWaiting
-	}
-	return t
+	return &turns{changed: make(chan struct{}), counts: counts, state: map[int]turnState{}}
 }
 
 // set changes the state of count n and wakes every waiter; t.mu is held.
 func (t *turns) set(n int, s turnState) {
 	t.state[n] = s
+	t.wake()
+}
+
+// wake wakes every waiter to look again; t.mu is held.
+func (t *turns) wake() {
 	close(t.changed)
 	t.changed = make(chan struct{})
 }
@@ -80,15 +84,8 @@ func (t *turns) wait(ctx context.Context, ready func() bool) error {
 // start waits until every count before n has bracketed its capacity (or ended its search) and
 // returns where n's search starts: the last bracket's lower end, 0 for the first count.
 func (t *turns) start(ctx context.Context, n int) (hint float64, err error) {
-	i := slices.Index(t.counts, n)
-	err = t.wait(ctx, func() bool {
-		for _, m := range t.counts[:i] {
-			if s := t.state[m]; s != turnBracketed && s != turnFinished {
-				return false
-			}
-		}
-		return true
-	})
+	before := t.counts[:slices.Index(t.counts, n)]
+	err = t.wait(ctx, func() bool { return t.allSettled(before) })
 	if err != nil {
 		return 0, err
 	}
@@ -98,10 +95,11 @@ func (t *turns) start(ctx context.Context, n int) (hint float64, err error) {
 	return t.hint, nil
 }
 
-// allBracketed reports whether every count has bracketed its capacity or ended; t.mu is held.
-func (t *turns) allBracketed() bool {
-	for _, s := range t.state {
-		if s == turnWaiting || s == turnAlone {
+// allSettled reports whether every one of counts has bracketed its capacity or ended; t.mu is
+// held.
+func (t *turns) allSettled(counts []int) bool {
+	for _, n := range counts {
+		if !t.state[n].settled() {
 			return false
 		}
 	}
@@ -112,7 +110,7 @@ func (t *turns) allBracketed() bool {
 // once every count has bracketed and the turn has come round to n.
 func (t *turns) do(ctx context.Context, n int, step func()) error {
 	err := t.wait(ctx, func() bool {
-		return t.state[n] == turnAlone || t.allBracketed() && t.counts[t.next] == n
+		return t.state[n] == turnAlone || t.allSettled(t.counts) && t.counts[t.next] == n
 	})
 	if err != nil {
 		return err
@@ -143,7 +141,7 @@ func (t *turns) advance(n int) {
 			break
 		}
 	}
-	t.set(n, t.state[n])
+	t.wake()
 }
 
 // bracketed records that count n's search bracketed its capacity at [lo, …].
@@ -174,11 +172,10 @@ func (t *turns) finish(n int, capacity float64) {
 // act at times within one count's steps) and one generator.
 func (r *runner) interleaved() bool {
 	sc := r.sc
-	s := sc.Load.Search
+	s, strats := sc.Load.Search, strategies(sc)
 	return s != nil && s.Interleave && len(sc.Workers) > 1 && sc.Scale.Local() && sc.Target.Spawned() &&
-		len(sc.Target.StoreList()) <= 1 && len(strategies(sc)) == 1 &&
-		strategies(sc)[0] != balancer.StrategyReusePort && sc.Load.Repeat <= 1 && len(sc.Faults) == 0 &&
-		r.opts.Shards <= 1 && r.opts.Listen == ""
+		len(sc.Target.StoreList()) <= 1 && len(strats) == 1 && strats[0] != balancer.StrategyReusePort &&
+		sc.Load.Repeat <= 1 && len(sc.Faults) == 0 && r.opts.Shards <= 1 && r.opts.Listen == ""
 }
 
 // runInterleaved measures every worker count at once, each in its own goroutine, their steps

@@ -3,14 +3,11 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/bench-dev/bench/internal/scenario"
 )
 
 // Three searches of 1, 2 and 4 workers: each takes alone steps until it brackets, then steps in
@@ -87,20 +84,14 @@ func TestTurns_cancelEndsTheWaiters(t *testing.T) {
 // then their staircases take turns, and both capacities come out.
 func TestRun_interleavedSearches(t *testing.T) {
 	t.Parallel()
-	sc, err := scenario.Parse("test.yaml", []byte(fmt.Sprintf(`
-target:
-  command: [%q]
-  env: {%s: "1"}
+	sc := selfScenario(t, `
 workers: [1, 2]
 load:
   search: {p99: 20ms, max_steps: 6, interleave: true}
   duration: 300ms
   warmup: 100ms
   noise_threshold: 1   # other tests run beside this one: no step measured again
-`, os.Args[0], workerEnv)))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if !sc.Load.Search.Interleave {
 		t.Fatal("load.search.interleave: true did not set Interleave")
 	}

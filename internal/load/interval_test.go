@@ -19,9 +19,14 @@ type simulated struct {
 
 func (s simulated) try(_ context.Context, rate float64) (Result, error) {
 	p99 := math.Min(float64(s.slo)*math.Exp(s.k*(rate/s.c-1)+s.sigma*s.rng.NormFloat64()), float64(time.Minute))
+	return stepResult(rate, math.Min(rate, s.c), time.Duration(p99)), nil
+}
+
+// stepResult is a step of 100 successful requests at rate whose p99 (every latency) is p99.
+func stepResult(rate, throughput float64, p99 time.Duration) Result {
 	h := newHistogram()
-	h.RecordValues(micros(time.Duration(p99)), 100)
-	return Result{Offered: rate, Sent: rate, Throughput: math.Min(rate, s.c), Requests: 100, Successes: 100, Success: 1, Latency: h}, nil
+	h.RecordValues(micros(p99), 100)
+	return Result{Offered: rate, Sent: rate, Throughput: throughput, Requests: 100, Successes: 100, Success: 1, Latency: h}
 }
 
 // The capacity's interval holds the true capacity about 95 % of the time, and the estimate falls
@@ -72,9 +77,7 @@ func TestStaircase_leavesAWrongBracket(t *testing.T) {
 		if rate > capacity || (calls >= 2 && calls <= 5) { // calls 2-5: a neighbour burns the CPU
 			p99 = time.Second
 		}
-		h := newHistogram()
-		h.RecordValues(micros(p99), 100)
-		return Result{Offered: rate, Sent: rate, Throughput: rate, Requests: 100, Successes: 100, Success: 1, Latency: h}, nil
+		return stepResult(rate, rate, p99), nil
 	}
 	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 400, Staircase: 12}
 	found, err := FindCapacity(context.Background(), cfg, try)
@@ -99,9 +102,7 @@ func TestStaircase_restartsNearby(t *testing.T) {
 		if rate > capacity || (rate > 950 && calls <= 6) { // early failures just below the capacity
 			p99 = time.Second
 		}
-		h := newHistogram()
-		h.RecordValues(micros(p99), 100)
-		return Result{Offered: rate, Sent: rate, Throughput: rate, Requests: 100, Successes: 100, Success: 1, Latency: h}, nil
+		return stepResult(rate, rate, p99), nil
 	}
 	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 900, Staircase: 6}
 	found, err := FindCapacity(context.Background(), cfg, try)

@@ -50,10 +50,10 @@ type SearchConfig struct {
 	// bracket: the search starts again from where it got to, once. Zero runs
 	// none: the capacity is then the bisection's last passing rate.
 	Staircase int
-	// Bracketed, when set, is called once, when the first bisection has ended with a bracket
-	// (before the staircase): a caller that runs several searches uses it to let the others
-	// take turns from then on.
-	Bracketed func(lo, hi float64)
+	// Bracketed, when set, is called once, with the bracket's lower end, when the first
+	// bisection has ended with a bracket (before the staircase): a caller that runs several
+	// searches uses it to let the others take turns from then on.
+	Bracketed func(lo float64)
 }
 
 func (c SearchConfig) withDefaults() (SearchConfig, error) {
@@ -149,16 +149,15 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 		return out, err
 	}
 	if cfg.Bracketed != nil {
-		cfg.Bracketed(lo, hi)
+		cfg.Bracketed(lo)
 	}
 	turned, err := out.staircase(ctx, cfg, try, lo, hi)
 	if err != nil || turned {
 		return out, err
 	}
 	// The staircase went one way from its start: the bracket was wrong (its failures came from
-	// a machine disturbed at the time, or its passes from luck). Search again from where the
-	// staircase got to, once.
-	// The capacity is most likely just past where the staircase got to: the search steps by
+	// a machine disturbed at the time, or its passes from luck). Search again, once, from where
+	// the staircase got to: the capacity is most likely just past it, so the ramp starts at
 	// restartGrowth rather than doubling.
 	top := out.Stairs[len(out.Stairs)-1]
 	b := bounds{lo: top, rate: restartGrowth * top, growth: restartGrowth}
@@ -185,10 +184,11 @@ const restartGrowth = 1.1
 
 func accelerate(growth float64) float64 { return min(2, 1+2*(growth-1)) }
 
-// bisect ramps from b.rate, doubling the rate until a step fails (halving it while no step passed
-// yet), then bisects in log space between the last passing and the first failing rate until they
-// are within SearchPrecision, at most cfg.MaxSteps steps. It returns the last bracket; lo or hi is
-// zero when the search ran out of steps or rates before finding both.
+// bisect ramps from b.rate, multiplying the rate by b.growth (2 unless set; see restartGrowth)
+// until a step fails (dividing it while no step passed yet), then bisects in log space between
+// the last passing and the first failing rate until they are within SearchPrecision, at most
+// cfg.MaxSteps steps. It returns the last bracket; lo or hi is zero when the search ran out of
+// steps or rates before finding both.
 func (c *Capacity) bisect(ctx context.Context, cfg SearchConfig, try func(ctx context.Context, rate float64) (Result, error), b bounds) (lo, hi float64, err error) {
 	lo, hi = b.lo, b.hi
 	rate, growth := b.rate, b.growth

@@ -20,12 +20,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bench-dev/bench/internal/cluster"
 )
 
 func main() {
 	seconds := flag.Int("seconds", 120, "how long to record")
 	window := flag.Int("window", 35, "seconds one worker count is measured for, in the model")
 	flag.Parse()
+	if *seconds < 10 || *window < 1 {
+		fmt.Fprintf(os.Stderr, "cpuspeed: -seconds must be at least 10 (got %d) and -window at least 1 (got %d)\n", *seconds, *window)
+		os.Exit(2)
+	}
 	cores := runtime.NumCPU()
 	series := make([][]float64, cores)
 	done := make(chan int)
@@ -39,7 +45,7 @@ func main() {
 	for range cores {
 		<-done
 	}
-	fmt.Printf("steal over the %d s: %d ticks\n", *seconds, steal()-stealBefore)
+	fmt.Printf("steal over the %d s: %v\n", *seconds, steal()-stealBefore)
 	for c, s := range series {
 		p90 := quantile(s, 0.9)
 		slow := 0
@@ -116,16 +122,10 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// steal is the machine's steal time from /proc/stat, in ticks.
-func steal() int64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	var name string
-	var v [8]int64
-	_, _ = fmt.Sscan(string(b), &name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7])
-	return v[7]
+// steal is the time the hypervisor gave this machine's CPUs to others so far (/proc/stat).
+func steal() time.Duration {
+	m, _ := cluster.ReadMachineCPU()
+	return m.Steal
 }
 
 func mean(s []float64) float64 {
