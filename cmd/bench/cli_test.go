@@ -124,8 +124,8 @@ func TestFlagValues_sayTheExpectedForm(t *testing.T) {
 		{[]string{"plan", "--rps", "1k", "--p99", "50ms", "--headroom", "lots"}, `--headroom: "lots" is not a number`},
 		{[]string{"serve", "x.yaml", "--health-interval", "100"}, `--health-interval: "100" is not a duration like 2ms`},
 		{[]string{"worker", "--cost", "1"}, `--cost: "1" is not a duration like 2ms`},
-		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (want cpu, sleep or session)`},
-		{[]string{"worker", "--store", "disk"}, `--store: unknown store "disk" (want memory or redis)`},
+		{[]string{"worker", "--workload", "nope"}, `worker: --workload: unknown workload "nope" (known: cpu, sleep, session)`},
+		{[]string{"worker", "--store", "disk"}, `--store: unknown store "disk" (known: memory, redis)`},
 	} {
 		_, stderr, code := mainOut(tc.args...)
 		if code != exitBadArgs || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {

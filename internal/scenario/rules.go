@@ -139,7 +139,7 @@ func (t *Target) rules(r *rules, hook bool) {
 	case len(kinds) == 0:
 		t.runningRules(r, "")
 	case kinds[0] == "target.builtin":
-		if err := checkWorkload(string(t.Builtin)); err != nil {
+		if err := checkOneOf("workload", string(t.Builtin), Workloads); err != nil {
 			r.value("target.builtin", err)
 			return
 		}
@@ -462,13 +462,6 @@ func checkName(s string) error {
 		return fmt.Errorf("too long (%d bytes, at most 100)", len(s))
 	}
 	return nil
-}
-
-func checkWorkload(s string) error {
-	if slices.Contains(Workloads, s) {
-		return nil
-	}
-	return fmt.Errorf("unknown workload %s%s (built-ins: %s)", quote(s), didYouMean(s, Workloads), strings.Join(Workloads, ", "))
 }
 
 // checkOneOf accepts s when it is one of known, and otherwise names what it is and the options.

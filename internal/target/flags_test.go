@@ -59,9 +59,9 @@ func TestRegister_checksNames(t *testing.T) {
 		wantErr string
 	}{
 		{[]string{"--workload", "session", "--store", "redis"}, ""},
-		{[]string{"--workload", "nope"}, `unknown workload "nope" (want cpu, sleep or session)`},
+		{[]string{"--workload", "nope"}, `unknown workload "nope" (known: cpu, sleep, session)`},
 		{[]string{"--workload", "CPU"}, `unknown workload "CPU"`},
-		{[]string{"--store", "disk"}, `unknown store "disk" (want memory or redis)`},
+		{[]string{"--store", "disk"}, `unknown store "disk" (known: memory, redis)`},
 	} {
 		fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)

@@ -42,9 +42,10 @@ func setName[T ~string](dst *T, s string, known []T, err error) error {
 }
 
 // unknown is the error for a name that is not one of known, the same from a flag as from a
-// Config: `unknown store "disk" (want memory or redis)`, wrapping err (ErrUnknownStore).
+// Config: `unknown store "disk" (known: memory, redis)`, wrapping err (ErrUnknownStore), worded as
+// the scenario words it.
 func unknown[T ~string](name T, known []T, err error) error {
-	return fmt.Errorf("%w %q (want %s)", err, string(name), orList(known))
+	return fmt.Errorf("%w %q (known: %s)", err, string(name), join(known))
 }
 
 // join lists names for a message: "a, b, c".

@@ -220,8 +220,8 @@ func TestHandler_Config(t *testing.T) {
 		{"sleep", Config{Workload: "sleep", Cost: time.Millisecond, Concurrency: 4}, ""},
 		// sad
 		{"session, memory store", Config{Workload: "session"}, ""},
-		{"unknown workload", Config{Workload: "nope"}, `workload: unknown workload "nope" (want cpu, sleep or session)`},
-		{"unknown store", Config{Workload: "session", Store: "disk"}, `store: unknown store "disk" (want memory or redis)`},
+		{"unknown workload", Config{Workload: "nope"}, `workload: unknown workload "nope" (known: cpu, sleep, session)`},
+		{"unknown store", Config{Workload: "session", Store: "disk"}, `store: unknown store "disk" (known: memory, redis)`},
 		{"redis not on loopback", Config{Workload: "session", Store: "redis", RedisAddr: "10.1.2.3:6379"}, "redis addr: \"10.1.2.3:6379\" is not a loopback address"},
 		{"redis addr without port", Config{Workload: "session", Store: "redis", RedisAddr: "127.0.0.1"}, "redis addr: address 127.0.0.1: missing port"},
 		{"negative session ttl", Config{Workload: "session", SessionTTL: -time.Second}, "session ttl: must not be negative"},
