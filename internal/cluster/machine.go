@@ -17,9 +17,15 @@ import (
 
 // MachineCPU is the CPU time spent by all cores since boot, from the first line of /proc/stat.
 type MachineCPU struct {
-	// Busy is every state but idle and iowait: user, nice, system, irq, softirq and steal (guest
-	// time is already inside user and nice).
+	// Busy is the time processes ran and the time the hypervisor took: user, nice, system and
+	// steal (guest time is already inside user and nice). Interrupt time is apart: it is not any
+	// process's.
 	Busy time.Duration
+	// Interrupts is the time spent in hardware and soft interrupts (irq, softirq): mostly the
+	// network stack carrying the run's own traffic over loopback. On a 2-core machine one worker
+	// at 450 rps left 3.7 % of the machine there while a core sat idle: counted as other
+	// processes' CPU, it flagged every such step noisy.
+	Interrupts time.Duration
 	// Steal is the time the hypervisor gave this machine's virtual CPUs to someone else: the
 	// noisiest neighbour, invisible as a process.
 	Steal time.Duration
@@ -60,7 +66,8 @@ func parseProcStat(b []byte) (MachineCPU, error) {
 				ticks[i] = v
 			}
 			user, nice, system, irq, softirq, steal := ticks[0], ticks[1], ticks[2], ticks[5], ticks[6], ticks[7]
-			m.Busy = jiffies(user + nice + system + irq + softirq + steal)
+			m.Busy = jiffies(user + nice + system + steal)
+			m.Interrupts = jiffies(irq + softirq)
 			m.Steal = jiffies(steal)
 			found = true
 		case "ctxt":
