@@ -136,7 +136,8 @@ type Step struct {
 	BenchCPU  time.Duration // CPU used by bench itself (generator and balancer) in the window
 	// OtherCPU is the CPU used in the window by everything else on the machine: all cores' busy
 	// time from /proc/stat less the workers' and bench's own (and the processes bench started for
-	// the run, such as redis-server), steal time included.
+	// the run, such as redis-server), steal time included and interrupt time left out (the run's
+	// own packets, mostly; see cluster.MachineCPU).
 	OtherCPU time.Duration
 	// Steal is the part of OtherCPU the hypervisor gave to other machines.
 	Steal time.Duration
@@ -652,6 +653,7 @@ func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[fl
 	if best >= 0 && estimate > 0 {
 		m.res.Steps[best].Capacity = true
 	}
+	m.markInversion(rows)
 	if found.GeneratorLimited && !found.Saturated() {
 		m.event("%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", m.workers(), found.Limit)
 	}
@@ -660,6 +662,28 @@ func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[fl
 		m.event("%d worker(s): not saturated: every step up to %.0f rps passed; the capacity is at least that", m.workers(), lo)
 	}
 	return p
+}
+
+// markInversion flags the step of a search whose p99 fell as the rate rose (see Inversion) and
+// says so.
+func (m *meter) markInversion(rows map[float64][]int) {
+	var idx []int
+	for _, r := range rows {
+		idx = append(idx, r...)
+	}
+	slices.Sort(idx)
+	steps := make([]Step, len(idx))
+	for k, i := range idx {
+		steps[k] = m.res.Steps[i]
+	}
+	a, b, ok := Inversion(steps)
+	if !ok {
+		return
+	}
+	hi := &m.res.Steps[idx[b]]
+	hi.Flags = append(hi.Flags, FlagInverted)
+	m.event("%d worker(s): p99 fell as the rate rose (%v at %.0f rps, %v at %.0f rps): no capacity under a p99 objective is well defined here",
+		m.workers(), steps[a].P99.Round(time.Millisecond), steps[a].Offered, hi.P99.Round(time.Millisecond), hi.Offered)
 }
 
 // rates runs the scenario's fixed-rate steps; the capacity is the best unflagged throughput, and

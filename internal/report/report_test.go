@@ -255,3 +255,28 @@ func TestWriteScaling_sharpKnee(t *testing.T) {
 		t.Errorf("bound_rps at N=16 = %q, want 408.0", got)
 	}
 }
+
+// A search whose p99 fell as the rate rose draws no verdict, and says where.
+func TestVerdict_inversion(t *testing.T) {
+	t.Parallel()
+	res := &experiment.Result{Cores: 2}
+	step := func(w int, rate float64, p99 time.Duration, flags ...string) experiment.Step {
+		return experiment.Step{Workers: w, Strategy: "round-robin", Rep: 1, Search: true, Offered: rate, Throughput: rate,
+			Success: 1, P99: p99, Elapsed: 2 * time.Second, WorkerCPU: 3800 * time.Millisecond, Cores: 2, Flags: flags}
+	}
+	res.Steps = []experiment.Step{
+		step(1, 480, 20*time.Millisecond), step(1, 520, 200*time.Millisecond, experiment.FlagOverSLO),
+		step(2, 617, 24*time.Millisecond), step(2, 673, 149*time.Millisecond, experiment.FlagOverSLO),
+		step(2, 800, 59*time.Millisecond, experiment.FlagOverSLO, experiment.FlagInverted),
+	}
+	res.Capacity = []scaling.Point{{Workers: 1, Capacity: 480}, {Workers: 2, Capacity: 617}}
+	res.Scaling, _ = scaling.Table(res.Capacity, 2)
+	want := "none drawn: p99 fell as the rate rose (2 workers: 149ms at 673 rps, 59ms at 800 rps)"
+	if got := Verdict(res); !strings.HasPrefix(got, want) {
+		t.Errorf("verdict = %q, want it to start %q", got, want)
+	}
+	res.Steps[4].Flags = res.Steps[4].Flags[:1]
+	if got := Verdict(res); strings.HasPrefix(got, "none drawn") {
+		t.Errorf("without the flag: verdict = %q, want one drawn", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -260,11 +261,15 @@ func verdict(res *experiment.Result, f fits) (string, Limit) {
 			disturbed++
 		}
 	}
+	inverted := inversions(res.Steps)
 	switch {
 	case len(res.Capacity) == 0:
 		return "none: no worker count has a capacity (every step failed or was flagged)", LimitNone
 	case disturbed > 0:
 		return fmt.Sprintf("none drawn: %d worker count(s) were measured while other processes used the machine (steps flagged noisy); run again on a quiet machine", disturbed), LimitNone
+	case len(inverted) > 0:
+		return "none drawn: p99 fell as the rate rose (" + strings.Join(inverted, "; ") + "): latency is not monotone in load here " +
+			"(idle cores that wake slowly, batching), so a capacity under a p99 objective is not well defined; measure fixed rates around it", LimitNone
 	case len(unsat) == len(res.Capacity):
 		return fmt.Sprintf("none: no worker count was saturated (%s workers carried every rate offered); offer higher rates", strings.Join(unsat, ", ")), LimitNone
 	}
@@ -295,6 +300,29 @@ func verdict(res *experiment.Result, f fits) (string, Limit) {
 		}
 	}
 	return scaling.Diagnose(f.points, f.usl, f.bound) + suffix, LimitModel
+}
+
+// inversions describes each search whose p99 fell as the rate rose (experiment.FlagInverted):
+// "2 workers: 149 ms at 673 rps, 59 ms at 800 rps".
+func inversions(steps []experiment.Step) []string {
+	var out []string
+	for _, st := range steps {
+		if !st.Has(experiment.FlagInverted) {
+			continue
+		}
+		var search []experiment.Step
+		for _, s := range steps {
+			if experiment.SameSearch(s, st) {
+				search = append(search, s)
+			}
+		}
+		if a, b, ok := experiment.Inversion(search); ok {
+			lo, hi := search[a], search[b]
+			out = append(out, fmt.Sprintf("%d workers: %v at %.0f rps, %v at %.0f rps",
+				st.Workers, lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered))
+		}
+	}
+	return out
 }
 
 // Disturbance says how many steps other processes disturbed and by how much, "" when none did.

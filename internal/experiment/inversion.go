@@ -1,0 +1,47 @@
+package experiment
+
+// A capacity search assumes that latency grows with the rate: a rate that misses the objective
+// is above the capacity, and so is every rate above it. Some machines and services break that.
+// On a 2-core VM whose host woke idle virtual cores slowly, two workers' p99 was 149–434 ms at
+// 673 rps and 59–152 ms at 800 rps, run after run: busier cores idled less and answered sooner.
+// A search then brackets a capacity the service does not have (there, 590–636 rps, where the
+// same two workers had carried 850–860 rps with a p99 under 50 ms minutes before). bench cannot
+// make such a capacity well defined; it can see it and say so.
+
+// FlagInverted marks a search step whose p99 was at most half that of a step at a rate lower by
+// invertedGap or more that missed the objective: latency fell as the rate rose.
+const FlagInverted = "p99-fell"
+
+// invertedGap is how much higher a rate must be for its lower p99 to count as an inversion. Near
+// the capacity, steps a few percent apart pass and fail by chance (one worker: 173 ms at 476
+// rps, 7 ms at 488 in the same search); 10 % apart, on runs of cpu.yaml that scaled as usual,
+// no step came below the p99 of a lower one that failed.
+const invertedGap = 1.10
+
+// Inversion looks among the steps of one capacity search (one worker count, strategy, store and
+// repetition) for a latency inversion: a step a that missed the objective and a step b offered
+// invertedGap times a's rate or more, with at most half a's p99. Flagged and noisy steps do not
+// count. It returns the indexes of the widest such pair.
+func Inversion(steps []Step) (a, b int, ok bool) {
+	counts := func(st Step) bool { return !st.Flagged() && !st.Has(FlagNoisy) && st.P99 > 0 }
+	worst := 0.0
+	for i, lo := range steps {
+		if !counts(lo) || !lo.Has(FlagOverSLO) {
+			continue
+		}
+		for j, hi := range steps {
+			if !counts(hi) || hi.Offered < invertedGap*lo.Offered || 2*hi.P99 > lo.P99 {
+				continue
+			}
+			if r := float64(lo.P99) / float64(hi.P99); r > worst {
+				a, b, ok, worst = i, j, true, r
+			}
+		}
+	}
+	return a, b, ok
+}
+
+// SameSearch reports whether two steps belong to one capacity search.
+func SameSearch(s, t Step) bool {
+	return s.Search && t.Search && s.Workers == t.Workers && s.Strategy == t.Strategy && s.Store == t.Store && s.Rep == t.Rep
+}

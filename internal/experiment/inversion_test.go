@@ -1,0 +1,64 @@
+package experiment
+
+import (
+	"testing"
+	"time"
+)
+
+// searchStep is a step of a capacity search at rate with the given p99 (ms) and flags.
+func searchStep(rate float64, p99ms int, flags ...string) Step {
+	return Step{Workers: 2, Strategy: "round-robin", Rep: 1, Search: true, Offered: rate, Success: 1,
+		P99: time.Duration(p99ms) * time.Millisecond, Flags: flags}
+}
+
+func TestInversion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		steps []Step
+		a, b  int // the pair expected, or -1
+	}{
+		// Two workers on a host that woke idle cores slowly: 800 rps answered sooner than 673.
+		{"busier was faster", []Step{searchStep(400, 5), searchStep(800, 59, FlagOverSLO), searchStep(566, 6),
+			searchStep(673, 149, FlagOverSLO), searchStep(617, 24)}, 3, 1},
+		{"the widest pair", []Step{searchStep(600, 120, FlagOverSLO), searchStep(700, 300, FlagOverSLO), searchStep(800, 59, FlagOverSLO)}, 1, 2},
+		// Near the capacity a step passes or fails by chance: 2.5 % apart is not an inversion.
+		{"chance near the capacity", []Step{searchStep(476, 173, FlagOverSLO), searchStep(488, 7), searchStep(566, 743, FlagOverSLO)}, -1, -1},
+		{"monotone", []Step{searchStep(400, 5), searchStep(800, 1800, FlagOverSLO), searchStep(566, 590, FlagOverSLO), searchStep(480, 40)}, -1, -1},
+		{"p99 fell by less than half", []Step{searchStep(673, 100, FlagOverSLO), searchStep(800, 60, FlagOverSLO)}, -1, -1},
+		{"the failing step was noisy", []Step{searchStep(673, 149, FlagOverSLO, FlagNoisy), searchStep(800, 59, FlagOverSLO)}, -1, -1},
+		{"the fast step was retried", []Step{searchStep(673, 149, FlagOverSLO), searchStep(800, 59, FlagNoisy, FlagRetried)}, -1, -1},
+		{"the lower rate met the objective", []Step{searchStep(673, 40), searchStep(800, 10)}, -1, -1},
+	} {
+		a, b, ok := Inversion(tc.steps)
+		switch {
+		case tc.a < 0 && ok:
+			t.Errorf("%s: inversion %v → %v, want none", tc.name, tc.steps[a].Offered, tc.steps[b].Offered)
+		case tc.a >= 0 && (!ok || a != tc.a || b != tc.b):
+			t.Errorf("%s: Inversion = %d, %d, %v; want %d, %d, true", tc.name, a, b, ok, tc.a, tc.b)
+		}
+	}
+}
+
+func TestSameSearch(t *testing.T) {
+	t.Parallel()
+	s := searchStep(400, 5)
+	for _, tc := range []struct {
+		change func(*Step)
+		same   bool
+	}{
+		{func(*Step) {}, true},
+		{func(t *Step) { t.Offered, t.P99 = 800, time.Second }, true},
+		{func(t *Step) { t.Workers = 4 }, false},
+		{func(t *Step) { t.Strategy = "p2c" }, false},
+		{func(t *Step) { t.Store = "redis" }, false},
+		{func(t *Step) { t.Rep = 2 }, false},
+		{func(t *Step) { t.Search = false }, false},
+	} {
+		o := s
+		tc.change(&o)
+		if got := SameSearch(s, o); got != tc.same {
+			t.Errorf("SameSearch(%+v, %+v) = %v, want %v", s, o, got, tc.same)
+		}
+	}
+}
