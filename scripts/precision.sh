@@ -3,7 +3,9 @@
 #
 # Runs `bench run scenarios/cpu.yaml` RUNS times (default 5; WORKERS=1,2 to measure only those) and prints each run's
 # ratio capacity(2)/capacity(1) with the interval the run printed, then the median, the largest
-# distance of a run from it, and how many runs' intervals contain it. With BASE=<git revision> it
+# distance of a run from it, and how many runs' intervals contain it. Each run's line also says how
+# many steps were noisy or p99-fell, and how slowly an idle core woke just before it
+# (scripts/wakeup, the median round trip after a pause). With BASE=<git revision> it
 # also builds bench at that revision and alternates the two binaries run by run, so that both see
 # the same machine: the before and after of a change to the measurement, in one sitting.
 #
@@ -25,6 +27,7 @@ keep=${KEEP:-}
 [ -z "$keep" ] || mkdir -p "$keep"
 
 go build -o "$tmp/bench-new" ./cmd/bench
+go build -o "$tmp/wakeup" ./scripts/wakeup
 bins=(new)
 if [ -n "${BASE:-}" ]; then
   mkdir "$tmp/base"
@@ -51,6 +54,8 @@ ratio() {
 for i in $(seq "$runs"); do
   for b in "${bins[@]}"; do
     out="$tmp/$b-$i"
+    # How slowly idle cores wake just before the run (scripts/wakeup): the host's state.
+    wake=$("$tmp/wakeup" -n 1000 | awk '/after/ { print $(NF-2) }')
     start=$(date +%s)
     # shellcheck disable=SC2046 # BASE_FLAGS is a list of flags
     "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} $(flags "$b") --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true
@@ -59,8 +64,9 @@ for i in $(seq "$runs"); do
     if [ -f "$out/summary.csv" ]; then
       read -r r lo hi c1 c2 < <(ratio "$out")
       noisy=$(grep -c noisy "$out/summary.csv" || true)
+      fell=$(grep -c p99-fell "$out/summary.csv" || true)
       echo "$b $i $r $lo $hi $noisy" >>"$tmp/results"
-      printf '%-4s run %d: 2/1 = %s  interval %s–%s  (%s and %s rps)  noisy steps %s  %ds\n' "$b" "$i" "$r" "$lo" "$hi" "$c1" "$c2" "$noisy" "$took"
+      printf '%-4s run %d: 2/1 = %s  interval %s–%s  (%s and %s rps)  noisy steps %s  p99-fell %s  %ds  idle wake-up %s\n' "$b" "$i" "$r" "$lo" "$hi" "$c1" "$c2" "$noisy" "$fell" "$took" "$wake"
     else
       printf '%-4s run %d: no summary (%s)\n' "$b" "$i" "$(tail -n 1 "$tmp/$b-$i.err")"
     fi
