@@ -623,10 +623,17 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 		}
 		var p scaling.Point
 		found, err := load.FindCapacity(ctx, cfg, step)
-		t.exclusive(func() { p = m.capacity(cfg, found, rows, disturbed) })
+		t.exclusive(func() {
+			// The counts' turns are over: an inversion is flagged as found, not measured again.
+			m.markInversion(ctx, nil, rows)
+			p = m.capacity(cfg, found, rows, disturbed)
+		})
 		return p, err
 	}
 	found, err := load.FindCapacity(ctx, cfg, step)
+	if err == nil {
+		m.markInversion(ctx, step, rows)
+	}
 	return m.capacity(cfg, found, rows, disturbed), err
 }
 
@@ -653,7 +660,6 @@ func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[fl
 	if best >= 0 && estimate > 0 {
 		m.res.Steps[best].Capacity = true
 	}
-	m.markInversion(rows)
 	if found.GeneratorLimited && !found.Saturated() {
 		m.event("%d worker(s): the generator fell behind at %.0f rps: the capacity may be higher than measured", m.workers(), found.Limit)
 	}
@@ -665,9 +671,11 @@ func (m *meter) capacity(cfg load.SearchConfig, found load.Capacity, rows map[fl
 }
 
 // markInversion flags the step of a search whose p99 fell as the rate rose (see Inversion) and
-// says so.
-func (m *meter) markInversion(rows map[float64][]int) {
-	var idx []int
+// says so. With again, the step function of the search, the pair of rates is measured once more
+// first, and only an inversion that repeats is flagged: a step that a passing hiccup slowed can
+// miss the objective below a rate that met it.
+func (m *meter) markInversion(ctx context.Context, again func(context.Context, float64) (load.Result, error), rows map[float64][]int) {
+	var idx []int // the search's rows, in the order they ran
 	for _, r := range rows {
 		idx = append(idx, r...)
 	}
@@ -680,10 +688,25 @@ func (m *meter) markInversion(rows map[float64][]int) {
 	if !ok {
 		return
 	}
-	hi := &m.res.Steps[idx[b]]
-	hi.Flags = append(hi.Flags, FlagInverted)
+	lo, hi, flag := steps[a], steps[b], idx[b]
+	if again != nil {
+		latest := func(rate float64) int { r := rows[rate]; return r[len(r)-1] }
+		_, errLo := again(ctx, lo.Offered)
+		_, errHi := again(ctx, hi.Offered)
+		if errLo != nil || errHi != nil {
+			return
+		}
+		lo2, hi2 := m.res.Steps[latest(lo.Offered)], m.res.Steps[latest(hi.Offered)]
+		if _, _, ok := Inversion([]Step{lo2, hi2}); !ok {
+			m.event("%d worker(s): p99 fell as the rate rose once (%v at %.0f rps, %v at %.0f rps), not when measured again",
+				m.workers(), lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered)
+			return
+		}
+		lo, hi, flag = lo2, hi2, latest(hi.Offered)
+	}
+	m.res.Steps[flag].Flags = append(m.res.Steps[flag].Flags, FlagInverted)
 	m.event("%d worker(s): p99 fell as the rate rose (%v at %.0f rps, %v at %.0f rps): no capacity under a p99 objective is well defined here",
-		m.workers(), steps[a].P99.Round(time.Millisecond), steps[a].Offered, hi.P99.Round(time.Millisecond), hi.Offered)
+		m.workers(), lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered)
 }
 
 // rates runs the scenario's fixed-rate steps; the capacity is the best unflagged throughput, and
