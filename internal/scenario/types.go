@@ -58,15 +58,22 @@ func (f *Share) UnmarshalYAML(n *yaml.Node) error {
 	return err
 }
 
-// Set parses s, as flag.Value does.
+// Set parses s, as flag.Value does. A percentage is read by shifting the decimal point in the
+// text, which gives the float nearest to 0.999 for "99.9%"; dividing the float 99.9 by 100 gives
+// 0.9990000000000001, which would not equal the fraction written out. A number with its own
+// exponent falls back to dividing.
 func (f *Share) Set(s string) error {
 	s = strings.TrimSpace(s)
-	v, ok := parsePercent(s)
-	if !ok {
-		var err error
-		if v, err = strconv.ParseFloat(s, 64); err != nil || strings.HasSuffix(s, "%") {
-			return fmt.Errorf("%s is not %s", quote(s), successWhat)
+	v, err := strconv.ParseFloat(s, 64)
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		pct = strings.TrimSpace(pct)
+		if v, err = strconv.ParseFloat(pct+"e-2", 64); err != nil {
+			v, err = strconv.ParseFloat(pct, 64)
+			v /= 100
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s is not %s", quote(s), successWhat)
 	}
 	*f = Share(v)
 	return nil
@@ -74,26 +81,6 @@ func (f *Share) Set(s string) error {
 
 // String formats f as a fraction, as flag.Value needs.
 func (f Share) String() string { return strconv.FormatFloat(float64(f), 'g', -1, 64) }
-
-// parsePercent parses "99.9%" as 0.999.
-func parsePercent(s string) (float64, bool) {
-	pct, ok := strings.CutSuffix(s, "%")
-	if !ok {
-		return 0, false
-	}
-	pct = strings.TrimSpace(pct)
-	// Shifting the decimal point in the text gives the float nearest to 0.999; dividing the
-	// float 99.9 by 100 gives 0.9990000000000001, which would not equal the fraction written
-	// out. A number with its own exponent falls back to dividing.
-	if f, err := strconv.ParseFloat(pct+"e-2", 64); err == nil {
-		return f, true
-	}
-	p, err := strconv.ParseFloat(pct, 64)
-	if err != nil {
-		return 0, false
-	}
-	return p / 100, true
-}
 
 // rateWhat says how a rate is written, for messages.
 const rateWhat = "a rate in requests/s like 200"
