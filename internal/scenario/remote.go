@@ -48,12 +48,10 @@ func (s *Scenario) remoteRules(r *rules) {
 	if t.Spawned() && !hook {
 		return
 	}
-	if len(s.Faults) > 0 {
-		r.key("faults", errors.New("faults strike processes bench starts; not with target.url, target.endpoints or a scale hook"))
-	}
-	if slices.Contains(s.Balancer.strategies(), balancer.StrategyReusePort) {
-		r.key("balancer.strategy", errors.New("reuseport needs workers bench starts on one shared port; not with target.url, target.endpoints or a scale hook"))
-	}
+	r.key("faults", errUnless(len(s.Faults) == 0,
+		"faults strike processes bench starts; not with target.url, target.endpoints or a scale hook"))
+	r.key("balancer.strategy", errUnless(!slices.Contains(s.Balancer.strategies(), balancer.StrategyReusePort),
+		"reuseport needs workers bench starts on one shared port; not with target.url, target.endpoints or a scale hook"))
 	switch {
 	case t.URL != "" && !hook && !slices.Equal(s.Workers, []int{1}):
 		r.key("workers", errors.New(urlOneWorker))
@@ -68,9 +66,7 @@ func (sc *Scale) rules(r *rules) {
 		if sc.Command != nil {
 			r.conflict("scale.command", "scale.compose", "scale through one of them")
 		}
-		if c.File == "" {
-			r.value("scale.compose.file", errors.New("empty; name the compose file"))
-		}
+		r.value("scale.compose.file", errUnless(c.File != "", "empty; name the compose file"))
 		r.value("scale.compose.service", errUnless(c.Service != "" && strings.IndexFunc(c.Service, notServiceRune) < 0,
 			"%s is not a compose service name (letters, digits, -, _, .)", quote(c.Service)))
 		r.value("scale.compose.port", errUnless(c.Port >= 1 && c.Port <= 65535, "must be a port in 1..65535, got %d", c.Port))
@@ -78,12 +74,9 @@ func (sc *Scale) rules(r *rules) {
 	if c := sc.Command; c != nil {
 		argvRules(r, "scale.command.scale", c.Scale)
 		argvRules(r, "scale.command.endpoints", c.Endpoints)
-		if len(c.Scale) > 0 && !slices.ContainsFunc(c.Scale, func(a string) bool { return strings.Contains(a, replicaCount) }) {
-			r.value("scale.command.scale", errors.New("no argument contains {n}, the replica count to scale to"))
-		}
-		if c.Allow != nil && len(c.Allow) == 0 {
-			r.value("scale.command.allow", errors.New("empty list; name a prefix, or list several"))
-		}
+		hasN := slices.ContainsFunc(c.Scale, func(a string) bool { return strings.Contains(a, replicaCount) })
+		r.value("scale.command.scale", errUnless(len(c.Scale) == 0 || hasN, "no argument contains {n}, the replica count to scale to"))
+		r.value("scale.command.allow", errUnless(c.Allow == nil || len(c.Allow) > 0, "empty list; name a prefix, or list several"))
 		for i, a := range c.Allow {
 			_, perr := netip.ParsePrefix(a)
 			_, aerr := netip.ParseAddr(a)

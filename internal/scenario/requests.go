@@ -274,9 +274,7 @@ func (q *Request) rules(r *rules, field string) {
 				"%s contains control characters", quote(v)))
 		}
 	}
-	if len(q.Body) > MaxTargetsSize {
-		r.value(field+".body", fmt.Errorf("%d bytes; at most %d", len(q.Body), MaxTargetsSize))
-	}
+	r.value(field+".body", errUnless(len(q.Body) <= MaxTargetsSize, "%d bytes; at most %d", len(q.Body), MaxTargetsSize))
 	r.value(field+".weight", checkBetween(q.Weight, 1, MaxWeight))
 }
 
@@ -298,9 +296,8 @@ func (l *LoadSpec) requestsRules(r *rules) {
 	case len(l.Requests) > MaxRequests:
 		r.value(field, fmt.Errorf("%d requests; at most %d", len(l.Requests), MaxRequests))
 	}
-	if l.Clients > 0 {
-		r.key(field, errors.New("cannot be combined with load.clients: the simulated clients send their own requests (the session workload)"))
-	}
+	r.key(field, errUnless(l.Clients <= 0,
+		"cannot be combined with load.clients: the simulated clients send their own requests (the session workload)"))
 	weights, bodies := 0, 0
 	for i := range l.Requests {
 		l.Requests[i].rules(r, fmt.Sprintf("%s[%d]", field, i))

@@ -89,9 +89,7 @@ func (s *Scenario) Validate() error {
 func (s *Scenario) problems(given given) []problem {
 	r := &rules{given: given}
 	r.value("name", checkName(s.Name))
-	if s.Description == "" && given("description") {
-		r.value("description", errors.New("empty; remove the key for no description"))
-	}
+	r.value("description", errUnless(s.Description != "" || !given("description"), "empty; remove the key for no description"))
 	s.Target.rules(r, !s.Scale.Local())
 	maxWorkers := s.workerRules(r)
 	s.Balancer.rules(r, &s.Target)
@@ -99,9 +97,8 @@ func (s *Scenario) problems(given given) []problem {
 	s.redisRules(r)
 	s.Restart.rules(r)
 	s.remoteRules(r)
-	if s.Faults != nil && len(s.Faults) == 0 {
-		r.value("faults", errors.New("empty list; list faults like [{at: 3s, kill: 1}], or remove the key"))
-	}
+	r.value("faults", errUnless(s.Faults == nil || len(s.Faults) > 0,
+		"empty list; list faults like [{at: 3s, kill: 1}], or remove the key"))
 	for i, f := range s.Faults {
 		f.rules(r, fmt.Sprintf("faults[%d]", i), maxWorkers, s.Load.stepEnd())
 	}
@@ -186,9 +183,8 @@ func (t *Target) builtinRules(r *rules) {
 			r.value("target.lock_key", checkLockKey(t.LockKey))
 		}
 	}
-	if t.Slowdown != nil && len(t.Slowdown) == 0 {
-		r.value("target.slowdown", errors.New("empty; map worker indexes to factors like {1: 3}, or remove the key"))
-	}
+	r.value("target.slowdown", errUnless(t.Slowdown == nil || len(t.Slowdown) > 0,
+		"empty; map worker indexes to factors like {1: 3}, or remove the key"))
 	for _, i := range slices.Sorted(maps.Keys(t.Slowdown)) {
 		f := t.Slowdown[i] // the comparisons are written so that NaN fails too
 		r.value("target.slowdown."+strconv.Itoa(i), errUnless(f > 0 && f <= MaxSlowdown,
@@ -216,9 +212,7 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 			r.value("target.url", err)
 			return false
 		}
-		if r.given("target.path") || t.Path != urlPath(t.URL) {
-			r.key("target.path", errors.New("the path is part of target.url"))
-		}
+		r.key("target.path", errUnless(!r.given("target.path") && t.Path == urlPath(t.URL), "the path is part of target.url"))
 	case len(t.Endpoints) == 0 && t.Endpoints != nil:
 		r.value("target.endpoints", errors.New("empty list; list replicas like [http://127.0.0.1:8081, http://127.0.0.1:8082]"))
 	case len(t.Endpoints) > MaxWorkers:
@@ -227,9 +221,8 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 	for i, e := range t.Endpoints {
 		field := fmt.Sprintf("target.endpoints[%d]", i)
 		r.value(field, checkEndpoint(e))
-		if j := slices.Index(t.Endpoints[:i], e); j >= 0 {
-			r.value(field, fmt.Errorf("duplicate endpoint %s (also target.endpoints[%d])", quote(e), j))
-		}
+		j := slices.Index(t.Endpoints[:i], e)
+		r.value(field, errUnless(j < 0, "duplicate endpoint %s (also target.endpoints[%d])", quote(e), j))
 	}
 	t.onlyBuiltin(r, errNotForRunning)
 	r.only("target.port_env", t.PortEnv != "", errNotForRunning)
@@ -240,13 +233,9 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 
 // argvRules checks a program and its arguments.
 func argvRules(r *rules, field string, args []string) {
-	if len(args) == 0 {
-		r.value(field, errors.New("empty; give the program and its arguments, like [node, server.mjs]"))
-	}
+	r.value(field, errUnless(len(args) > 0, "empty; give the program and its arguments, like [node, server.mjs]"))
 	for i, a := range args {
-		if a == "" {
-			r.value(fmt.Sprintf("%s[%d]", field, i), errors.New("empty argument"))
-		}
+		r.value(fmt.Sprintf("%s[%d]", field, i), errUnless(a != "", "empty argument"))
 	}
 }
 
@@ -259,9 +248,8 @@ func namesRules[T ~string](r *rules, field, what string, names []T, known []stri
 			f = fmt.Sprintf("%s[%d]", field, i)
 		}
 		r.value(f, checkOneOf(what, string(name), known))
-		if j := slices.Index(names[:i], name); j >= 0 {
-			r.value(f, fmt.Errorf("duplicate %s %s (also %s[%d])", what, quote(string(name)), field, j))
-		}
+		j := slices.Index(names[:i], name)
+		r.value(f, errUnless(j < 0, "duplicate %s %s (also %s[%d])", what, quote(string(name)), field, j))
 	}
 }
 
@@ -294,10 +282,8 @@ func (b *Balancer) rules(r *rules, t *Target) {
 			r.value("balancer.strategy", errors.New("empty list; name a strategy, or list several to compare"))
 			return
 		}
-		if b.Strategy != b.Strategies[0] {
-			r.value("balancer.strategy", fmt.Errorf("Strategy %s differs from Strategies[0] %s; set both (Balancer.SetStrategies)",
-				quote(string(b.Strategy)), quote(string(b.Strategies[0]))))
-		}
+		r.value("balancer.strategy", errUnless(b.Strategy == b.Strategies[0], "Strategy %s differs from Strategies[0] %s; set both (Balancer.SetStrategies)",
+			quote(string(b.Strategy)), quote(string(b.Strategies[0]))))
 	}
 	names := b.strategies()
 	namesRules(r, "balancer.strategy", "strategy", names, Strategies)
@@ -318,9 +304,7 @@ func (b *Balancer) rules(r *rules, t *Target) {
 	r.value("balancer.engine", checkOneOf("engine", string(b.Engine), Engines))
 	r.value("balancer.max_conns", errUnless(b.MaxConns >= 0 && b.MaxConns <= MaxConnections,
 		"must be between 0 (no bound) and %d, got %d", MaxConnections, b.MaxConns))
-	if b.MaxConns > 0 && !b.Engine.Queues() {
-		r.key("balancer.max_conns", fmt.Errorf("engine %s does not queue requests; use engine fast or std", b.Engine))
-	}
+	r.key("balancer.max_conns", errUnless(b.MaxConns <= 0 || b.Engine.Queues(), "engine %s does not queue requests; use engine fast or std", b.Engine))
 }
 
 // rules checks the load: rates or a search, the step's times, the client side.
@@ -336,9 +320,8 @@ func (l *LoadSpec) rules(r *rules) {
 	for i, rate := range l.Rates {
 		field := fmt.Sprintf("load.rates[%d]", i)
 		r.value(field, checkRate(rate))
-		if j := slices.Index(l.Rates[:i], rate); j >= 0 {
-			r.value(field, fmt.Errorf("duplicate rate %g (also load.rates[%d])", rate, j))
-		}
+		j := slices.Index(l.Rates[:i], rate)
+		r.value(field, errUnless(j < 0, "duplicate rate %g (also load.rates[%d])", rate, j))
 	}
 	if s := l.Search; s != nil {
 		r.value("load.search.p99", checkDuration(s.P99, false))
@@ -428,9 +411,8 @@ func (f *Fault) rules(r *rules, field string, maxWorkers int, end time.Duration)
 
 // rules checks an SLO: p99, success or both, each in range.
 func (o *SLO) rules(r *rules) {
-	if o.P99 == 0 && o.Success == 0 && !r.given("slo.p99") && !r.given("slo.success") {
-		r.value("slo", errors.New("empty; set p99 (like 50ms), success (like 99.9%), or both"))
-	}
+	r.value("slo", errUnless(o.P99 != 0 || o.Success != 0 || r.given("slo.p99") || r.given("slo.success"),
+		"empty; set p99 (like 50ms), success (like 99.9%%), or both"))
 	r.optional("slo.p99", o.P99 != 0, checkDuration(o.P99, false))
 	r.optional("slo.success", o.Success != 0, checkSuccess(o.Success))
 }
