@@ -530,18 +530,9 @@ func (s *Scale) decodeNode(d *decoder, n *yaml.Node, path string) error {
 	return nil
 }
 
-// The keys of each section, for messages and doc_test.go.
+// The keys of the sections whose messages list them.
 var (
-	scenarioKeys     = keysOf[Scenario]()
-	targetKeys       = keysOf[Target]()
-	balancerKeys     = keysOf[Balancer]()
-	loadKeys         = keysOf[LoadSpec]()
-	searchKeys       = keysOf[Search]()
-	redisKeys        = keysOf[Redis]()
-	restartKeys      = keysOf[Restart]()
-	faultKeys        = keysOf[Fault]()
-	sloKeys          = keysOf[SLO]()
-	scaleKeys        = keysOf[Scale]()
-	composeKeys      = keysOf[Compose]()
-	scaleCommandKeys = keysOf[ScaleCommand]()
+	scenarioKeys = keysOf[Scenario]()
+	restartKeys  = keysOf[Restart]()
+	sloKeys      = keysOf[SLO]()
 )

@@ -30,18 +30,18 @@ func TestDoc_everyKeyDocumented(t *testing.T) {
 		prefix string
 		keys   []string
 	}{
-		{"", scenarioKeys},
-		{"target.", targetKeys},
-		{"balancer.", balancerKeys},
-		{"load.", loadKeys},
-		{"load.search.", searchKeys},
-		{"redis.", redisKeys},
-		{"restart.", restartKeys},
-		{"faults[].", faultKeys},
-		{"slo.", sloKeys},
-		{"scale.", scaleKeys},
-		{"scale.compose.", composeKeys},
-		{"scale.command.", scaleCommandKeys},
+		{"", keysOf[Scenario]()},
+		{"target.", keysOf[Target]()},
+		{"balancer.", keysOf[Balancer]()},
+		{"load.", keysOf[LoadSpec]()},
+		{"load.search.", keysOf[Search]()},
+		{"redis.", keysOf[Redis]()},
+		{"restart.", keysOf[Restart]()},
+		{"faults[].", keysOf[Fault]()},
+		{"slo.", keysOf[SLO]()},
+		{"scale.", keysOf[Scale]()},
+		{"scale.compose.", keysOf[Compose]()},
+		{"scale.command.", keysOf[ScaleCommand]()},
 	} {
 		for _, k := range sec.keys {
 			accepted = append(accepted, sec.prefix+k)

@@ -281,9 +281,7 @@ func (q *Request) rules(r *rules, field string) {
 // requestsRules checks the request mix against the rest of the load.
 func (l *LoadSpec) requestsRules(r *rules) {
 	if l.Requests == nil {
-		if l.Targets != "" {
-			r.value("load.targets", errors.New("not read; scenario.Parse reads it into Requests"))
-		}
+		r.value("load.targets", errUnless(l.Targets == "", "not read; scenario.Parse reads it into Requests"))
 		return
 	}
 	field := "load.requests"
