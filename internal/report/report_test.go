@@ -280,3 +280,26 @@ func TestVerdict_inversion(t *testing.T) {
 		t.Errorf("without the flag: verdict = %q, want one drawn", got)
 	}
 }
+
+// Capacity that falls past the cores (cpu.yaml on 2 cores: 867 rps at 2 workers, 767 at 4) is no
+// plateau, but with the cores saturated at the peak it is CPU-bound all the same.
+func TestDiagnose_cpuPeak(t *testing.T) {
+	t.Parallel()
+	mk := func(workerCPU time.Duration) *experiment.Result {
+		res := &experiment.Result{Cores: 2}
+		for _, p := range []scaling.Point{{Workers: 1, Capacity: 471}, {Workers: 2, Capacity: 867}, {Workers: 4, Capacity: 767}} {
+			res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
+				Elapsed: 2 * time.Second, WorkerCPU: workerCPU, Cores: 2})
+			res.Capacity = append(res.Capacity, p)
+		}
+		res.Scaling, _ = scaling.Table(res.Capacity, 2)
+		return res
+	}
+	want := "CPU-bound: from 2 workers on the machine's cores are saturated (95% of all cores busy) and capacity peaks at ≈867 rps"
+	if got := Verdict(mk(3800 * time.Millisecond)); !strings.HasPrefix(got, want) {
+		t.Errorf("saturated cores: %q, want it to start %q", got, want)
+	}
+	if got := Verdict(mk(200 * time.Millisecond)); strings.HasPrefix(got, "CPU-bound") {
+		t.Errorf("idle cores: %q, want the model's diagnosis", got)
+	}
+}
