@@ -55,7 +55,7 @@ for i in $(seq "$runs"); do
   for b in "${bins[@]}"; do
     out="$tmp/$b-$i"
     # How slowly idle cores wake just before the run (scripts/wakeup): the host's state.
-    wake=$("$tmp/wakeup" -n 1000 | awk '/after/ { print $(NF-2) }')
+    wake=$("$tmp/wakeup" -n 1000 | sed -n 's/.*, after [^ ]* \([^ ]*\) .*/\1/p')
     start=$(date +%s)
     # shellcheck disable=SC2046 # BASE_FLAGS is a list of flags
     "$tmp/bench-$b" run "$scenario" ${WORKERS:+--workers "$WORKERS"} $(flags "$b") --out "$out" --quiet >/dev/null 2>"$tmp/$b-$i.err" || true

@@ -29,6 +29,10 @@ const (
 	// preflightPorts: an ephemeral port range narrower than this runs out under churn (every
 	// closed connection holds its port in TIME_WAIT for a minute).
 	preflightPorts = 16384
+	// preflightWakes round trips after preflightPause each measure how slowly an idle core
+	// wakes (cluster.MeasureWake): about 0.15 s.
+	preflightWakes = 500
+	preflightPause = 200 * time.Microsecond
 )
 
 // Preflight returns the machine's problems for measuring, one line each with the advice. root
@@ -61,6 +65,11 @@ func Preflight(root string, cores int, sample time.Duration) []string {
 	if len(busy) > 0 {
 		out = append(out, "processes using CPU now: "+strings.Join(busy, "; ")+": stop them before measuring; steps they disturb are flagged noisy and measured again")
 	}
+	if sample > 0 && cores >= 2 {
+		if w, err := cluster.MeasureWake(preflightWakes, preflightPause); err == nil {
+			out = append(out, wakeLine(w)...)
+		}
+	}
 	if gov := governors(root, read); len(gov) > 0 {
 		out = append(out, fmt.Sprintf("CPU frequency governor %s: the clock moves with the load, and so do the numbers; "+
 			"`cpupower frequency-set -g performance` (what pyperf system tune does) holds it", strings.Join(gov, ", ")))
@@ -85,6 +94,17 @@ func Preflight(root string, cores int, sample time.Duration) []string {
 		}
 	}
 	return out
+}
+
+// wakeLine is the preflight's line for an idle core that wakes slowly, none when it does not.
+func wakeLine(w cluster.Wake) []string {
+	if !w.Slow() {
+		return nil
+	}
+	return []string{fmt.Sprintf("idle cores wake slowly: a thread on another core answers in %v after a %v pause, %v back to back "+
+		"(a virtual machine's host, or deep idle states): latency can then fall as load rises, and a search flags it p99-fell; "+
+		"on bare metal `cpupower idle-set -D 2` keeps cores out of deep idle states, on a virtual machine it is the host's to tune",
+		w.Idle.Round(time.Microsecond), w.Pause, w.Hot.Round(time.Microsecond))}
 }
 
 // governors returns the CPU frequency governors other than performance, with how many cores

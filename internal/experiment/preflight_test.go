@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/cluster"
 )
 
 // Each problem of the machine is named once, with what to do about it; a tuned machine has none.
@@ -59,5 +61,23 @@ func TestPreflight_busiest(t *testing.T) {
 	got := strings.Join(Preflight(t.TempDir(), 2, 500*time.Millisecond), "\n")
 	if want := "(pid " + strconv.Itoa(burner.Process.Pid) + ")"; !strings.Contains(got, want) {
 		t.Errorf("preflight does not name the burner %s:\n%s", want, got)
+	}
+}
+
+// An idle core that wakes slowly gets a line; a fast one, or a pause that costs no more than
+// three hot round trips, none.
+func TestPreflight_wake(t *testing.T) {
+	t.Parallel()
+	us := time.Microsecond
+	got := strings.Join(wakeLine(cluster.Wake{Hot: 21 * us, Idle: 83 * us, Pause: 200 * us}), "\n")
+	for _, want := range []string{"idle cores wake slowly", "answers in 83µs after a 200µs pause, 21µs back to back", "p99-fell"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("slow wake-up: %q lacks %q", got, want)
+		}
+	}
+	for _, w := range []cluster.Wake{{Hot: 5 * us, Idle: 12 * us}, {Hot: 30 * us, Idle: 80 * us}, {Hot: 10 * us, Idle: 45 * us}} {
+		if got := wakeLine(w); got != nil {
+			t.Errorf("%+v: %q, want no line", w, got)
+		}
 	}
 }
