@@ -8,8 +8,8 @@ package experiment
 // same two workers had carried 850–860 rps with a p99 under 50 ms minutes before). bench cannot
 // make such a capacity well defined; it can see it and say so.
 
-// FlagInverted marks a search step whose p99 was at most half that of a step at a rate lower by
-// invertedGap or more that missed the objective: latency fell as the rate rose.
+// FlagInverted marks a search step that met the objective, or had at most half the p99, of a
+// step at a rate lower by invertedGap or more that missed it: latency fell as the rate rose.
 const FlagInverted = "p99-fell"
 
 // invertedGap is how much higher a rate must be for its lower p99 to count as an inversion. Near
@@ -20,8 +20,8 @@ const invertedGap = 1.10
 
 // Inversion looks among the steps of one capacity search (one worker count, strategy, store and
 // repetition) for a latency inversion: a step a that missed the objective and a step b offered
-// invertedGap times a's rate or more, with at most half a's p99. Flagged and noisy steps do not
-// count. It returns the indexes of the widest such pair.
+// invertedGap times a's rate or more that met it, or had at most half a's p99. Flagged and noisy
+// steps do not count. It returns the indexes of the widest such pair (by the ratio of p99s).
 func Inversion(steps []Step) (a, b int, ok bool) {
 	counts := func(st Step) bool { return !st.Flagged() && !st.Has(FlagNoisy) && st.P99 > 0 }
 	worst := 0.0
@@ -30,7 +30,7 @@ func Inversion(steps []Step) (a, b int, ok bool) {
 			continue
 		}
 		for j, hi := range steps {
-			if !counts(hi) || hi.Offered < invertedGap*lo.Offered || 2*hi.P99 > lo.P99 {
+			if !counts(hi) || hi.Offered < invertedGap*lo.Offered || 2*hi.P99 > lo.P99 && hi.Has(FlagOverSLO) {
 				continue
 			}
 			if r := float64(lo.P99) / float64(hi.P99); r > worst {

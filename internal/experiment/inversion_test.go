@@ -33,6 +33,8 @@ func TestInversion(t *testing.T) {
 		{"the failing step was noisy", []Step{searchStep(673, 149, FlagOverSLO, FlagNoisy), searchStep(800, 59, FlagOverSLO)}, -1, -1},
 		{"the fast step was retried", []Step{searchStep(673, 149, FlagOverSLO), searchStep(800, 59, FlagNoisy, FlagRetried)}, -1, -1},
 		{"the lower rate met the objective", []Step{searchStep(673, 40), searchStep(800, 10)}, -1, -1},
+		// Meeting the objective above a rate that missed it is an inversion, however close the p99s.
+		{"met it above", []Step{searchStep(673, 60, FlagOverSLO), searchStep(800, 45)}, 0, 1},
 	} {
 		a, b, ok := Inversion(tc.steps)
 		switch {
@@ -108,6 +110,58 @@ func TestMarkInversion_measuredAgain(t *testing.T) {
 		}
 		if len(events) != 1 || !strings.Contains(events[0], tc.event) {
 			t.Errorf("%s: events %q, want one holding %q", tc.name, events, tc.event)
+		}
+	}
+}
+
+// recheckAbove measures again the failing rate well above the capacity that came closest, and
+// flags it when it meets the objective this time.
+func TestRecheckAbove(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		steps   []Step
+		again   int // p99 in ms of the second try
+		rate    float64
+		flagged bool
+	}{
+		// Two workers fell into a band below 800 rps, where 800 had failed once by chance.
+		{"a band below", []Step{searchStep(400, 5), searchStep(800, 120, FlagOverSLO), searchStep(566, 48), searchStep(673, 202, FlagOverSLO),
+			searchStep(617, 76, FlagOverSLO), searchStep(578, 78, FlagOverSLO), searchStep(572, 47)}, 30, 800, true},
+		// Latency that grows with the rate: the closest failing rate 10 % above 872 fails again.
+		{"monotone", []Step{searchStep(400, 5), searchStep(800, 24), searchStep(1600, 2500, FlagOverSLO), searchStep(1131, 1169, FlagOverSLO),
+			searchStep(951, 787, FlagOverSLO), searchStep(872, 140, FlagOverSLO), searchStep(853, 31)}, 1200, 1131, false},
+	} {
+		var events []string
+		m := &meter{runner: &runner{res: &Result{Steps: append([]Step(nil), tc.steps...)},
+			opts: Options{OnEvent: func(e string) { events = append(events, e) }}}, cell: cell{workers: 2}}
+		rows := map[float64][]int{}
+		for i, st := range tc.steps {
+			rows[st.Offered] = append(rows[st.Offered], i)
+		}
+		var measured []float64
+		again := func(_ context.Context, rate float64) (load.Result, error) {
+			measured = append(measured, rate)
+			st := searchStep(rate, tc.again)
+			if st.P99 > 50*time.Millisecond {
+				st.Flags = []string{FlagOverSLO}
+			}
+			m.res.Steps = append(m.res.Steps, st)
+			rows[rate] = append(rows[rate], len(m.res.Steps)-1)
+			return load.Result{}, nil
+		}
+		got := m.recheckAbove(context.Background(), again, rows)
+		if len(measured) != 1 || measured[0] != tc.rate {
+			t.Errorf("%s: measured again %v, want [%v]", tc.name, measured, tc.rate)
+		}
+		last := m.res.Steps[len(m.res.Steps)-1]
+		if got != tc.flagged || last.Has(FlagInverted) != tc.flagged || (len(events) == 1) != tc.flagged {
+			t.Errorf("%s: recheckAbove = %v, flag %v, events %q; want %v", tc.name, got, last.Has(FlagInverted), events, tc.flagged)
+		}
+		if tc.flagged {
+			if _, b, ok := Inversion(m.res.Steps); !ok || b != len(m.res.Steps)-1 {
+				t.Errorf("%s: Inversion does not find the flagged step (%d, %v)", tc.name, b, ok)
+			}
 		}
 	}
 }
