@@ -63,7 +63,7 @@ func roundTrips(n int, pause time.Duration) ([]time.Duration, error) {
 	}()
 	echoed := locked(func() error {
 		defer closePong() // a failed echo wakes the reader
-		if err := pin(1); err != nil {
+		if err := Pin(1); err != nil {
 			return err
 		}
 		buf := make([]byte, 1)
@@ -80,7 +80,7 @@ func roundTrips(n int, pause time.Duration) ([]time.Duration, error) {
 	rtt := make([]time.Duration, 0, n)
 	err := <-locked(func() error {
 		defer closePing() // ends the echo, done or not
-		if err := pin(0); err != nil {
+		if err := Pin(0); err != nil {
 			return err
 		}
 		buf := make([]byte, 1)
@@ -120,12 +120,12 @@ func locked(fn func() error) <-chan error {
 	return done
 }
 
-// pin binds the calling thread to core c.
-func pin(c int) error {
+// Pin binds the calling thread to core c; call it with the goroutine locked to its thread.
+func Pin(c int) error {
 	var set unix.CPUSet
 	set.Set(c)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("cluster: wake-up: core %d: %w", c, err)
+		return fmt.Errorf("cluster: pin to core %d: %w", c, err)
 	}
 	return nil
 }

@@ -639,14 +639,14 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 
 // recheckAbove measures once more, of the rates that missed the objective at least invertedGap
 // above the lowest that did, the one that came closest (lowest p99): a search that fell into a
-// band of rates whose latency is worse than above it (see Inversion) never climbs back to see that. On cpu.yaml, two workers on a host that
-// woke idle cores slowly: 800 rps failed once by chance, the search settled at 570–630 rps in
-// the band below it, and 800 met the objective in most other runs. When the rate meets the
+// band of rates whose latency is worse than above it (see Inversion) never climbs back to see
+// that. On cpu.yaml, two workers on a host that woke idle cores slowly: 800 rps failed once by
+// chance, the search settled at 570–630 rps in the band below it, and 800 met the objective in most other runs. When the rate meets the
 // objective now, its step is flagged p99-fell and recheckAbove reports true; in a search whose
 // latency grows with the rate, that step, above the capacity, fails again.
 func (m *meter) recheckAbove(ctx context.Context, again func(context.Context, float64) (load.Result, error), rows map[float64][]int) bool {
-	latest := func(rate float64) *Step { r := rows[rate]; return &m.res.Steps[r[len(r)-1]] }
-	failed := func(rate float64) bool { st := latest(rate); return st.Has(FlagOverSLO) && !st.Flagged() && !st.Has(FlagNoisy) }
+	latest := func(rate float64) *Step { return &m.res.Steps[lastRow(rows, rate)] }
+	failed := func(rate float64) bool { st := latest(rate); return st.clean() && st.Has(FlagOverSLO) }
 	lowest, above := math.Inf(1), math.Inf(1)
 	for rate := range rows {
 		if failed(rate) {
@@ -665,7 +665,7 @@ func (m *meter) recheckAbove(ctx context.Context, again func(context.Context, fl
 		return false
 	}
 	st := latest(above)
-	if st.Has(FlagOverSLO) || st.Flagged() || st.Has(FlagNoisy) {
+	if !st.clean() || st.Has(FlagOverSLO) {
 		return false
 	}
 	st.Flags = append(st.Flags, FlagInverted)
@@ -727,23 +727,21 @@ func (m *meter) markInversion(ctx context.Context, again func(context.Context, f
 	}
 	lo, hi, flag := steps[a], steps[b], idx[b]
 	if again != nil {
-		latest := func(rate float64) int { r := rows[rate]; return r[len(r)-1] }
 		_, errLo := again(ctx, lo.Offered)
 		_, errHi := again(ctx, hi.Offered)
 		if errLo != nil || errHi != nil {
 			return
 		}
-		lo2, hi2 := m.res.Steps[latest(lo.Offered)], m.res.Steps[latest(hi.Offered)]
+		lo2, hi2 := m.res.Steps[lastRow(rows, lo.Offered)], m.res.Steps[lastRow(rows, hi.Offered)]
 		if _, _, ok := Inversion([]Step{lo2, hi2}); !ok {
-			m.event("%d worker(s): p99 fell as the rate rose once (%v at %.0f rps, %v at %.0f rps), not when measured again",
-				m.workers(), lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered)
+			m.event("%d worker(s): p99 fell as the rate rose once (%s), not when measured again", m.workers(), InversionText(lo, hi))
 			return
 		}
-		lo, hi, flag = lo2, hi2, latest(hi.Offered)
+		lo, hi, flag = lo2, hi2, lastRow(rows, hi.Offered)
 	}
 	m.res.Steps[flag].Flags = append(m.res.Steps[flag].Flags, FlagInverted)
-	m.event("%d worker(s): p99 fell as the rate rose (%v at %.0f rps, %v at %.0f rps): no capacity under a p99 objective is well defined here",
-		m.workers(), lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered)
+	m.event("%d worker(s): p99 fell as the rate rose (%s): no capacity under a p99 objective is well defined here",
+		m.workers(), InversionText(lo, hi))
 }
 
 // rates runs the scenario's fixed-rate steps; the capacity is the best unflagged throughput, and

@@ -1,5 +1,10 @@
 package experiment
 
+import (
+	"fmt"
+	"time"
+)
+
 // A capacity search assumes that latency grows with the rate: a rate that misses the objective
 // is above the capacity, and so is every rate above it. Some machines and services break that.
 // On a 2-core VM whose host woke idle virtual cores slowly, two workers' p99 was 149–434 ms at
@@ -23,14 +28,13 @@ const invertedGap = 1.10
 // invertedGap times a's rate or more that met it, or had at most half a's p99. Flagged and noisy
 // steps do not count. It returns the indexes of the widest such pair (by the ratio of p99s).
 func Inversion(steps []Step) (a, b int, ok bool) {
-	counts := func(st Step) bool { return !st.Flagged() && !st.Has(FlagNoisy) && st.P99 > 0 }
 	worst := 0.0
 	for i, lo := range steps {
-		if !counts(lo) || !lo.Has(FlagOverSLO) {
+		if !lo.clean() || !lo.Has(FlagOverSLO) {
 			continue
 		}
 		for j, hi := range steps {
-			if !counts(hi) || hi.Offered < invertedGap*lo.Offered || 2*hi.P99 > lo.P99 && hi.Has(FlagOverSLO) {
+			if !hi.clean() || hi.Offered < invertedGap*lo.Offered || 2*hi.P99 > lo.P99 && hi.Has(FlagOverSLO) {
 				continue
 			}
 			if r := float64(lo.P99) / float64(hi.P99); r > worst {
@@ -39,6 +43,23 @@ func Inversion(steps []Step) (a, b int, ok bool) {
 		}
 	}
 	return a, b, ok
+}
+
+// clean reports whether a step can count toward an inversion: measured (a p99), not flagged
+// and not noisy.
+func (s Step) clean() bool { return !s.Flagged() && !s.Has(FlagNoisy) && s.P99 > 0 }
+
+// InversionText describes an inversion between the steps lo and hi: "149ms at 673 rps, 59ms at
+// 800 rps".
+func InversionText(lo, hi Step) string {
+	return fmt.Sprintf("%v at %.0f rps, %v at %.0f rps", lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered)
+}
+
+// lastRow is the row in Result.Steps of the latest step a search ran at rate (rows: the search's
+// rows by rate).
+func lastRow(rows map[float64][]int, rate float64) int {
+	r := rows[rate]
+	return r[len(r)-1]
 }
 
 // SameSearch reports whether two steps belong to one capacity search.

@@ -170,17 +170,23 @@ func TestWriteSteps_fitsWidth(t *testing.T) {
 	}
 }
 
+// cpuRun is a run on 2 cores of 1, 2 and 4 workers with the given capacities, one step each
+// whose workers used workerCPU in a 2 s window.
+func cpuRun(workerCPU time.Duration, capacities ...float64) *experiment.Result {
+	res := &experiment.Result{Cores: 2}
+	for i, c := range capacities {
+		p := scaling.Point{Workers: 1 << i, Capacity: c}
+		res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
+			Elapsed: 2 * time.Second, WorkerCPU: workerCPU, Cores: 2})
+		res.Capacity = append(res.Capacity, p)
+	}
+	res.Scaling, _ = scaling.Table(res.Capacity, 2)
+	return res
+}
+
 func TestDiagnose_cpuOrContention(t *testing.T) {
 	t.Parallel()
-	mk := func(workerCPU time.Duration) *experiment.Result {
-		res := &experiment.Result{Cores: 2}
-		for _, p := range []scaling.Point{{Workers: 1, Capacity: 490}, {Workers: 2, Capacity: 880}, {Workers: 4, Capacity: 860}} {
-			res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
-				Elapsed: 2 * time.Second, WorkerCPU: workerCPU, Cores: 2})
-			res.Capacity = append(res.Capacity, p)
-		}
-		return res
-	}
+	mk := func(workerCPU time.Duration) *experiment.Result { return cpuRun(workerCPU, 490, 880, 860) }
 	fit := fitRun(mk(0))
 	if !fit.ok {
 		t.Fatal("no fit")
@@ -285,16 +291,7 @@ func TestVerdict_inversion(t *testing.T) {
 // plateau, but with the cores saturated at the peak it is CPU-bound all the same.
 func TestDiagnose_cpuPeak(t *testing.T) {
 	t.Parallel()
-	mk := func(workerCPU time.Duration) *experiment.Result {
-		res := &experiment.Result{Cores: 2}
-		for _, p := range []scaling.Point{{Workers: 1, Capacity: 471}, {Workers: 2, Capacity: 867}, {Workers: 4, Capacity: 767}} {
-			res.Steps = append(res.Steps, experiment.Step{Workers: p.Workers, Throughput: p.Capacity, Success: 1,
-				Elapsed: 2 * time.Second, WorkerCPU: workerCPU, Cores: 2})
-			res.Capacity = append(res.Capacity, p)
-		}
-		res.Scaling, _ = scaling.Table(res.Capacity, 2)
-		return res
-	}
+	mk := func(workerCPU time.Duration) *experiment.Result { return cpuRun(workerCPU, 471, 867, 767) }
 	want := "CPU-bound: from 2 workers on the machine's cores are saturated (95% of all cores busy) and capacity peaks at ≈867 rps"
 	if got := Verdict(mk(3800 * time.Millisecond)); !strings.HasPrefix(got, want) {
 		t.Errorf("saturated cores: %q, want it to start %q", got, want)

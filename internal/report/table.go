@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -341,9 +340,7 @@ func inversions(steps []experiment.Step) []string {
 			}
 		}
 		if a, b, ok := experiment.Inversion(search); ok {
-			lo, hi := search[a], search[b]
-			out = append(out, fmt.Sprintf("%d workers: %v at %.0f rps, %v at %.0f rps",
-				st.Workers, lo.P99.Round(time.Millisecond), lo.Offered, hi.P99.Round(time.Millisecond), hi.Offered))
+			out = append(out, fmt.Sprintf("%d workers: %s", st.Workers, experiment.InversionText(search[a], search[b])))
 		}
 	}
 	return out

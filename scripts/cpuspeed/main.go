@@ -93,9 +93,7 @@ var sink uint64
 // iterations per µs of the thread's CPU time.
 func record(c, seconds int) []float64 {
 	runtime.LockOSThread()
-	var set unix.CPUSet
-	set.Set(c)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
+	if err := cluster.Pin(c); err != nil {
 		fmt.Fprintln(os.Stderr, "cpuspeed:", err)
 		os.Exit(1)
 	}
