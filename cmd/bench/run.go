@@ -67,12 +67,12 @@ finished step is saved; a second Ctrl-C stops at once.
 type runFlags struct {
 	workers, rates, out, listen string
 	engine, strategy            string
-	connections                 int
+	connections, pin            int
 	duration, warmup            time.Duration
 	format, slo, noise          string
 	raw, quiet, force, wide     bool
 	warmupSet, interleave       bool
-	interleaveSet               bool
+	interleaveSet, pinSet       bool
 	shard, startAt              string
 }
 
@@ -94,6 +94,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.raw, "raw", true, "write each step's raw results in vegeta's encoding (step-NN-….bin, about 160 bytes per request)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print nothing but errors and the results folder")
 	fs.StringVar(&f.noise, "noise-threshold", "", "share of the machine other processes may use during a step before it is measured again, e.g. 5% (replaces load.noise_threshold; 100% turns the check off)")
+	fs.IntVar(&f.pin, "pin", 0, "cores each worker is bound to, dealt round; 0 lets the kernel place them (replaces target.pin, which is target.threads for a built-in worker)")
 	fs.BoolVar(&f.interleave, "interleave", false, "let the worker counts' capacity searches take turns around their capacities, for a host whose speed drifts (replaces load.search.interleave)")
 	fs.BoolVar(&f.wide, "wide", false, fmt.Sprintf("print every column of the tables (by default they leave out what does not fit %d columns)", report.Width))
 	fs.StringVar(&f.shard, "shard", "", "be generator I of K that offer each step's rate together, e.g. 2/3: this one sends every third request of the schedule (see `bench merge`)")
@@ -106,6 +107,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	defer restore()
 	f.warmupSet = fs.isSet("warmup")
 	f.interleaveSet = fs.isSet("interleave")
+	f.pinSet = fs.isSet("pin")
 	sc, err := scenario.Load(path)
 	if err != nil {
 		return badInput{err}
@@ -303,6 +305,9 @@ func (f runFlags) apply(sc *scenario.Scenario) error {
 		}
 		sc.Load.Connections = f.connections
 	}
+	if f.pinSet {
+		sc.Target.Pin = f.pin
+	}
 	if f.duration != 0 {
 		sc.Load.Duration = f.duration
 	}
@@ -338,6 +343,7 @@ func (f runFlags) relabel(err error) error {
 		{"balancer.strategy", "strategy", f.strategy != ""},
 		{"load.duration", "duration", f.duration != 0},
 		{"load.warmup", "warmup", f.warmupSet},
+		{"target.pin", "pin", f.pinSet},
 	} {
 		if o.set && (se.Field == o.field || strings.HasPrefix(se.Field, o.field+"[")) {
 			return fmt.Errorf("--%s: %s", o.flag, se.Msg)

@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStart_ThreeWorkersServeThenStop(t *testing.T) {
@@ -439,4 +442,93 @@ func TestParent_StopsWorkersOnSignal(t *testing.T) {
 			waitGone(t, pids...)
 		})
 	}
+}
+
+func TestCoresOf(t *testing.T) {
+	for _, c := range []struct {
+		index, per  int
+		cores, want []int
+	}{
+		{1, 1, []int{0, 1}, []int{0}},
+		{2, 1, []int{0, 1}, []int{1}},
+		{3, 1, []int{0, 1}, []int{0}}, // past the last core: from the first again
+		{2, 2, []int{0, 1, 2, 3, 4, 5}, []int{2, 3}},
+		{4, 2, []int{0, 1, 2, 3, 4, 5}, []int{0, 1}},
+		{2, 2, []int{1, 3, 5}, []int{5, 1}}, // the cores bench may use, not 0..n-1
+		{1, 1, nil, nil},                    // nothing to deal: not pinned
+	} {
+		if got := coresOf(c.index, c.per, c.cores); !slices.Equal(got, c.want) {
+			t.Errorf("coresOf(%d, %d, %v) = %v, want %v", c.index, c.per, c.cores, got, c.want)
+		}
+	}
+}
+
+// TestStart_Pin starts three workers pinned to one core each on a machine of two or more: every
+// thread of each is allowed only its core, dealt round, and bench's own threads keep all theirs.
+// Not parallel: it reads the affinity of every thread of the test process.
+func TestStart_Pin(t *testing.T) {
+	all, err := pinnable(1)
+	if err != nil || len(all) < 2 {
+		t.Skipf("needs two cores to pin to (%v, %v)", all, err)
+	}
+	spec, _ := helperSpec(t, "server")
+	spec.Pin = 1
+	c := startCluster(t, context.Background(), spec, 3)
+	for _, w := range c.Workers() {
+		want := []int{all[(w.Index-1)%len(all)]}
+		if got := c.Cores(w.Index); !slices.Equal(got, want) {
+			t.Errorf("Cores(%d) = %v, want %v", w.Index, got, want)
+		}
+		for tid, got := range allowed(t, w.PID) {
+			if !slices.Equal(got, want) {
+				t.Errorf("worker %d, thread %d: allowed cores %v, want %v", w.Index, tid, got, want)
+			}
+		}
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The threads that started the workers were pinned only for the fork.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var pinned []int
+		for tid, got := range allowed(t, os.Getpid()) {
+			if len(got) < len(all) {
+				pinned = append(pinned, tid)
+			}
+		}
+		if len(pinned) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("threads %v of the test process (pid %d) are still pinned after Stop", pinned, os.Getpid())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// allowed reads the cores each thread of pid may run on, by thread id.
+func allowed(t *testing.T, pid int) map[int][]int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]int{}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &set); err != nil {
+			continue // the thread ended meanwhile
+		}
+		var cores []int
+		for c := 0; len(cores) < set.Count(); c++ {
+			if set.IsSet(c) {
+				cores = append(cores, c)
+			}
+		}
+		out[tid] = cores
+	}
+	return out
 }

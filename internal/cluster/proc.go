@@ -20,10 +20,11 @@ const waitDelay = time.Second
 
 // proc is one worker process and the state shared between its waiter goroutine, Stop and CPU.
 type proc struct {
-	w    Worker // PID is set before spawn returns and never changes after
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	done chan struct{} // closed once the process has been reaped
+	w     Worker // PID is set before spawn returns and never changes after
+	cores []int  // pinned to (Spec.Pin); nil when the kernel places it
+	cmd   *exec.Cmd
+	out   *tailBuffer
+	done  chan struct{} // closed once the process has been reaped
 
 	mu       sync.Mutex
 	exited   bool          // the process has exited: no more signals or /proc reads by pid
@@ -34,9 +35,10 @@ type proc struct {
 
 func (c *Cluster) newProc(index, port int) *proc {
 	p := &proc{
-		w:    Worker{Index: index, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
-		out:  newTailBuffer(),
-		done: make(chan struct{}),
+		w:     Worker{Index: index, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+		cores: c.Cores(index),
+		out:   newTailBuffer(),
+		done:  make(chan struct{}),
 	}
 	env := append(os.Environ(), c.spec.Env...)
 	env = append(env, c.spec.PortEnv+"="+strconv.Itoa(port), IndexEnv+"="+strconv.Itoa(index))
@@ -63,22 +65,29 @@ func (c *Cluster) newProc(index, port int) *proc {
 // spawn starts p on a goroutine that keeps its OS thread locked until p is reaped.
 // Pdeathsig is delivered when the *thread* that forked the child exits, not the process
 // (golang/go#27505): without the lock, the Go runtime may retire that thread at any time and
-// take a healthy worker with it.
+// take a healthy worker with it. A pinned worker inherits its cores from that thread, pinned
+// just for the fork.
 func (c *Cluster) spawn(p *proc) error {
 	started := make(chan error, 1)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		runtime.LockOSThread()
-		if err := p.cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
+		stuck, err := withCores(p.cores, p.cmd.Start)
+		release := func() {
+			if !stuck { // a thread left pinned ends with this goroutine
+				runtime.UnlockOSThread()
+			}
+		}
+		if err != nil {
+			release()
 			started <- err
 			return
 		}
 		p.w.PID = p.cmd.Process.Pid
 		started <- nil
 		p.wait()
-		runtime.UnlockOSThread()
+		release()
 		close(p.done) // the worker's supervisor takes it from here
 	}()
 	if err := <-started; err != nil {
@@ -213,4 +222,58 @@ func (p *proc) exitError(command string, beforeReady bool) *ExitError {
 		Stderr:      p.out.Tail(),
 		BeforeReady: beforeReady,
 	}
+}
+
+// withCores runs fn on the calling thread (locked to its goroutine) pinned to cores, then gives
+// the thread back its own cores; no cores runs fn as it is. stuck reports a thread that could
+// not be given them back, which must then end with its goroutine; the main thread is the one
+// that does not end (the runtime parks it for good), so none is pinned for longer than fn.
+func withCores(cores []int, fn func() error) (stuck bool, err error) {
+	if len(cores) == 0 {
+		return false, fn()
+	}
+	var own unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &own); err != nil {
+		return false, fmt.Errorf("cluster: the cores of this thread: %w", err)
+	}
+	if err := Pin(cores...); err != nil {
+		return false, err
+	}
+	err = fn()
+	return unix.SchedSetaffinity(0, &own) != nil, err
+}
+
+// pinnable returns the cores a cluster pinning per cores to each worker deals out: those bench
+// may use, in order. Nil when per is zero or covers them all, which pins nothing.
+func pinnable(per int) ([]int, error) {
+	if per <= 0 {
+		return nil, nil
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("cluster: the cores bench may use: %w", err)
+	}
+	var cores []int
+	for c := 0; len(cores) < set.Count(); c++ {
+		if set.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	if per >= len(cores) {
+		return nil, nil
+	}
+	return cores, nil
+}
+
+// coresOf deals worker index (1-based) its per cores out of cores, round: worker 1 the first
+// per, worker 2 the next, and past the last core from the first again. Nil for no cores.
+func coresOf(index, per int, cores []int) []int {
+	if len(cores) == 0 {
+		return nil
+	}
+	out := make([]int, per)
+	for k := range out {
+		out[k] = cores[((index-1)*per+k)%len(cores)]
+	}
+	return out
 }

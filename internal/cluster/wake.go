@@ -120,12 +120,18 @@ func locked(fn func() error) <-chan error {
 	return done
 }
 
-// Pin binds the calling thread to core c; call it with the goroutine locked to its thread.
-func Pin(c int) error {
+// Pin binds the calling thread to cores; call it with the goroutine locked to its thread. No
+// cores leaves the thread as it is.
+func Pin(cores ...int) error {
+	if len(cores) == 0 {
+		return nil
+	}
 	var set unix.CPUSet
-	set.Set(c)
+	for _, c := range cores {
+		set.Set(c)
+	}
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("cluster: pin to core %d: %w", c, err)
+		return fmt.Errorf("cluster: pin to cores %v: %w", cores, err)
 	}
 	return nil
 }

@@ -988,6 +988,7 @@ func workerSpec(sc *scenario.Scenario, store target.Store, opts Options) (cluste
 		PortEnv:      t.PortEnv,
 		ReadyPath:    t.ReadyPath,
 		ReadyTimeout: t.ReadyTimeout,
+		Pin:          t.Pin,
 	}
 	for k, v := range t.Env {
 		spec.Env = append(spec.Env, k+"="+v)

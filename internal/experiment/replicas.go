@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bench-dev/bench/internal/cluster"
@@ -91,8 +93,15 @@ func (r *runner) start(ctx context.Context, spec cluster.Spec, n int) (workerSet
 		if err != nil {
 			return nil, nil, nil, &StartError{err}
 		}
+		var pins []string
 		for _, w := range cl.Workers() {
 			addrs = append(addrs, w.Addr)
+			if cores := cl.Cores(w.Index); cores != nil {
+				pins = append(pins, fmt.Sprintf("%d→%s", w.Index, joinInts(cores)))
+			}
+		}
+		if pins != nil {
+			r.event("workers pinned to cores (worker→cores): %s", strings.Join(pins, ", "))
 		}
 		return cl, addrs, func() { cl.Stop() }, nil
 	}
@@ -104,4 +113,13 @@ func (r *runner) start(ctx context.Context, spec cluster.Spec, n int) (workerSet
 		addrs = nil // the service's own balancer, or a single instance: no balancer of bench's
 	}
 	return ws, addrs, nothing, nil
+}
+
+// joinInts writes ns like "0" or "2+3".
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, "+")
 }

@@ -158,6 +158,7 @@ func (s *Scenario) setDefaults(g given) {
 		g.unless("target.cost", func() { t.Cost = DefaultCost[t.Builtin] })
 		g.unless("target.threads", func() { t.Threads = DefaultThreads })
 		g.unless("target.concurrency", func() { t.Concurrency = DefaultConcurrency })
+		g.unless("target.pin", func() { t.Pin = min(max(t.Threads, 0), MaxThreads) })
 		if t.Builtin == sessionWorkload {
 			g.unless("target.store", func() { t.Store = DefaultStore })
 		}

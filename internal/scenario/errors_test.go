@@ -75,6 +75,8 @@ func TestParse_errors(t *testing.T) {
 		{"threads float", "target:\n  builtin: cpu\n  threads: 1.5\n" + load, "3:12", "target.threads", `expected an integer, got "1.5"`},
 		{"threads string", "target:\n  builtin: cpu\n  threads: \"2\"\n" + load, "3:12", "target.threads", `expected an integer, got "2"`},
 		{"threads huge", "target:\n  builtin: cpu\n  threads: 18446744073709551615\n" + load, "3:12", "target.threads", "out of range"},
+		{"pin negative", "target:\n  builtin: cpu\n  pin: -1\n" + load, "3:8", "target.pin", "must be between 0 and 256, got -1"},
+		{"pin on a command", "target:\n  command: [node]\n  pin: 300\n" + load, "3:8", "target.pin", "must be between 0 and 256, got 300"},
 		{"concurrency negative", "target:\n  builtin: cpu\n  concurrency: -1\n" + load, "3:16", "target.concurrency", "must not be negative (0 = unlimited)"},
 		{"port_env with builtin", "target:\n  builtin: cpu\n  port_env: P\n" + load, "3:3", "target.port_env", "only applies to command targets"},
 		{"cost with command", "target:\n  command: [node]\n  threads: 2\n  cost: 1ms\n" + load, "3:3", "target.threads", "only applies to builtin targets"},

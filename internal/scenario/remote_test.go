@@ -67,6 +67,7 @@ func TestParse_remoteErrors(t *testing.T) {
 		{"url without port", "target:\n  url: http://127.0.0.1/\n" + load, "2:8", "target.url", "needs a host and a port"},
 		{"url and path", url + "  path: /x\n" + load, "3:3", "target.path", "the path is part of target.url"},
 		{"url and cost", url + "  cost: 1ms\n" + load, "3:3", "target.cost", "only applies to the processes bench starts"},
+		{"url and pin", url + "  pin: 1\n" + load, "3:3", "target.pin", "only applies to the processes bench starts"},
 		{"url with workers", url + "workers: [1, 2]\n" + load, "3:1", "workers", "leave workers out (1) or add a scale section"},
 		{"url with faults", url + "faults: [{at: 1s, kill: 1}]\n" + load, "3:1", "faults", "faults strike processes bench starts"},
 		{"url with reuseport", url + "balancer: {strategy: reuseport}\n" + load, "3:12", "balancer.strategy", "reuseport needs workers bench starts"},

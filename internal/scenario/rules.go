@@ -152,6 +152,7 @@ func (t *Target) rules(r *rules, hook bool) {
 		}
 	}
 	if t.Spawned() {
+		r.value("target.pin", checkBetween(t.Pin, 0, MaxThreads))
 		for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 			r.key("target.env."+fieldKey(k), t.checkEnvKey(k))
 		}
@@ -226,6 +227,7 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 	}
 	t.onlyBuiltin(r, errNotForRunning)
 	r.only("target.port_env", t.PortEnv != "", errNotForRunning)
+	r.only("target.pin", t.Pin != 0, errNotForRunning)
 	r.only("target.env", t.Env != nil, errNotForRunning)
 	r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 	return true

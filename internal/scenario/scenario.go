@@ -100,6 +100,10 @@ type Target struct {
 	Threads int `yaml:"threads"`
 	// Concurrency caps the requests a built-in worker handles at once; 0 = unlimited.
 	Concurrency int `yaml:"concurrency"`
+	// Pin is how many cores each worker bench starts is bound to, dealt round (worker 1 the
+	// first Pin cores, worker 2 the next, …), 0..MaxThreads; 0 leaves placement to the kernel.
+	// Parse defaults it to Threads for a built-in worker, 0 for a command.
+	Pin int `yaml:"pin"`
 	// Command is the user's server, one process per worker (argv, no shell). Nil for a
 	// built-in target.
 	Command []string `yaml:"command,argv"`

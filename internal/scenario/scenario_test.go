@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 				File:        "scenarios/whatever.yaml",
 				Name:        "cpu",
 				Description: "CPU-bound handler, one process vs a cluster",
-				Target: Target{Builtin: "cpu", Cost: 2 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
+				Target: Target{Builtin: "cpu", Cost: 2 * time.Millisecond, Threads: 1, Pin: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{1, 2, 4},
 				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},
@@ -102,7 +102,7 @@ load:
 			in:   "target: {builtin: sleep}\nworkers: 3\nload: {rates: [0.5, 100.25, 1e6]}\n",
 			want: &Scenario{
 				File: "x.yaml", Name: "x",
-				Target: Target{Builtin: "sleep", Cost: 10 * time.Millisecond, Threads: 1, ReadyPath: "/healthz",
+				Target: Target{Builtin: "sleep", Cost: 10 * time.Millisecond, Threads: 1, Pin: 1, ReadyPath: "/healthz",
 					ReadyTimeout: 10 * time.Second, Path: "/"},
 				Workers:  []int{3},
 				Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin"}, Engine: "fast"},

@@ -61,7 +61,7 @@ func TestParse_runKeys(t *testing.T) {
 			check: func(t *testing.T, s *Scenario) {
 				want := &Scenario{
 					File: "r.yaml", Name: "sessions",
-					Target: Target{Builtin: "session", Cost: time.Millisecond, Threads: 1, ReadyPath: "/healthz",
+					Target: Target{Builtin: "session", Cost: time.Millisecond, Threads: 1, Pin: 1, ReadyPath: "/healthz",
 						ReadyTimeout: 10 * time.Second, Path: "/", Store: "redis", Slowdown: map[int]float64{1: 3, 2: 1.5}},
 					Workers: []int{1, 2, 4},
 					Balancer: Balancer{Strategy: "round-robin", Strategies: []balancer.Strategy{"round-robin", "cookie-hash", "p2c"},
