@@ -12,7 +12,7 @@
 #   scripts/precision.sh                 # 5 runs of the working tree's bench
 #   RUNS=5 BASE=ec3240c scripts/precision.sh
 #   KEEP=/tmp/runs scripts/precision.sh  # keep each run's results folder there
-#   BASE_FLAGS=--pin=false scripts/precision.sh   # the same bench with and without a flag, alternated
+#   BASE_FLAGS=--pin=0 scripts/precision.sh       # the same bench with and without a flag, alternated
 #
 # Measure on a quiet machine: bench flags what other processes do, but the script's point is the
 # spread of quiet runs. Each run takes about a minute and a half.

@@ -40,6 +40,8 @@ target:
   ready_path: /              # polled until it answers 2xx before a worker counts as up
   ready_timeout: 10s
   path: /                    # what the load requests (GET); put your hot endpoint here
+  # pin: 1                   # bind each worker to one core of its own (a single-threaded server
+  #                          # like Node's): repeatable numbers; 0, the default, lets the kernel place them
 
 workers: [1, 2, auto]        # worker counts to compare; auto = one per core
 

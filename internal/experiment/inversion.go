@@ -10,8 +10,10 @@ import (
 // On a 2-core VM whose host woke idle virtual cores slowly, two workers' p99 was 149–434 ms at
 // 673 rps and 59–152 ms at 800 rps, run after run: busier cores idled less and answered sooner.
 // A search then brackets a capacity the service does not have (there, 590–636 rps, where the
-// same two workers had carried 850–860 rps with a p99 under 50 ms minutes before). bench cannot
-// make such a capacity well defined; it can see it and say so.
+// same two workers had carried 850–860 rps with a p99 under 50 ms minutes before). There the
+// kernel stacked the two workers on one core, and pinning them (cluster.Spec.Pin) removed it; a
+// service can still behave so on its own. bench cannot make such a capacity well defined; it can
+// see it and say so.
 
 // FlagInverted marks a search step that met the objective, or had at most half the p99, of a
 // step at a rate lower by invertedGap or more that missed it: latency fell as the rate rose.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -99,30 +100,58 @@ func TestStaircase_restartsNearby(t *testing.T) {
 	try := func(_ context.Context, rate float64) (Result, error) {
 		calls++
 		p99 := 5 * time.Millisecond
-		if rate > capacity || (rate > 950 && calls <= 6) { // early failures just below the capacity
+		if rate > capacity || (rate > 900 && calls <= 6) { // early failures 10 % below the capacity
 			p99 = time.Second
 		}
 		return stepResult(rate, rate, p99), nil
 	}
-	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 900, Staircase: 6}
+	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 800, Staircase: 6}
 	found, err := FindCapacity(context.Background(), cfg, try)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The steps: the first bisection (900 passes, 940 passes, 981 fails), the staircase up from
-	// 960 in steps of 1 %, then the second search: its first step is the first jump of more than
-	// 5 % after the staircase.
+	// The steps: the first bisection (800 passes, 1600, 1131, 951 fail, 872 passes, 911 fails,
+	// 891 passes), the staircase's four passes up from 901 (1 %, 1 %, then 2 % a move), then the
+	// second search: its first step is the first jump of more than 5 % after the staircase, 10 %
+	// past where the staircase's next move would have gone.
 	restart := 0
-	for i := 1; i < len(found.Rates); i++ {
-		if found.Rates[i-1] > 950 && found.Rates[i] > 1.05*found.Rates[i-1] {
+	for i := 7; i < len(found.Rates); i++ {
+		if found.Rates[i] > 1.05*found.Rates[i-1] {
 			restart = i
 			break
 		}
 	}
-	if restart == 0 || found.Rates[restart]/found.Rates[restart-1] > 1.12 {
-		t.Errorf("rates %v: the search after the wrong bracket should start within 10%% above the staircase", found.Rates)
+	if restart == 0 || found.Rates[restart]/found.Rates[restart-1] > 1.15 {
+		t.Errorf("rates %v: the search after the wrong bracket should start within 15%% above the staircase's last step", found.Rates)
 	}
 	if est, _, _ := found.Estimate(cfg); math.Abs(est/capacity-1) > 0.03 {
 		t.Errorf("estimate %v, want within 3%% of %v; rates %v", est, capacity, found.Rates)
+	}
+}
+
+// A staircase that a chance failure sent below the capacity strides back: its moves double after
+// each move the same way, so that in six steps it gets from 6 % below the capacity to it, where
+// one step a move would leave it 2 % below and still climbing.
+func TestStaircase_stridesBack(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000.0
+	calls := 0
+	try := func(_ context.Context, rate float64) (Result, error) {
+		calls++
+		p99 := 5 * time.Millisecond
+		if rate > capacity || calls == 2 || calls == 10 { // two steps fail by chance, far below
+			p99 = time.Second
+		}
+		return stepResult(rate, rate, p99), nil
+	}
+	// 475 passes, 950 fails by chance, the bisection closes at 930–950, and the staircase from
+	// 940 fails once more by chance on its third step.
+	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 475, Staircase: 6}
+	found, err := FindCapacity(context.Background(), cfg, try)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top := slices.Max(found.Stairs); top < capacity {
+		t.Errorf("rates %v, stairs %v: never reached the capacity %v", found.Rates, found.Stairs, capacity)
 	}
 }
