@@ -325,7 +325,7 @@ func TestRunFlags_interleave(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		set, value, want bool
-	}{{false, false, false}, {true, true, true}} {
+	}{{false, false, true}, {true, false, false}, {true, true, true}} { // cpu.yaml says true
 		sc, err := scenario.Load("../../scenarios/cpu.yaml")
 		if err != nil {
 			t.Fatal(err)
