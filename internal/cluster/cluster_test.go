@@ -522,13 +522,7 @@ func allowed(t *testing.T, pid int) map[int][]int {
 		if err := unix.SchedGetaffinity(tid, &set); err != nil {
 			continue // the thread ended meanwhile
 		}
-		var cores []int
-		for c := 0; len(cores) < set.Count(); c++ {
-			if set.IsSet(c) {
-				cores = append(cores, c)
-			}
-		}
-		out[tid] = cores
+		out[tid] = coresIn(&set)
 	}
 	return out
 }

@@ -224,10 +224,10 @@ func (p *proc) exitError(command string, beforeReady bool) *ExitError {
 	}
 }
 
-// withCores runs fn on the calling thread (locked to its goroutine) pinned to cores, then gives
-// the thread back its own cores; no cores runs fn as it is. stuck reports a thread that could
-// not be given them back, which must then end with its goroutine; the main thread is the one
-// that does not end (the runtime parks it for good), so none is pinned for longer than fn.
+// withCores runs fn on the calling thread, which must be locked to its goroutine, pinned to
+// cores, then gives the thread back the cores it had; with no cores it just runs fn. stuck
+// reports that they could not be given back: the caller must then let the thread end with its
+// goroutine instead of unlocking it.
 func withCores(cores []int, fn func() error) (stuck bool, err error) {
 	if len(cores) == 0 {
 		return false, fn()
@@ -253,12 +253,7 @@ func pinnable(per int) ([]int, error) {
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, fmt.Errorf("cluster: the cores bench may use: %w", err)
 	}
-	var cores []int
-	for c := 0; len(cores) < set.Count(); c++ {
-		if set.IsSet(c) {
-			cores = append(cores, c)
-		}
-	}
+	cores := coresIn(&set)
 	if per >= len(cores) {
 		return nil, nil
 	}
@@ -276,4 +271,15 @@ func coresOf(index, per int, cores []int) []int {
 		out[k] = cores[((index-1)*per+k)%len(cores)]
 	}
 	return out
+}
+
+// coresIn lists the cores in set, in order.
+func coresIn(set *unix.CPUSet) []int {
+	var cores []int
+	for c := 0; len(cores) < set.Count(); c++ {
+		if set.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	return cores
 }
