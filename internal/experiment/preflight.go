@@ -102,7 +102,8 @@ func wakeLine(w cluster.Wake) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("idle cores wake slowly: a thread on another core answers in %v after a %v pause, %v back to back "+
-		"(a virtual machine's host, or deep idle states): latency can then fall as load rises, and a search flags it p99-fell; "+
+		"(a virtual machine's host, or deep idle states): the kernel is then slow to spread busy workers over the cores, and "+
+		"latency can fall as load rises (a search flags it p99-fell); target.pin gives each worker a core of its own; "+
 		"on bare metal `cpupower idle-set -D 2` keeps cores out of deep idle states, on a virtual machine it is the host's to tune",
 		w.Idle.Round(time.Microsecond), w.Pause, w.Hot.Round(time.Microsecond))}
 }

@@ -70,7 +70,7 @@ func TestPreflight_wake(t *testing.T) {
 	t.Parallel()
 	us := time.Microsecond
 	got := strings.Join(wakeLine(cluster.Wake{Hot: 21 * us, Idle: 83 * us, Pause: 200 * us}), "\n")
-	for _, want := range []string{"idle cores wake slowly", "answers in 83µs after a 200µs pause, 21µs back to back", "p99-fell"} {
+	for _, want := range []string{"idle cores wake slowly", "answers in 83µs after a 200µs pause, 21µs back to back", "p99-fell", "target.pin"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("slow wake-up: %q lacks %q", got, want)
 		}
