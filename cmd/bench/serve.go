@@ -132,7 +132,14 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	addrs := make([]string, len(ws))
 	for i, w := range ws {
 		addrs[i] = w.Addr
-		out.say("bench: worker %d pid %d on %s", w.Index, w.PID, w.Addr)
+		pinned := ""
+		if cores := cl.Cores(w.Index); cores != nil {
+			pinned = ", pinned to cores " + cluster.CoresText(cores)
+			if len(cores) == 1 {
+				pinned = ", pinned to core " + cluster.CoresText(cores)
+			}
+		}
+		out.say("bench: worker %d pid %d on %s%s", w.Index, w.PID, w.Addr, pinned)
 	}
 
 	healthPath := spec.ReadyPath

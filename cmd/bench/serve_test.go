@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,6 +179,14 @@ func testKillAWorker(t *testing.T, scenario string) {
 	if m := out.find(regexp.MustCompile(`^bench: worker 1 restart pid`)); m == nil {
 		t.Errorf("no restart line:\n%s", out)
 	}
+	// A built-in worker is pinned to a core of its own, and its restart to the same one.
+	if runtime.NumCPU() >= 2 {
+		if m := out.find(regexp.MustCompile(`^bench: worker 1 pid \d+ on \S+, pinned to core (\d+)$`)); m == nil {
+			t.Errorf("worker 1 not said to be pinned:\n%s", out)
+		} else if got := allowedCores(t, newPID); got != m[1] {
+			t.Errorf("restarted worker 1 may run on cores %q, want core %s as before", got, m[1])
+		}
+	}
 
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -248,4 +257,20 @@ func TestIsLoopbackHost(t *testing.T) {
 			t.Errorf("isLoopbackHost(%q) = %v, want %v", host, got, want)
 		}
 	}
+}
+
+// allowedCores reads the cores process pid may run on, as /proc writes them ("0", "0-3").
+func allowedCores(t *testing.T, pid string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Cpus_allowed_list in /proc/%s/status", pid)
+	return ""
 }

@@ -127,6 +127,15 @@ func (c *Cluster) Cores(index int) []int {
 	return coresOf(index, c.spec.Pin, c.cores)
 }
 
+// CoresText writes cores as the run prints them, like "0" or "2+3"; "" for none.
+func CoresText(cores []int) string {
+	s := make([]string, len(cores))
+	for i, c := range cores {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, "+")
+}
+
 // ErrNotReady is wrapped by the error Start returns when a worker kept running but never
 // answered its readiness probe with 2xx in time.
 var ErrNotReady = errors.New("not ready")

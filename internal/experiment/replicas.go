@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -97,7 +96,7 @@ func (r *runner) start(ctx context.Context, spec cluster.Spec, n int) (workerSet
 		for _, w := range cl.Workers() {
 			addrs = append(addrs, w.Addr)
 			if cores := cl.Cores(w.Index); cores != nil {
-				pins = append(pins, fmt.Sprintf("%d→%s", w.Index, joinInts(cores)))
+				pins = append(pins, fmt.Sprintf("%d→%s", w.Index, cluster.CoresText(cores)))
 			}
 		}
 		if pins != nil {
@@ -113,13 +112,4 @@ func (r *runner) start(ctx context.Context, spec cluster.Spec, n int) (workerSet
 		addrs = nil // the service's own balancer, or a single instance: no balancer of bench's
 	}
 	return ws, addrs, nothing, nil
-}
-
-// joinInts writes ns like "0" or "2+3".
-func joinInts(ns []int) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, "+")
 }
