@@ -113,8 +113,22 @@ load:
 	if !slices.Contains(order[first2:], 1) {
 		t.Errorf("steps by worker count %v: 1's staircase did not take turns with 2's", order)
 	}
+	// When 1's search has ended, an inversion among its steps is measured again, its pair of
+	// rates as 1's last two steps: those may come in a row.
+	var ones []int // the rows of 1's steps
+	for i, n := range order {
+		if n == 1 {
+			ones = append(ones, i)
+		}
+	}
+	again := func(i int) bool {
+		if len(ones) < 2 || i < ones[len(ones)-2] {
+			return false
+		}
+		return slices.ContainsFunc(ones, func(j int) bool { return j < i && res.Steps[j].Offered == res.Steps[i].Offered })
+	}
 	for i := 1; i < len(order); i++ {
-		if order[i] == 1 && order[i-1] == 1 && i > first2 {
+		if order[i] == 1 && order[i-1] == 1 && i > first2 && !again(i) {
 			// Two steps of 1 in a row after 2 started: only when 2's search has ended.
 			if slices.Contains(order[i:], 2) {
 				t.Errorf("steps by worker count %v: 1 stepped twice in a row at %d while 2 still searched", order, i)
