@@ -6,8 +6,8 @@
 # kernel places the workers) and --pin 1 (worker 1 on the first core, worker 2 on the next), so
 # both see the same machine. It prints each run's p99 per rate, then per side the range of p99
 # over all its steps and the ratio of the medians. On a 2-core VM whose idle cores wake slowly,
-# unpinned workers' p99 at these rates swung between 26 and 600 ms from run to run; pinned it
-# stayed within 7–17 ms (docs/findings.md).
+# unpinned workers' p99 at these rates swung between 24 and 600 ms from run to run; pinned it
+# stayed within 6–24 ms, over six rounds (docs/findings.md).
 #
 #   scripts/pinning.sh
 #   ROUNDS=2 RATES=600,800 scripts/pinning.sh

@@ -88,7 +88,7 @@ type Spec struct {
 	// children inherit): worker i gets the cores (i-1)·Pin … i·Pin-1 of those bench may use,
 	// counted round, so workers beyond the cores share them in turn. Left to itself the kernel
 	// may stack two busy workers on one core while the other idles; on a 2-core VM that made
-	// two workers' p99 at 650–750 rps swing from 27 to 434 ms between runs, pinned 6–11 ms.
+	// two workers' p99 at 650–750 rps swing from 24 to 600 ms between runs, pinned 6–24 ms.
 	// Zero, or at least as many as the cores, leaves placement to the kernel.
 	Pin int
 }
