@@ -15,7 +15,7 @@
 #   BASE_FLAGS=--pin=0 scripts/precision.sh       # the same bench with and without a flag, alternated
 #
 # Measure on a quiet machine: bench flags what other processes do, but the script's point is the
-# spread of quiet runs. Each run takes about a minute and a half.
+# spread of quiet runs. Each run takes about two minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

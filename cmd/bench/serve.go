@@ -133,11 +133,10 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	for i, w := range ws {
 		addrs[i] = w.Addr
 		pinned := ""
-		if cores := cl.Cores(w.Index); cores != nil {
+		if cores := cl.Cores(w.Index); len(cores) == 1 {
+			pinned = ", pinned to core " + cluster.CoresText(cores)
+		} else if cores != nil {
 			pinned = ", pinned to cores " + cluster.CoresText(cores)
-			if len(cores) == 1 {
-				pinned = ", pinned to core " + cluster.CoresText(cores)
-			}
 		}
 		out.say("bench: worker %d pid %d on %s%s", w.Index, w.PID, w.Addr, pinned)
 	}

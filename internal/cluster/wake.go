@@ -61,11 +61,8 @@ func roundTrips(n int, pause time.Duration) ([]time.Duration, error) {
 		unix.Close(ping[0])
 		unix.Close(pong[0])
 	}()
-	echoed := locked(func() error {
+	echoed := locked(1, func() error {
 		defer closePong() // a failed echo wakes the reader
-		if err := Pin(1); err != nil {
-			return err
-		}
 		buf := make([]byte, 1)
 		for range n {
 			if k, err := unix.Read(ping[0], buf); k != 1 {
@@ -78,11 +75,8 @@ func roundTrips(n int, pause time.Duration) ([]time.Duration, error) {
 		return nil
 	})
 	rtt := make([]time.Duration, 0, n)
-	err := <-locked(func() error {
+	err := <-locked(0, func() error {
 		defer closePing() // ends the echo, done or not
-		if err := Pin(0); err != nil {
-			return err
-		}
 		buf := make([]byte, 1)
 		for range n {
 			if pause > 0 {
@@ -108,14 +102,17 @@ func roundTrips(n int, pause time.Duration) ([]time.Duration, error) {
 // closer returns a function that closes fd the first time it is called.
 func closer(fd int) func() { return sync.OnceFunc(func() { unix.Close(fd) }) }
 
-// locked runs fn in a goroutine locked to a thread of its own, and sends its error. The goroutine
-// ends locked, so the thread, which fn may have pinned to a core, ends with it rather than going
-// back to the runtime's pool.
-func locked(fn func() error) <-chan error {
+// locked runs fn in a goroutine locked to a thread of its own, pinned to core for fn's time
+// (withCores), and sends its error.
+func locked(core int, fn func() error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		done <- fn()
+		stuck, err := withCores([]int{core}, fn)
+		if !stuck {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return done
 }

@@ -624,9 +624,9 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 		var p scaling.Point
 		found, err := load.FindCapacity(ctx, cfg, step)
 		t.exclusive(func() {
-			// Measured again alone, between the other counts' steps: with the workers pinned, a
-			// single chance failure below the capacity (800 rps at 84 ms, 889 at 42) was the
-			// only inversion in fifteen runs, and it did not repeat.
+			// Measured again alone, between the other counts' steps: with the workers pinned,
+			// fifteen runs of cpu.yaml taking turns flagged two inversions, each resting on one
+			// failing step (800 rps at 84 ms below 889 at 42), none measured again.
 			m.markInversion(ctx, alone, rows)
 			p = m.capacity(cfg, found, rows, disturbed)
 		})
@@ -643,9 +643,10 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 // above the lowest that did, the one that came closest (lowest p99): a search that fell into a
 // band of rates whose latency is worse than above it (see Inversion) never climbs back to see
 // that. On cpu.yaml, two workers on a host that woke idle cores slowly: 800 rps failed once by
-// chance, the search settled at 570–630 rps in the band below it, and 800 met the objective in most other runs. When the rate meets the
-// objective now, its step is flagged p99-fell and recheckAbove reports true; in a search whose
-// latency grows with the rate, that step, above the capacity, fails again.
+// chance, the search settled at 570–630 rps in the band below it, and 800 met the objective in
+// most other runs. When the rate meets the objective now, its step is flagged p99-fell and
+// recheckAbove reports true; in a search whose latency grows with the rate, that step, above the
+// capacity, fails again.
 func (m *meter) recheckAbove(ctx context.Context, again func(context.Context, float64) (load.Result, error), rows map[float64][]int) bool {
 	latest := func(rate float64) *Step { return &m.res.Steps[lastRow(rows, rate)] }
 	failed := func(rate float64) bool { st := latest(rate); return st.clean() && st.Has(FlagOverSLO) }

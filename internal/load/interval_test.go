@@ -65,21 +65,27 @@ func TestEstimate_coverage(t *testing.T) {
 	}
 }
 
+// sharp is a target that meets a 50 ms objective (p99 5 ms) up to capacity and misses it (1 s)
+// above, and also at the steps for which fails, given the step's number (from 1) and rate, is true.
+func sharp(capacity float64, fails func(call int, rate float64) bool) func(context.Context, float64) (Result, error) {
+	calls := 0
+	return func(_ context.Context, rate float64) (Result, error) {
+		calls++
+		p99 := 5 * time.Millisecond
+		if rate > capacity || fails(calls, rate) {
+			p99 = time.Second
+		}
+		return stepResult(rate, rate, p99), nil
+	}
+}
+
 // A search whose bracket came from a disturbed machine (steps failing whatever the rate) is
 // left: the staircase's first steps all pass, and the search starts again from there, so the
 // estimate ends near the true capacity rather than one per cent a step above the bogus bracket.
 func TestStaircase_leavesAWrongBracket(t *testing.T) {
 	t.Parallel()
 	const capacity = 1000.0
-	calls := 0
-	try := func(_ context.Context, rate float64) (Result, error) {
-		calls++
-		p99 := 5 * time.Millisecond
-		if rate > capacity || (calls >= 2 && calls <= 5) { // calls 2-5: a neighbour burns the CPU
-			p99 = time.Second
-		}
-		return stepResult(rate, rate, p99), nil
-	}
+	try := sharp(capacity, func(call int, _ float64) bool { return call >= 2 && call <= 5 }) // a neighbour burns the CPU
 	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 400, Staircase: 12}
 	found, err := FindCapacity(context.Background(), cfg, try)
 	if err != nil {
@@ -96,22 +102,14 @@ func TestStaircase_leavesAWrongBracket(t *testing.T) {
 func TestStaircase_restartsNearby(t *testing.T) {
 	t.Parallel()
 	const capacity = 1000.0
-	calls := 0
-	try := func(_ context.Context, rate float64) (Result, error) {
-		calls++
-		p99 := 5 * time.Millisecond
-		if rate > capacity || (rate > 900 && calls <= 6) { // early failures 10 % below the capacity
-			p99 = time.Second
-		}
-		return stepResult(rate, rate, p99), nil
-	}
+	try := sharp(capacity, func(call int, rate float64) bool { return rate > 900 && call <= 6 }) // early failures 10 % below
 	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 800, Staircase: 6}
 	found, err := FindCapacity(context.Background(), cfg, try)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The steps: the first bisection (800 passes, 1600, 1131, 951 fail, 872 passes, 911 fails,
-	// 891 passes), the staircase's four passes up from 901 (1 %, 1 %, then 2 % a move), then the
+	// 891 passes), the staircase's four passes up from 901 (1, 2, 4, 4 % a move), then the
 	// second search: its first step is the first jump of more than 5 % after the staircase, 10 %
 	// past where the staircase's next move would have gone.
 	restart := 0
@@ -135,15 +133,7 @@ func TestStaircase_restartsNearby(t *testing.T) {
 func TestStaircase_stridesBack(t *testing.T) {
 	t.Parallel()
 	const capacity = 1000.0
-	calls := 0
-	try := func(_ context.Context, rate float64) (Result, error) {
-		calls++
-		p99 := 5 * time.Millisecond
-		if rate > capacity || calls == 2 || calls == 10 { // two steps fail by chance, far below
-			p99 = time.Second
-		}
-		return stepResult(rate, rate, p99), nil
-	}
+	try := sharp(capacity, func(call int, _ float64) bool { return call == 2 || call == 10 }) // by chance, far below
 	// 475 passes, 950 fails by chance, the bisection closes at 930–950, and the staircase from
 	// 940 fails once more by chance on its third step.
 	cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 8, Start: 475, Staircase: 6}

@@ -291,7 +291,8 @@ func stride(run int) float64 {
 
 // staircaseAbandon: a staircase whose first this many steps went the same way started from a
 // wrong bracket. With the capacity inside a 3 % bracket and the step 1 %, four passes in a row
-// take it 4 % above; on cpu.yaml a step that far above the capacity never passed.
+// take it 1 + 2 + 4 + 4 = 11 % above (stride); on cpu.yaml a step even 4 % above the capacity
+// never passed.
 const staircaseAbandon = 4
 
 // bracket sets Lo and Hi from every step (see Capacity), and Best to Lo: the highest rate shown
