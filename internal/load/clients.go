@@ -25,6 +25,10 @@ const (
 // Sessions counts the session states the target reported in the measured window.
 type Sessions struct {
 	New, Hit, Miss uint64
+	// Overlap counts the requests of the step, warm-up included, sent as a client still waiting
+	// for its last answer, because every client was: the rate outran the clients. Such a request
+	// can arrive before the one it follows, and both then count as misses.
+	Overlap uint64
 }
 
 // MissRatio is the share of requests on an existing session whose state the serving worker did
@@ -50,6 +54,8 @@ type clients struct {
 	busy  []atomic.Bool
 	urls  []string       // per client: the URL with ?client=i, how a result finds its client
 	byURL map[string]int // urls → client
+
+	overlap atomic.Uint64 // requests sent as a busy client (Sessions.Overlap)
 }
 
 func newClients(url string, n int) *clients {
@@ -79,6 +85,7 @@ func (c *clients) pick() int {
 			return i
 		}
 	}
+	c.overlap.Add(1)
 	c.busy[start].Store(true)
 	return start
 }

@@ -403,7 +403,11 @@ func attack(ctx context.Context, s Step, std bool) (Result, error) {
 						err = fmt.Errorf("load: raw results: %w", rerr)
 					}
 				}
-				return rec.result(), err
+				res := rec.result()
+				if cl != nil {
+					res.Sessions.Overlap = cl.overlap.Load()
+				}
+				return res, err
 			}
 			if bodies != nil {
 				r.BytesIn = bodies.take(r.Seq)

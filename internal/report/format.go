@@ -172,13 +172,14 @@ type JSONSessions struct {
 	Hit       uint64  `json:"hit"`
 	Miss      uint64  `json:"miss"`
 	MissRatio float64 `json:"miss_ratio"`
+	Overlap   uint64  `json:"overlap,omitempty"` // requests sent as a client still waiting (load.Sessions)
 }
 
 func jsonSessionsOf(s load.Sessions) any {
 	if s.New+s.Hit+s.Miss == 0 {
 		return nil
 	}
-	return JSONSessions{New: s.New, Hit: s.Hit, Miss: s.Miss, MissRatio: s.MissRatio()}
+	return JSONSessions{New: s.New, Hit: s.Hit, Miss: s.Miss, MissRatio: s.MissRatio(), Overlap: s.Overlap}
 }
 
 // JSONFault is one injected fault and what it cost.

@@ -215,6 +215,7 @@ func mergeStep(dirs []string, shards []*experiment.Result, row int) (experiment.
 		m.Sessions.New += st.Sessions.New
 		m.Sessions.Hit += st.Sessions.Hit
 		m.Sessions.Miss += st.Sessions.Miss
+		m.Sessions.Overlap += st.Sessions.Overlap
 		m.Restarts += st.Restarts
 		m.BenchRSS = max(m.BenchRSS, st.BenchRSS)
 		m.CtxSwitches += st.CtxSwitches

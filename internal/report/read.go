@@ -44,7 +44,7 @@ var derivedColumns = map[string]bool{
 }
 
 // optionalColumns were added after the first files were written: absent, they read as zero.
-var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true,
+var optionalColumns = map[string]bool{"store": true, "rep": true, "session_new": true, "session_hit": true, "session_miss": true, "session_overlap": true,
 	"restarts": true, "retries": true, "faults": true, "errors": true, "ctx_switches_per_s": true, "bench_rss_mb": true,
 	"capacity_lo_rps": true, "capacity_hi_rps": true, "saturated": true, "disturbed": true, "speedup_lo": true, "speedup_hi": true,
 	"other_cpu_s": true, "other_cpu_pct": true, "steal_s": true,
@@ -322,6 +322,7 @@ func (c *cells) step() experiment.Step {
 		Elapsed:    c.seconds("elapsed_s"),
 		Sessions: load.Sessions{
 			New: c.optUint("session_new"), Hit: c.optUint("session_hit"), Miss: c.optUint("session_miss"),
+			Overlap: c.optUint("session_overlap"),
 		},
 	}
 	st.Restarts = c.optInt("restarts")
