@@ -326,21 +326,19 @@ func peak(points []scaling.Point) (x float64, from int, ok bool) {
 }
 
 // inversions describes each search whose p99 fell as the rate rose (experiment.FlagInverted):
-// "2 workers: 149 ms at 673 rps, 59 ms at 800 rps".
+// "2 workers: 149 ms at 673 rps, 59 ms at 800 rps". The pair is the one that repeated: the
+// flagged step and the step of its search just before it, the lower rate measured again.
 func inversions(steps []experiment.Step) []string {
 	var out []string
-	for _, st := range steps {
+	for i, st := range steps {
 		if !st.Has(experiment.FlagInverted) {
 			continue
 		}
-		var search []experiment.Step
-		for _, s := range steps {
-			if experiment.SameSearch(s, st) {
-				search = append(search, s)
+		for j := i - 1; j >= 0; j-- {
+			if experiment.SameSearch(steps[j], st) {
+				out = append(out, fmt.Sprintf("%d workers: %s", st.Workers, experiment.InversionText(steps[j], st)))
+				break
 			}
-		}
-		if a, b, ok := experiment.Inversion(search); ok {
-			out = append(out, fmt.Sprintf("%d workers: %s", st.Workers, experiment.InversionText(search[a], search[b])))
 		}
 	}
 	return out
