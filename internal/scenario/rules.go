@@ -219,12 +219,7 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 	case len(t.Endpoints) > MaxWorkers:
 		r.value("target.endpoints", fmt.Errorf("%d endpoints; at most %d", len(t.Endpoints), MaxWorkers))
 	}
-	for i, e := range t.Endpoints {
-		field := fmt.Sprintf("target.endpoints[%d]", i)
-		r.value(field, checkEndpoint(e))
-		j := slices.Index(t.Endpoints[:i], e)
-		r.value(field, errUnless(j < 0, "duplicate endpoint %s (also target.endpoints[%d])", quote(e), j))
-	}
+	eachOnce(r, "target.endpoints", "endpoint", t.Endpoints, checkEndpoint, quote)
 	t.onlyBuiltin(r, errNotForRunning)
 	r.only("target.port_env", t.PortEnv != "", errNotForRunning)
 	r.only("target.pin", t.Pin != 0, errNotForRunning)
@@ -244,14 +239,22 @@ func argvRules(r *rules, field string, args []string) {
 // namesRules checks names from a list of known ones (one name is at field, several at
 // field[i]), each once.
 func namesRules[T ~string](r *rules, field, what string, names []T, known []string) {
-	for i, name := range names {
-		f := field
-		if len(names) > 1 {
-			f = fmt.Sprintf("%s[%d]", field, i)
-		}
-		r.value(f, checkOneOf(what, string(name), known))
-		j := slices.Index(names[:i], name)
-		r.value(f, errUnless(j < 0, "duplicate %s %s (also %s[%d])", what, quote(string(name)), field, j))
+	check := func(name string) error { return checkOneOf(what, name, known) }
+	if len(names) == 1 {
+		r.value(field, check(string(names[0])))
+		return
+	}
+	eachOnce(r, field, what, nameList(names), check, quote)
+}
+
+// eachOnce checks each item of list, at field[i], with check, and that it repeats no earlier
+// item; what names an item and show writes it, for the message.
+func eachOnce[T comparable](r *rules, field, what string, list []T, check func(T) error, show func(T) string) {
+	for i, x := range list {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		r.value(f, check(x))
+		j := slices.Index(list[:i], x)
+		r.value(f, errUnless(j < 0, "duplicate %s %s (also %s[%d])", what, show(x), field, j))
 	}
 }
 
@@ -319,12 +322,7 @@ func (l *LoadSpec) rules(r *rules) {
 	case len(l.Rates) == 0 && l.Search == nil:
 		r.value("load.rates", errors.New("empty list; list offered rates like [200, 400]"))
 	}
-	for i, rate := range l.Rates {
-		field := fmt.Sprintf("load.rates[%d]", i)
-		r.value(field, checkRate(rate))
-		j := slices.Index(l.Rates[:i], rate)
-		r.value(field, errUnless(j < 0, "duplicate rate %g (also load.rates[%d])", rate, j))
-	}
+	eachOnce(r, "load.rates", "rate", l.Rates, checkRate, func(r float64) string { return fmt.Sprint(r) })
 	if s := l.Search; s != nil {
 		r.value("load.search.p99", checkDuration(s.P99, false))
 		r.value("load.search.success", checkSuccess(s.Success))
