@@ -166,7 +166,9 @@ func (t *Target) rules(r *rules, hook bool) {
 func (t *Target) builtinRules(r *rules) {
 	r.value("target.cost", checkDuration(t.Cost, false))
 	r.value("target.threads", checkBetween(t.Threads, 1, MaxThreads))
-	r.value("target.concurrency", checkConcurrency(t.Concurrency))
+	r.value("target.concurrency", errUnless(t.Concurrency >= 0, "must not be negative (0 = unlimited), got %d", t.Concurrency))
+	r.value("target.concurrency", errUnless(t.Concurrency <= MaxConcurrency,
+		"must be at most %d (0 = unlimited), got %d", MaxConcurrency, t.Concurrency))
 	r.only("target.port_env", t.PortEnv != "", errNotForBuiltin)
 	switch {
 	case t.Builtin == sessionWorkload && t.Stores != nil && len(t.Stores) == 0:
@@ -177,12 +179,10 @@ func (t *Target) builtinRules(r *rules) {
 		r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 	}
 	r.value("target.hold", checkDuration(t.Hold, true))
-	if t.LockKey != "" || r.given("target.lock_key") {
-		if t.Hold == 0 {
-			r.key("target.lock_key", errors.New("only applies with target.hold (the shared resource's Redis key)"))
-		} else {
-			r.value("target.lock_key", checkLockKey(t.LockKey))
-		}
+	if t.Hold == 0 {
+		r.only("target.lock_key", t.LockKey != "", errors.New("only applies with target.hold (the shared resource's Redis key)"))
+	} else {
+		r.optional("target.lock_key", t.LockKey != "", checkLockKey(t.LockKey))
 	}
 	r.value("target.slowdown", errUnless(t.Slowdown == nil || len(t.Slowdown) > 0,
 		"empty; map worker indexes to factors like {1: 3}, or remove the key"))
@@ -488,16 +488,6 @@ func checkCookie(s string) error {
 		return errors.New("empty")
 	}
 	return errUnless(httpwire.IsToken(s), "%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
-}
-
-func checkConcurrency(n int) error {
-	switch {
-	case n < 0:
-		return fmt.Errorf("must not be negative (0 = unlimited), got %d", n)
-	case n > MaxConcurrency:
-		return fmt.Errorf("must be at most %d (0 = unlimited), got %d", MaxConcurrency, n)
-	}
-	return nil
 }
 
 // checkRedisAddr accepts host:port on loopback: bench only ever talks to this machine.
