@@ -61,9 +61,6 @@ const (
 	DefaultRestartWithin = time.Minute // the window DefaultRestartMax counts restarts in
 )
 
-// sessionCookie is the cookie the built-in session workload sets.
-const sessionCookie = target.SessionCookie
-
 // DefaultWorkers are the worker counts compared when a scenario names none: the smallest
 // cluster against a single process. Callers must not modify it.
 var DefaultWorkers = []int{1, 2}
@@ -77,26 +74,22 @@ var DefaultCost = map[target.Workload]time.Duration{
 	target.WorkloadSession: 1 * time.Millisecond,
 }
 
-// The names each key accepts, in the registries' order, as the file spells them: the checks and
-// messages work on the file's text. The registries are the packages that implement the names
-// (target.Workloads, target.Stores, balancer.Strategies, balancer.Engines); a name registered
-// there is accepted here. Callers must not modify them.
+// The names each key accepts, as the file spells them (the checks and messages work on the
+// file's text), in the order of the registries of the packages that implement them: a name
+// registered there is accepted here. Callers must not modify them.
 var (
 	// Workloads lists the built-in workloads target.builtin accepts, the ones `bench worker`
 	// implements. A workload added there needs a DefaultCost or an explicit cost.
 	Workloads = nameList(target.Workloads)
 	// Strategies lists the strategies balancer.strategy accepts.
 	Strategies = nameList(balancer.Strategies)
-	// Stores lists the session stores target.store accepts: in each worker's memory, or in a
-	// Redis shared by all workers.
+	// Stores lists the session stores target.store accepts.
 	Stores = nameList(target.Stores)
-	// Engines lists the engines balancer.engine accepts: bench's own HTTP/1.1 proxy (fast),
-	// net/http/httputil's ReverseProxy (std), a connection balancer (l4), or an HAProxy
-	// process (haproxy).
+	// Engines lists the engines balancer.engine accepts.
 	Engines = nameList(balancer.Engines)
 )
 
-// nameList returns a registry's names as strings.
+// nameList returns names (a registry's, or a list of them) as strings.
 func nameList[T ~string](registry []T) []string {
 	out := make([]string, len(registry))
 	for i, n := range registry {
@@ -105,14 +98,13 @@ func nameList[T ~string](registry []T) []string {
 	return out
 }
 
-// sessionWorkload is the workload that keeps per-client state, the only one with a store.
-const sessionWorkload = target.WorkloadSession
-
-// cookieHash is the one strategy that takes balancer.cookie and balancer.bounded_load.
-const cookieHash = balancer.StrategyCookieHash
-
-// storeRedis is the store that needs a Redis server.
-const storeRedis = target.StoreRedis
+// The registry entries the rules single out.
+const (
+	sessionCookie   = target.SessionCookie        // the cookie the built-in session workload sets
+	sessionWorkload = target.WorkloadSession      // keeps per-client state: the one workload with a store
+	cookieHash      = balancer.StrategyCookieHash // the one strategy with balancer.cookie and bounded_load
+	storeRedis      = target.StoreRedis           // the store that needs a Redis server
+)
 
 // Limits on what a scenario may ask for. They catch typos (an extra zero) before they start a
 // thousand processes or an all-night run, not real hardware limits.

@@ -78,6 +78,7 @@ func TestParse_errors(t *testing.T) {
 		{"pin negative", "target:\n  builtin: cpu\n  pin: -1\n" + load, "3:8", "target.pin", "must be between 0 and 256, got -1"},
 		{"pin on a command", "target:\n  command: [node]\n  pin: 300\n" + load, "3:8", "target.pin", "must be between 0 and 256, got 300"},
 		{"concurrency negative", "target:\n  builtin: cpu\n  concurrency: -1\n" + load, "3:16", "target.concurrency", "must not be negative (0 = unlimited)"},
+		{"concurrency too high", "target:\n  builtin: cpu\n  concurrency: 1000001\n" + load, "3:16", "target.concurrency", "must be at most 1000000 (0 = unlimited), got 1000001"},
 		{"port_env with builtin", "target:\n  builtin: cpu\n  port_env: P\n" + load, "3:3", "target.port_env", "only applies to command targets"},
 		{"cost with command", "target:\n  command: [node]\n  threads: 2\n  cost: 1ms\n" + load, "3:3", "target.threads", "only applies to builtin targets"},
 		{"command string", "target:\n  command: node server.mjs\n" + load, "2:12", "target.command", "expected a list like [node, server.mjs] (run without a shell)"},

@@ -28,8 +28,8 @@ import (
 type Request struct {
 	// Method is the HTTP method, an HTTP token; Parse defaults it to GET.
 	Method string `yaml:"method"`
-	// Path is the request target: a path from "/" with an optional query. The load sends it to
-	// the balancer; it replaces target.path.
+	// Path is the request target, a path from "/" with an optional query; it replaces
+	// Target.Path.
 	Path string `yaml:"path"`
 	// Header holds the request's headers as written (names keep their case); nil means none.
 	Header http.Header `yaml:"headers"`

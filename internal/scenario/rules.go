@@ -166,7 +166,9 @@ func (t *Target) rules(r *rules, hook bool) {
 func (t *Target) builtinRules(r *rules) {
 	r.value("target.cost", checkDuration(t.Cost, false))
 	r.value("target.threads", checkBetween(t.Threads, 1, MaxThreads))
-	r.value("target.concurrency", checkConcurrency(t.Concurrency))
+	r.value("target.concurrency", errUnless(t.Concurrency >= 0, "must not be negative (0 = unlimited), got %d", t.Concurrency))
+	r.value("target.concurrency", errUnless(t.Concurrency <= MaxConcurrency,
+		"must be at most %d (0 = unlimited), got %d", MaxConcurrency, t.Concurrency))
 	r.only("target.port_env", t.PortEnv != "", errNotForBuiltin)
 	switch {
 	case t.Builtin == sessionWorkload && t.Stores != nil && len(t.Stores) == 0:
@@ -177,12 +179,10 @@ func (t *Target) builtinRules(r *rules) {
 		r.only("target.store", t.Store != "" || t.Stores != nil, errNotForSession)
 	}
 	r.value("target.hold", checkDuration(t.Hold, true))
-	if t.LockKey != "" || r.given("target.lock_key") {
-		if t.Hold == 0 {
-			r.key("target.lock_key", errors.New("only applies with target.hold (the shared resource's Redis key)"))
-		} else {
-			r.value("target.lock_key", checkLockKey(t.LockKey))
-		}
+	if t.Hold == 0 {
+		r.only("target.lock_key", t.LockKey != "", errors.New("only applies with target.hold (the shared resource's Redis key)"))
+	} else {
+		r.optional("target.lock_key", t.LockKey != "", checkLockKey(t.LockKey))
 	}
 	r.value("target.slowdown", errUnless(t.Slowdown == nil || len(t.Slowdown) > 0,
 		"empty; map worker indexes to factors like {1: 3}, or remove the key"))
@@ -219,12 +219,7 @@ func (t *Target) runningRules(r *rules, kind string) bool {
 	case len(t.Endpoints) > MaxWorkers:
 		r.value("target.endpoints", fmt.Errorf("%d endpoints; at most %d", len(t.Endpoints), MaxWorkers))
 	}
-	for i, e := range t.Endpoints {
-		field := fmt.Sprintf("target.endpoints[%d]", i)
-		r.value(field, checkEndpoint(e))
-		j := slices.Index(t.Endpoints[:i], e)
-		r.value(field, errUnless(j < 0, "duplicate endpoint %s (also target.endpoints[%d])", quote(e), j))
-	}
+	eachOnce(r, "target.endpoints", "endpoint", t.Endpoints, checkEndpoint, quote)
 	t.onlyBuiltin(r, errNotForRunning)
 	r.only("target.port_env", t.PortEnv != "", errNotForRunning)
 	r.only("target.pin", t.Pin != 0, errNotForRunning)
@@ -244,14 +239,22 @@ func argvRules(r *rules, field string, args []string) {
 // namesRules checks names from a list of known ones (one name is at field, several at
 // field[i]), each once.
 func namesRules[T ~string](r *rules, field, what string, names []T, known []string) {
-	for i, name := range names {
-		f := field
-		if len(names) > 1 {
-			f = fmt.Sprintf("%s[%d]", field, i)
-		}
-		r.value(f, checkOneOf(what, string(name), known))
-		j := slices.Index(names[:i], name)
-		r.value(f, errUnless(j < 0, "duplicate %s %s (also %s[%d])", what, quote(string(name)), field, j))
+	check := func(name string) error { return checkOneOf(what, name, known) }
+	if len(names) == 1 {
+		r.value(field, check(string(names[0])))
+		return
+	}
+	eachOnce(r, field, what, nameList(names), check, quote)
+}
+
+// eachOnce checks each item of list, at field[i], with check, and that it repeats no earlier
+// item; what names an item and show writes it, for the message.
+func eachOnce[T comparable](r *rules, field, what string, list []T, check func(T) error, show func(T) string) {
+	for i, x := range list {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		r.value(f, check(x))
+		j := slices.Index(list[:i], x)
+		r.value(f, errUnless(j < 0, "duplicate %s %s (also %s[%d])", what, show(x), field, j))
 	}
 }
 
@@ -319,12 +322,7 @@ func (l *LoadSpec) rules(r *rules) {
 	case len(l.Rates) == 0 && l.Search == nil:
 		r.value("load.rates", errors.New("empty list; list offered rates like [200, 400]"))
 	}
-	for i, rate := range l.Rates {
-		field := fmt.Sprintf("load.rates[%d]", i)
-		r.value(field, checkRate(rate))
-		j := slices.Index(l.Rates[:i], rate)
-		r.value(field, errUnless(j < 0, "duplicate rate %g (also load.rates[%d])", rate, j))
-	}
+	eachOnce(r, "load.rates", "rate", l.Rates, checkRate, func(r float64) string { return fmt.Sprint(r) })
 	if s := l.Search; s != nil {
 		r.value("load.search.p99", checkDuration(s.P99, false))
 		r.value("load.search.success", checkSuccess(s.Success))
@@ -490,16 +488,6 @@ func checkCookie(s string) error {
 		return errors.New("empty")
 	}
 	return errUnless(httpwire.IsToken(s), "%s is not a cookie name (letters, digits and !#$%%&'*+-.^_`|~)", quote(s))
-}
-
-func checkConcurrency(n int) error {
-	switch {
-	case n < 0:
-		return fmt.Errorf("must not be negative (0 = unlimited), got %d", n)
-	case n > MaxConcurrency:
-		return fmt.Errorf("must be at most %d (0 = unlimited), got %d", MaxConcurrency, n)
-	}
-	return nil
 }
 
 // checkRedisAddr accepts host:port on loopback: bench only ever talks to this machine.

@@ -40,8 +40,7 @@ type Scenario struct {
 	Balancer Balancer `yaml:"balancer"`
 	Load     LoadSpec `yaml:"load"`
 	// Redis is the Redis server the target keeps state in; nil when it uses none. Parse sets it
-	// when Target.UsesRedis (DefaultRedisAddr when the file has no redis section). A command
-	// target may also ask for one, e.g. a server that keeps its sessions in Redis.
+	// when Target.UsesRedis (DefaultRedisAddr when the file has no redis section).
 	Redis *Redis `yaml:"redis"`
 	// Restart is how the cluster restarts a worker that exits during a run. Parse defaults it
 	// to enabled, DefaultRestartMax within DefaultRestartWithin; the zero value never restarts.
@@ -87,22 +86,20 @@ type ScaleCommand struct {
 	Allow []string `yaml:"allow"`
 }
 
-// Target is the service under test: a built-in workload of `bench worker` (Builtin set), the
-// user's own server (Command set), a service already running (URL or Endpoints), or, with a
-// scale hook, the replicas the orchestrator runs (none of them set). At most one is set.
+// Target is the service under test: a built-in workload (Builtin), the user's own server
+// (Command), a service already running (URL or Endpoints), or, with a scale hook, the replicas
+// the orchestrator runs (none of them). At most one is set.
 type Target struct {
 	// Builtin names a workload from Workloads; empty for a command target.
 	Builtin target.Workload `yaml:"builtin"`
-	// Cost is what one request costs a built-in worker (CPU burned for cpu, time waited for
-	// sleep). Zero for a command target.
+	// Cost is what one request costs a built-in worker. Zero for a command target.
 	Cost time.Duration `yaml:"cost"`
 	// Threads is GOMAXPROCS of each built-in worker, 1..MaxThreads. Zero for a command target.
 	Threads int `yaml:"threads"`
 	// Concurrency caps the requests a built-in worker handles at once; 0 = unlimited.
 	Concurrency int `yaml:"concurrency"`
-	// Pin is how many cores each worker bench starts is bound to, dealt round (worker 1 the
-	// first Pin cores, worker 2 the next, …), 0..MaxThreads; 0 leaves placement to the kernel.
-	// Parse defaults it to Threads for a built-in worker, 0 for a command.
+	// Pin is how many cores each worker bench starts is bound to, 0..MaxThreads; 0 leaves
+	// placement to the kernel. Parse defaults it to Threads for a built-in worker, 0 for a command.
 	Pin int `yaml:"pin"`
 	// Command is the user's server, one process per worker (argv, no shell). Nil for a
 	// built-in target.
@@ -125,26 +122,22 @@ type Target struct {
 	// Stores lists the stores to compare (target.store given as a list), one cluster each; Store
 	// is its first. Nil means just Store.
 	Stores []target.Store `yaml:"store"`
-	// Slowdown makes some built-in workers purposely slower: worker index (1-based, at most the
-	// largest of Workers) → factor in (0, MaxSlowdown] multiplying Cost, so {1: 3} makes worker
-	// 1 three times slower. A worker not listed runs at factor 1; at a worker count below an
-	// index, that entry does not apply. Nil means all workers alike, and always for a command
-	// target.
+	// Slowdown maps a built-in worker's index (1-based, at most the largest of Workers) to a
+	// factor in (0, MaxSlowdown] multiplying Cost; a worker not listed runs at factor 1. Nil
+	// means all workers alike, and always for a command target.
 	Slowdown map[int]float64 `yaml:"slowdown"`
-	// Hold is how long each request of a built-in worker also holds the one resource shared
-	// by all workers (a single token in Redis), so that the cluster's throughput plateaus at
-	// about 1/Hold whatever the worker count. 0 = no shared resource; always 0 for a command
-	// target. Hold > 0 needs Redis (see UsesRedis).
+	// Hold is how long each request of a built-in worker also holds the one resource shared by
+	// all workers (a token in Redis); 0 = none, and always for a command target. Hold > 0 needs
+	// Redis (see UsesRedis).
 	Hold time.Duration `yaml:"hold"`
 	// LockKey is the Redis list holding the shared resource's token. Parse defaults it to
 	// DefaultLockKey when Hold > 0; empty otherwise (and in code, empty means DefaultLockKey).
 	LockKey string `yaml:"lock_key"`
-	// URL is a service already running (target.url), "http://HOST:PORT/path": bench starts no
-	// process and puts no balancer in front; the load goes straight to it. Empty otherwise.
+	// URL is a service already running, "http://HOST:PORT/path", that the load goes straight
+	// to. Empty otherwise.
 	URL string `yaml:"url"`
-	// Endpoints are replicas already running elsewhere (target.endpoints), each
-	// "http://HOST:PORT"; bench's balancer goes in front of the first N for each worker count.
-	// Nil otherwise.
+	// Endpoints are replicas already running, each "http://HOST:PORT", the first N behind
+	// bench's balancer at worker count N. Nil otherwise.
 	Endpoints []string `yaml:"endpoints,replicas"`
 }
 
@@ -163,17 +156,14 @@ type Balancer struct {
 	// DefaultCookie when a strategy is cookie-hash. Empty when none is.
 	Cookie string `yaml:"cookie"`
 	// BoundedLoad caps, for cookie-hash, a backend's requests in flight at this factor of the
-	// average (HAProxy's hash-balance-factor); 0 = no cap, otherwise at least 1. Zero when no
-	// strategy is cookie-hash.
+	// average; 0 = no cap, otherwise at least 1. Zero when no strategy is cookie-hash.
 	BoundedLoad float64 `yaml:"bounded_load,factor"`
 	// Engine is the proxy implementation, one of Engines; Parse defaults it to DefaultEngine.
 	// Strategy reuseport has no proxy hop: the kernel spreads connections, and Engine does not
 	// apply to it.
 	Engine balancer.Engine `yaml:"engine"`
-	// MaxConns bounds each worker's connections from the balancer, idle ones included, as
-	// HAProxy's maxconn on a server line does: requests beyond it queue in the balancer, and the
-	// wait is part of their latency. 1 suits a server that serves one connection at a time
-	// (Python's http.server). 0 = no bound; engines fast and std only.
+	// MaxConns bounds each worker's connections from the balancer, idle ones included;
+	// requests beyond it queue in the balancer. 0 = no bound; engines fast and std only.
 	MaxConns int `yaml:"max_conns"`
 }
 
@@ -230,20 +220,18 @@ type LoadSpec struct {
 	Warmup time.Duration `yaml:"warmup"`
 	// Timeout is the per-request timeout.
 	Timeout time.Duration `yaml:"timeout"`
-	// Clients is the number of simulated clients the load is spread over, each keeping its own
-	// cookies (its session), 0..MaxClients. 0 = none: every request is anonymous. Parse
-	// defaults it to DefaultSessionClients for the session workload, 0 otherwise.
+	// Clients is the number of simulated clients, each keeping its own cookies, 0..MaxClients;
+	// 0 = none. Parse defaults it to DefaultSessionClients for the session workload.
 	Clients int `yaml:"clients"`
 	// Connections bounds the connections the generator keeps to the balancer, 1..MaxConnections;
 	// Parse defaults it to DefaultConnections; 0 leaves the choice to package load (the same).
 	Connections int `yaml:"connections"`
-	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat, to see
-	// the spread between runs; Parse defaults it to DefaultRepeat. Zero is invalid.
+	// Repeat is how many times each step (rate, or whole search) is run, 1..MaxRepeat; Parse
+	// defaults it to DefaultRepeat.
 	Repeat int `yaml:"repeat"`
-	// NoiseThreshold is the share of the whole machine (all cores) that processes other than the
-	// workers and bench may use during a step before it is flagged noisy and measured again, a
-	// fraction in (0, 1]; Parse defaults it to DefaultNoiseThreshold; 0 (a scenario built in code)
-	// means the default too.
+	// NoiseThreshold is the share of the machine other processes may use during a step before
+	// it is measured again, in (0, 1]; Parse defaults it to DefaultNoiseThreshold, and 0 (a
+	// scenario built in code) means the default too.
 	NoiseThreshold float64 `yaml:"noise_threshold,share"`
 }
 
@@ -257,16 +245,14 @@ type Search struct {
 	// MaxSteps bounds the number of steps of the search, 1..MaxSteps; DefaultMaxSteps.
 	MaxSteps int `yaml:"max_steps"`
 	// Interleave lets the worker counts' searches take turns, a step each, once each has
-	// bracketed its capacity, instead of searching one count after the other. It applies where
-	// every count can run at once (workers bench starts, one strategy behind its balancer, one
-	// store, no repeats or faults); elsewhere counts go one after the other.
+	// bracketed its capacity; docs/scenario.md says where it applies.
 	Interleave bool `yaml:"interleave"`
 }
 
 // Redis is a Redis server on loopback, for targets that keep state in one.
 type Redis struct {
-	// Start asks bench to start its own redis-server for the run (and stop it after); false
-	// means one is already running at Addr.
+	// Start asks bench to start its own redis-server for the run; false means one is already
+	// running at Addr.
 	Start bool `yaml:"start"`
 	// Addr is the server's host:port, the host on loopback (127.0.0.0/8, ::1 or localhost).
 	// Parse defaults it to DefaultRedisAddr when Start is false; with Start, empty means "pick
