@@ -82,7 +82,7 @@ func TestReport_endToEnd(t *testing.T) {
 		t.Fatalf("report --wide: exit %d\nstderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{"p90", "sent", "share"} {
-		if !strings.Contains(wideOut, want) || strings.Contains(wideOut, "left out") {
+		if !strings.Contains(wideOut, want) || strings.Contains(wideOut, "left out to fit") {
 			t.Errorf("report --wide lacks %q or leaves columns out:\n%s", want, wideOut)
 		}
 	}
