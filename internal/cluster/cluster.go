@@ -121,45 +121,10 @@ type Worker struct {
 	Addr  string // "127.0.0.1:port" the worker listens on; the same for all with Spec.SharedPort
 }
 
-// Cores returns the cores worker index (1-based) is pinned to now (Spec.Pin), also those its
-// restarts get; nil when the kernel places it. They change only with Rotate.
+// Cores returns the cores worker index (1-based) is pinned to (Spec.Pin), the same for each
+// of its restarts; nil when the kernel places it.
 func (c *Cluster) Cores(index int) []int {
-	return coresOf(index+int(c.turn.Load()), c.spec.Pin, c.cores)
-}
-
-// Rotate deals the cores one worker on, and moves the running workers there: worker 1 takes
-// worker 2's cores, and so on round. Only the threads of each worker process move; processes a
-// worker started keep the cores they had. It does nothing when the workers fill the cores
-// evenly, as two workers of one core each fill two cores: the same cores would carry the same
-// load. Otherwise, called between measurements, it spreads them over every core: one worker
-// pinned to core 0 for a whole run measures that core alone, and on a shared host one core can
-// run a few per cent slower than the other for seconds at a time.
-func (c *Cluster) Rotate() error {
-	c.mu.Lock() // no restart in between: respawn deals cores under mu
-	defer c.mu.Unlock()
-	if !c.uneven() {
-		return nil
-	}
-	c.turn.Store((c.turn.Load() + 1) % int32(len(c.cores)))
-	for _, p := range c.procs {
-		if err := p.pin(c.Cores(p.w.Index)); err != nil {
-			return fmt.Errorf("cluster: worker %d: %w", p.w.Index, err)
-		}
-	}
-	return nil
-}
-
-// Rotates reports whether Rotate moves the workers: they are pinned, and do not fill the cores
-// evenly.
-func (c *Cluster) Rotates() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.uneven()
-}
-
-// uneven reports whether the workers are pinned and fill the cores unevenly; c.mu is held.
-func (c *Cluster) uneven() bool {
-	return len(c.cores) > 0 && len(c.procs)*c.spec.Pin%len(c.cores) != 0
+	return coresOf(index, c.spec.Pin, c.cores)
 }
 
 // CoresText writes cores as the run prints them, like "0" or "2+3"; "" for none.
@@ -178,11 +143,10 @@ var ErrNotReady = errors.New("not ready")
 // Cluster is a set of running worker processes. Its methods are safe for concurrent use.
 type Cluster struct {
 	spec    Spec
-	path    string       // Command[0] resolved in PATH
-	command string       // Command joined by spaces, for messages
-	ports   []int        // reserved in this process until Stop; ports[i] is worker i+1's for good
-	cores   []int        // the cores bench may use, when Spec.Pin pins workers; nil otherwise
-	turn    atomic.Int32 // how many workers on Rotate has dealt the cores, modulo their count
+	path    string // Command[0] resolved in PATH
+	command string // Command joined by spaces, for messages
+	ports   []int  // reserved in this process until Stop; ports[i] is worker i+1's for good
+	cores   []int  // the cores bench may use, when Spec.Pin pins workers; nil otherwise
 	// holder is the socket keeping a SharedPort cluster's port ours until Stop (see
 	// reserveSharedPort); -1 for none.
 	holder int

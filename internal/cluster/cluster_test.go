@@ -507,51 +507,6 @@ func TestStart_Pin(t *testing.T) {
 	}
 }
 
-func TestRotate(t *testing.T) {
-	all, err := pinnable(1)
-	if err != nil || len(all) < 2 {
-		t.Skipf("needs two cores to pin to (%v, %v)", all, err)
-	}
-	spec, _ := helperSpec(t, "server")
-	spec.Pin = 1
-	// One worker: each Rotate moves it to the next core, round.
-	one := startCluster(t, context.Background(), spec, 1)
-	if !one.Rotates() {
-		t.Fatal("Rotates() = false for one worker pinned to one of several cores")
-	}
-	w := one.Workers()[0]
-	for k := range len(all) + 1 {
-		want := []int{all[k%len(all)]}
-		if got := one.Cores(1); !slices.Equal(got, want) {
-			t.Errorf("after %d rotations: Cores(1) = %v, want %v", k, got, want)
-		}
-		for tid, got := range allowed(t, w.PID) {
-			if !slices.Equal(got, want) {
-				t.Errorf("after %d rotations: thread %d may run on %v, want %v", k, tid, got, want)
-			}
-		}
-		if err := one.Rotate(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// As many workers as cores fill them evenly: Rotate leaves them where they are.
-	even := startCluster(t, context.Background(), spec, len(all))
-	if even.Rotates() {
-		t.Error("Rotates() = true for one worker on each core")
-	}
-	if err := even.Rotate(); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range even.Workers() {
-		want := []int{all[w.Index-1]}
-		for tid, got := range allowed(t, w.PID) {
-			if !slices.Equal(got, want) {
-				t.Errorf("worker %d, thread %d: may run on %v after Rotate, want %v", w.Index, tid, got, want)
-			}
-		}
-	}
-}
-
 // allowed reads the cores each thread of pid may run on, by thread id.
 func allowed(t *testing.T, pid int) map[int][]int {
 	t.Helper()

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -242,44 +241,6 @@ func withCores(cores []int, fn func() error) (stuck bool, err error) {
 	}
 	err = fn()
 	return unix.SchedSetaffinity(0, &own) != nil, err
-}
-
-// pin binds every thread of the running process p to cores. A thread the process starts
-// meanwhile inherits the cores of the thread that starts it, so the threads are read again
-// until a pass finds none it has not pinned.
-func (p *proc) pin(cores []int) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.exited {
-		return nil // its restart is dealt its cores when it starts
-	}
-	var set unix.CPUSet
-	for _, c := range cores {
-		set.Set(c)
-	}
-	dir := "/proc/" + strconv.Itoa(p.w.PID) + "/task"
-	done := map[int]bool{}
-	for pass := 0; pass < 10; pass++ {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return fmt.Errorf("pin to cores %v: %w", cores, err)
-		}
-		fresh := false
-		for _, e := range ents {
-			tid, err := strconv.Atoi(e.Name())
-			if err != nil || done[tid] {
-				continue
-			}
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
-				return fmt.Errorf("pin thread %d to cores %v: %w", tid, cores, err)
-			}
-			done[tid], fresh = true, true
-		}
-		if !fresh {
-			return nil
-		}
-	}
-	return fmt.Errorf("pin to cores %v: its threads kept multiplying", cores)
 }
 
 // pinnable returns the cores a cluster pinning per cores to each worker deals out: those bench

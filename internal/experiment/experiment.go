@@ -908,11 +908,6 @@ func (m *meter) step(ctx context.Context, rate float64) (Step, load.Result, erro
 	if m.opts.OnProgress != nil {
 		ls.Progress = func(p load.Progress) { m.opts.OnProgress(Progress{Row: row, Step: id, Progress: p}) }
 	}
-	// Each step on other cores, where the workers do not fill them all evenly: one pinned worker
-	// measures every core of the machine in turn, not just the first.
-	if err := m.cl.Rotate(); err != nil {
-		return id, load.Result{}, err
-	}
 	var raw io.WriteCloser
 	if m.opts.Raw != nil {
 		var err error

@@ -21,9 +21,6 @@ type workerSet interface {
 	Kill(index int) error
 	Pause(index int) error
 	Resume(index int) error
-	// Rotate moves pinned workers one core on, where that spreads them over the cores (see
-	// cluster.Cluster.Rotate).
-	Rotate() error
 }
 
 // errNotOurs: faults strike processes bench started (the scenario refuses them otherwise).
@@ -38,7 +35,6 @@ func (elsewhere) CPU() time.Duration      { return 0 }
 func (elsewhere) Events() []cluster.Event { return nil }
 func (elsewhere) Kill(int) error          { return errNotOurs }
 func (elsewhere) Pause(int) error         { return errNotOurs }
-func (elsewhere) Rotate() error           { return nil }
 func (elsewhere) Resume(int) error        { return errNotOurs }
 
 // replicaProcs is replicas bench did not start but whose processes it can read on this
@@ -103,10 +99,7 @@ func (r *runner) start(ctx context.Context, spec cluster.Spec, n int) (workerSet
 				pins = append(pins, fmt.Sprintf("%d→%s", w.Index, cluster.CoresText(cores)))
 			}
 		}
-		switch {
-		case pins != nil && cl.Rotates():
-			r.event("workers pinned to cores (worker→cores): %s, one core on at each step", strings.Join(pins, ", "))
-		case pins != nil:
+		if pins != nil {
 			r.event("workers pinned to cores (worker→cores): %s", strings.Join(pins, ", "))
 		}
 		return cl, addrs, func() { cl.Stop() }, nil
