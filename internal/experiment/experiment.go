@@ -261,13 +261,15 @@ type runner struct {
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
-// repetition. hint is the previous worker count's capacity, where a search starts.
+// repetition. hint is the capacity of an earlier worker count, from, where a search starts
+// (see guess); zero for the first.
 type cell struct {
 	workers  int
 	store    target.Store
 	strategy balancer.Strategy
 	rep      int
 	hint     float64
+	from     int
 }
 
 // Run executes the scenario. On error (including cancellation) the returned Result still holds
@@ -366,10 +368,11 @@ func (r *runner) run(ctx context.Context) error {
 		return r.runInterleaved(ctx, specs[0], stores[0])
 	}
 	var hint float64
+	var from int
 	for _, n := range r.sc.Workers {
 		var best scaling.Point
 		for i, spec := range specs {
-			p, err := r.workers(ctx, spec, cell{workers: n, store: stores[i], hint: hint})
+			p, err := r.workers(ctx, spec, cell{workers: n, store: stores[i], hint: hint, from: from})
 			if p.Capacity > best.Capacity {
 				best = p
 			}
@@ -378,7 +381,7 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 		}
-		hint = best.Capacity
+		hint, from = best.Capacity, n
 		r.keep(best)
 	}
 	return nil
@@ -590,11 +593,11 @@ const settleTime = 2 * time.Second
 // search runs a capacity search and returns its answer.
 func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 	s := m.sc.Load.Search
-	// More workers rarely carry less than fewer did: starting just below the previous capacity
-	// saves the ramp's first steps; the search ramps down if that is still too high.
-	// The first count starts above the settling load when that met the objective.
-	start := math.Round(max(0.8*m.cell.hint, 2*m.settledAt))
-	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: start, Staircase: staircaseSteps}
+	// The first count starts above the settling load when that met the objective, and doubles.
+	cfg := load.SearchConfig{P99: s.P99, Success: s.Success, MaxSteps: s.MaxSteps, Start: math.Round(2 * m.settledAt), Staircase: staircaseSteps}
+	if guess := m.guess(); guess > 0 {
+		cfg.Start, cfg.Near = guess, true
+	}
 	rows := map[float64][]int{} // rows in res.Steps of the steps the search saw, by rate
 	disturbed := false
 	step := func(ctx context.Context, rate float64) (load.Result, error) {
@@ -637,6 +640,27 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 		m.markInversion(ctx, step, rows)
 	}
 	return m.capacity(cfg, found, rows, disturbed), err
+}
+
+// guess is where the search of a later worker count starts: the earlier count's capacity scaled
+// linearly over the cores the two can keep busy, min(workers, cores), as CPU-bound workers scale
+// until the cores run out. From there the search ramps by 10 %, then 20, 40, 80 %, up or down.
+// On cpu.yaml (2 cores) two workers start at twice one worker's capacity and four at two
+// workers', each within 10 % of what they carry, and bracket it in two steps instead of the
+// four to five that doubling from below took. Workers that scale past the cores (I/O-bound) pay
+// a step or two more on the way up. Replicas bench does not start on this machine scale
+// linearly, without the cores' bound. Zero for the first count.
+func (m *meter) guess() float64 {
+	if m.cell.hint <= 0 || m.cell.from <= 0 {
+		return 0
+	}
+	busy := func(n int) float64 {
+		if !m.sc.Target.Spawned() || !m.sc.Scale.Local() {
+			return float64(n)
+		}
+		return float64(min(n, max(m.opts.Cores, 1)))
+	}
+	return math.Round(m.cell.hint * busy(m.workers()) / busy(m.cell.from))
 }
 
 // recheckAbove measures once more, of the rates that missed the objective at least invertedGap

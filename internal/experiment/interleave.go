@@ -31,6 +31,7 @@ type turns struct {
 	state   map[int]turnState
 	next    int     // index in counts of the count whose step is next, once all have bracketed
 	hint    float64 // the last count that bracketed its capacity: its lower end
+	from    int     // that count
 	// step serialises what the searches do with the run's shared results: one step, or one
 	// search's bookkeeping, at a time.
 	step sync.Mutex
@@ -82,17 +83,17 @@ func (t *turns) wait(ctx context.Context, ready func() bool) error {
 }
 
 // start waits until every count before n has bracketed its capacity (or ended its search) and
-// returns where n's search starts: the last bracket's lower end, 0 for the first count.
-func (t *turns) start(ctx context.Context, n int) (hint float64, err error) {
+// returns where n's search starts: the last bracket's lower end and its count, 0 for the first.
+func (t *turns) start(ctx context.Context, n int) (hint float64, from int, err error) {
 	before := t.counts[:slices.Index(t.counts, n)]
 	err = t.wait(ctx, func() bool { return t.allSettled(before) })
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.set(n, turnAlone)
-	return t.hint, nil
+	return t.hint, t.from, nil
 }
 
 // allSettled reports whether every one of counts has bracketed its capacity or ended; t.mu is
@@ -148,7 +149,7 @@ func (t *turns) advance(n int) {
 func (t *turns) bracketed(n int, lo float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.hint = lo
+	t.hint, t.from = lo, n
 	t.set(n, turnBracketed)
 }
 
@@ -158,7 +159,7 @@ func (t *turns) finish(n int, capacity float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state[n] != turnBracketed && capacity > 0 {
-		t.hint = capacity
+		t.hint, t.from = capacity, n
 	}
 	t.set(n, turnFinished)
 	if t.counts[t.next] == n {
@@ -189,9 +190,9 @@ func (r *runner) runInterleaved(ctx context.Context, spec cluster.Spec, store ta
 	var wg sync.WaitGroup
 	for i, n := range r.sc.Workers {
 		wg.Go(func() {
-			hint, err := r.turns.start(ctx, n)
+			hint, from, err := r.turns.start(ctx, n)
 			if err == nil {
-				points[i], err = r.workers(ctx, spec, cell{workers: n, store: store, hint: hint})
+				points[i], err = r.workers(ctx, spec, cell{workers: n, store: store, hint: hint, from: from})
 			}
 			r.turns.finish(n, points[i].Capacity)
 			if err != nil {

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bench-dev/bench/internal/scenario"
+	"github.com/bench-dev/bench/internal/target"
 )
 
 // Three searches of 1, 2 and 4 workers: each takes alone steps until it brackets, then steps in
@@ -29,12 +32,12 @@ func TestTurns_bracketsInOrderThenRotate(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, n := range counts {
 		wg.Go(func() {
-			hint, err := tu.start(ctx, n)
+			hint, from, err := tu.start(ctx, n)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			note(fmt.Sprintf("start%d@%g", n, hint))
+			note(fmt.Sprintf("start%d@%g/%d", n, hint, from))
 			for range 2 { // the bisection, alone
 				if err := tu.do(ctx, n, func() { note(fmt.Sprintf("a%d", n)) }); err != nil {
 					t.Error(err)
@@ -51,7 +54,7 @@ func TestTurns_bracketsInOrderThenRotate(t *testing.T) {
 	}
 	wg.Wait()
 	got := strings.Join(log, " ")
-	want := "start1@0 a1 a1 start2@100 a2 a2 start4@200 a4 a4 s1 s2 s4 s1 s2 s4 s1 s4 s1 s4"
+	want := "start1@0/0 a1 a1 start2@100/1 a2 a2 start4@200/2 a4 a4 s1 s2 s4 s1 s2 s4 s1 s4 s1 s4"
 	if got != want {
 		t.Errorf("order of steps:\n got %s\nwant %s", got, want)
 	}
@@ -61,12 +64,12 @@ func TestTurns_bracketsInOrderThenRotate(t *testing.T) {
 func TestTurns_cancelEndsTheWaiters(t *testing.T) {
 	tu := newTurns([]int{1, 2})
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := tu.start(ctx, 1); err != nil {
+	if _, _, err := tu.start(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error)
 	go func() {
-		_, err := tu.start(ctx, 2) // waits for 1's bracket, which never comes
+		_, _, err := tu.start(ctx, 2) // waits for 1's bracket, which never comes
 		done <- err
 	}()
 	cancel()
@@ -137,5 +140,29 @@ load:
 	}
 	if len(res.Capacity) != 2 || res.Capacity[0].Workers != 1 || res.Capacity[1].Workers != 2 {
 		t.Fatalf("capacities %+v, want one for 1 and one for 2 workers, in order", res.Capacity)
+	}
+}
+
+// A later worker count's search starts from the earlier count's capacity scaled over the cores
+// both keep busy; replicas bench does not start here scale without that bound.
+func TestMeter_guess(t *testing.T) {
+	t.Parallel()
+	spawned := &scenario.Scenario{Target: scenario.Target{Builtin: target.WorkloadCPU}}
+	running := &scenario.Scenario{Target: scenario.Target{URL: "http://127.0.0.1:8080/"}}
+	for _, tc := range []struct {
+		sc            *scenario.Scenario
+		workers, from int
+		hint, want    float64
+	}{
+		{spawned, 1, 0, 0, 0},     // the first count: no guess
+		{spawned, 2, 1, 480, 960}, // below the cores: linear
+		{spawned, 4, 2, 930, 930}, // past the 2 cores: the cores' bound
+		{spawned, 3, 1, 480, 960},
+		{running, 4, 2, 930, 1860},
+	} {
+		m := &meter{runner: &runner{sc: tc.sc, opts: Options{Cores: 2}}, cell: cell{workers: tc.workers, hint: tc.hint, from: tc.from}}
+		if got := m.guess(); got != tc.want {
+			t.Errorf("%d workers from %g at %d (spawned %v): guess %g, want %g", tc.workers, tc.hint, tc.from, tc.sc.Target.Spawned(), got, tc.want)
+		}
 	}
 }

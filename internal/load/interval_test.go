@@ -145,3 +145,34 @@ func TestStaircase_stridesBack(t *testing.T) {
 		t.Errorf("rates %v, stairs %v: never reached the capacity %v", found.Rates, found.Stairs, capacity)
 	}
 }
+
+// A search that starts from a guess near the capacity (Near) brackets it in a few steps of 10 %
+// and more, up or down, where doubling from the guess would overshoot by 100 % and need four
+// bisections more; its estimate is as good.
+func TestSearch_near(t *testing.T) {
+	t.Parallel()
+	const capacity = 1000.0
+	never := func(int, float64) bool { return false }
+	for _, start := range []float64{940, 1080, 1900} {
+		cfg := SearchConfig{P99: 50 * time.Millisecond, MaxSteps: 12, Start: start, Near: true}
+		near, err := FindCapacity(context.Background(), cfg, sharp(capacity, never))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Near = false
+		doubling, err := FindCapacity(context.Background(), cfg, sharp(capacity, never))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if near.Rates[1] > 1.15*start || near.Rates[1] < start/1.15 {
+			t.Errorf("from %v: second rate %v, want within 15%% of the start; rates %v", start, near.Rates[1], near.Rates)
+		}
+		if near.Best < capacity/SearchPrecision || near.Best > capacity {
+			t.Errorf("from %v: best %v, want within %v of %v", start, near.Best, SearchPrecision, capacity)
+		}
+		if start < 1.1*capacity && len(near.Rates) >= len(doubling.Rates) {
+			t.Errorf("from %v: %d steps near (%v), %d doubling (%v): want fewer near", start, len(near.Rates), near.Rates, len(doubling.Rates), doubling.Rates)
+		}
+		t.Logf("from %v: %d steps near, %d doubling", start, len(near.Rates), len(doubling.Rates))
+	}
+}

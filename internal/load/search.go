@@ -39,6 +39,10 @@ type SearchConfig struct {
 	// Start is the first rate tried, in requests per second. Zero means
 	// DefaultSearchStart.
 	Start float64
+	// Near says Start is a guess close to the capacity (another worker
+	// count's, scaled): the search ramps from it by restartGrowth, up or
+	// down, instead of doubling, and brackets the capacity in a few steps.
+	Near bool
 	// Staircase, when > 0, runs that many more steps after the bisection
 	// (beyond MaxSteps), up and down around the capacity: one StaircaseStep
 	// up after a pass, one down after a failure. Near the capacity a step
@@ -144,7 +148,11 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 		return out, err
 	}
 	defer func() { out.bracket(cfg) }() // on every return, the bracket over all steps
-	lo, hi, err := out.bisect(ctx, cfg, try, bounds{rate: cfg.Start})
+	first := bounds{rate: cfg.Start}
+	if cfg.Near {
+		first.growth = restartGrowth
+	}
+	lo, hi, err := out.bisect(ctx, cfg, try, first)
 	if err != nil || lo == 0 || hi == 0 {
 		return out, err
 	}
@@ -176,10 +184,10 @@ func FindCapacity(ctx context.Context, cfg SearchConfig, try func(ctx context.Co
 // the factor it ramps by until it has a bracket (zero: 2).
 type bounds struct{ rate, lo, hi, growth float64 }
 
-// restartGrowth is the first step of the ramp of a search that starts again after a staircase
-// from a wrong bracket; each further step doubles its excess over 1 (1.1, 1.2, 1.4, 1.8, 2), so
-// that a capacity just past the staircase is bracketed in a step or two and one far past it in
-// a few.
+// restartGrowth is the first step of the ramp of a search that starts near the capacity: again
+// after a staircase from a wrong bracket, or from a guess (SearchConfig.Near); each further step
+// doubles its excess over 1 (1.1, 1.2, 1.4, 1.8, 2), so that a capacity just past the start is
+// bracketed in a step or two and one far past it in a few.
 const restartGrowth = 1.1
 
 func accelerate(growth float64) float64 { return min(2, 1+2*(growth-1)) }
