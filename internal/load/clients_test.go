@@ -83,11 +83,18 @@ func TestAttack_clients(t *testing.T) {
 	st := &sessionTarget{seqs: map[string]uint64{}, seen: map[string]int{}}
 	srv := httptest.NewServer(st)
 	defer srv.Close()
-	// 100 requests, about five per client, 200 ms apart: a client is sent again while still
+	// 200 requests, about ten per client, 100 ms apart: a client is sent again while still
 	// waiting only if every one of the 20 is, which takes a stall of the whole machine.
-	res, err := Attack(context.Background(), Step{URL: srv.URL, Rate: 100, Duration: time.Second, Clients: 20})
+	res, err := Attack(context.Background(), Step{URL: srv.URL, Rate: 200, Duration: time.Second, Clients: 20})
 	if err != nil {
 		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	// Clients are picked at random among those not waiting: one may, rarely, never be picked.
+	sent := uint64(len(st.seen))
+	if sent > 20 || sent < 15 {
+		t.Errorf("server saw %d sessions, want one per client that sent, of 20", sent)
 	}
 	s := res.Sessions
 	if s.New+s.Hit+s.Miss != res.Successes {
@@ -97,8 +104,8 @@ func TestAttack_clients(t *testing.T) {
 		// A stalled machine sent some client twice at once; its requests may have crossed.
 		t.Logf("%d requests were sent as a client still waiting: sessions %+v", s.Overlap, s)
 	} else {
-		if got, want := s.New, uint64(20); got != want {
-			t.Errorf("new sessions = %d, want one per client (%d)", got, want)
+		if s.New != sent {
+			t.Errorf("new sessions = %d, want one per client that sent (%d)", s.New, sent)
 		}
 		// One server, one store: every later request finds its session.
 		if s.Miss != 0 || s.Hit == 0 {
@@ -107,11 +114,6 @@ func TestAttack_clients(t *testing.T) {
 		if got := s.MissRatio(); got != 0 {
 			t.Errorf("miss ratio = %v, want 0", got)
 		}
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.seen) != 20 {
-		t.Errorf("server saw %d sessions, want 20", len(st.seen))
 	}
 	for id := range st.seen {
 		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
