@@ -32,12 +32,20 @@ func TestReservePorts(t *testing.T) {
 			t.Errorf("port %d inside the ephemeral range %d-%d or below %d", p, lo, hi, lowestPort)
 		}
 	}
-	// A reserved port is free to listen on: nothing holds it in between.
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(second[0]))
-	if err != nil {
-		t.Errorf("listening on reserved port %d: %v", second[0], err)
-	} else {
+	// A reserved port is free to listen on: nothing in this process holds it in between. Other
+	// processes (tests of other packages, reserving in the same ranges) may take one now and
+	// then, so a few taken of the fifty pass.
+	var taken []error
+	for _, p := range second {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			taken = append(taken, err)
+			continue
+		}
 		ln.Close()
+	}
+	if len(taken) > 3 {
+		t.Errorf("%d of the 50 reserved ports could not be listened on: %v", len(taken), taken)
 	}
 	reservedMu.Lock()
 	got := len(reserved)
