@@ -20,11 +20,10 @@ const waitDelay = time.Second
 
 // proc is one worker process and the state shared between its waiter goroutine, Stop and CPU.
 type proc struct {
-	w     Worker // PID is set before spawn returns and never changes after
-	cores []int  // pinned to (Spec.Pin); nil when the kernel places it
-	cmd   *exec.Cmd
-	out   *tailBuffer
-	done  chan struct{} // closed once the process has been reaped
+	w    Worker // PID is set before spawn returns and never changes after
+	cmd  *exec.Cmd
+	out  *tailBuffer
+	done chan struct{} // closed once the process has been reaped
 
 	mu       sync.Mutex
 	exited   bool          // the process has exited: no more signals or /proc reads by pid
@@ -35,10 +34,9 @@ type proc struct {
 
 func (c *Cluster) newProc(index, port int) *proc {
 	p := &proc{
-		w:     Worker{Index: index, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
-		cores: c.Cores(index),
-		out:   newTailBuffer(),
-		done:  make(chan struct{}),
+		w:    Worker{Index: index, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+		out:  newTailBuffer(),
+		done: make(chan struct{}),
 	}
 	env := append(os.Environ(), c.spec.Env...)
 	env = append(env, c.spec.PortEnv+"="+strconv.Itoa(port), IndexEnv+"="+strconv.Itoa(index))
@@ -73,7 +71,7 @@ func (c *Cluster) spawn(p *proc) error {
 	go func() {
 		defer c.wg.Done()
 		runtime.LockOSThread()
-		stuck, err := withCores(p.cores, p.cmd.Start)
+		stuck, err := withCores(c.Cores(p.w.Index), p.cmd.Start)
 		release := func() {
 			if !stuck { // a thread left pinned ends with this goroutine
 				runtime.UnlockOSThread()

@@ -261,15 +261,19 @@ type runner struct {
 }
 
 // cell is one combination the run measures: a worker count with a store, a strategy and a
-// repetition. hint is the capacity of an earlier worker count, from, where a search starts
-// (see guess); zero for the first.
+// repetition. prior is where its search starts from (see guess).
 type cell struct {
 	workers  int
 	store    target.Store
 	strategy balancer.Strategy
 	rep      int
-	hint     float64
-	from     int
+	prior    prior
+}
+
+// prior is the capacity an earlier worker count was found to have; zero before the first.
+type prior struct {
+	capacity float64
+	workers  int
 }
 
 // Run executes the scenario. On error (including cancellation) the returned Result still holds
@@ -367,12 +371,11 @@ func (r *runner) run(ctx context.Context) error {
 	if r.interleaved() {
 		return r.runInterleaved(ctx, specs[0], stores[0])
 	}
-	var hint float64
-	var from int
+	var before prior
 	for _, n := range r.sc.Workers {
 		var best scaling.Point
 		for i, spec := range specs {
-			p, err := r.workers(ctx, spec, cell{workers: n, store: stores[i], hint: hint, from: from})
+			p, err := r.workers(ctx, spec, cell{workers: n, store: stores[i], prior: before})
 			if p.Capacity > best.Capacity {
 				best = p
 			}
@@ -381,7 +384,7 @@ func (r *runner) run(ctx context.Context) error {
 				return err
 			}
 		}
-		hint, from = best.Capacity, n
+		before = prior{best.Capacity, n}
 		r.keep(best)
 	}
 	return nil
@@ -539,13 +542,8 @@ func (r *runner) settle(ctx context.Context, m *meter) error {
 		return nil // a scenario without warm-up asks for no unmeasured load
 	}
 	r.settled = true
-	rate := 0.0
-	if s := r.sc.Load.Search; s != nil {
-		rate = 0.8 * m.cell.hint
-		if rate == 0 {
-			rate = load.DefaultSearchStart * 4
-		}
-	} else {
+	rate := float64(load.DefaultSearchStart * 4) // the first count's, which no earlier capacity guides
+	if r.sc.Load.Search == nil {
 		rate = r.sc.Load.Rates[0]
 	}
 	l := r.sc.Load
@@ -644,14 +642,15 @@ func (m *meter) search(ctx context.Context) (scaling.Point, error) {
 
 // guess is where the search of a later worker count starts: the earlier count's capacity scaled
 // linearly over the cores the two can keep busy, min(workers, cores), as CPU-bound workers scale
-// until the cores run out. From there the search ramps by 10 %, then 20, 40, 80 %, up or down.
-// On cpu.yaml (2 cores) two workers start at twice one worker's capacity and four at two
-// workers', each within 10 % of what they carry, and bracket it in two steps instead of the
-// four to five that doubling from below took. Workers that scale past the cores (I/O-bound) pay
-// a step or two more on the way up. Replicas bench does not start on this machine scale
-// linearly, without the cores' bound. Zero for the first count.
+// until the cores run out. From there the search ramps by 10 %, then 20, 40, 80 %, up or down
+// (load.SearchConfig.Near). On cpu.yaml (2 cores) two workers start at twice one worker's
+// capacity and four at two workers', and a run took 33–37 steps where doubling from below had
+// taken 39–46. Workers that scale past the cores (I/O-bound) pay a step or two more on the way
+// up. Replicas bench does not start on this machine scale linearly, without the cores' bound.
+// Zero for the first count.
 func (m *meter) guess() float64 {
-	if m.cell.hint <= 0 || m.cell.from <= 0 {
+	from := m.cell.prior
+	if from.capacity <= 0 || from.workers <= 0 {
 		return 0
 	}
 	busy := func(n int) float64 {
@@ -660,7 +659,7 @@ func (m *meter) guess() float64 {
 		}
 		return float64(min(n, max(m.opts.Cores, 1)))
 	}
-	return math.Round(m.cell.hint * busy(m.workers()) / busy(m.cell.from))
+	return math.Round(from.capacity * busy(m.workers()) / busy(from.workers))
 }
 
 // recheckAbove measures once more, of the rates that missed the objective at least invertedGap

@@ -29,9 +29,8 @@ type turns struct {
 	changed chan struct{} // closed and replaced on every change of state
 	counts  []int         // worker counts in the run's order
 	state   map[int]turnState
-	next    int     // index in counts of the count whose step is next, once all have bracketed
-	hint    float64 // the last count that bracketed its capacity: its lower end
-	from    int     // that count
+	next    int   // index in counts of the count whose step is next, once all have bracketed
+	prior   prior // the last count that bracketed its capacity: its lower end
 	// step serialises what the searches do with the run's shared results: one step, or one
 	// search's bookkeeping, at a time.
 	step sync.Mutex
@@ -83,17 +82,16 @@ func (t *turns) wait(ctx context.Context, ready func() bool) error {
 }
 
 // start waits until every count before n has bracketed its capacity (or ended its search) and
-// returns where n's search starts: the last bracket's lower end and its count, 0 for the first.
-func (t *turns) start(ctx context.Context, n int) (hint float64, from int, err error) {
+// returns where n's search starts from: the last bracket's lower end, zero for the first count.
+func (t *turns) start(ctx context.Context, n int) (prior, error) {
 	before := t.counts[:slices.Index(t.counts, n)]
-	err = t.wait(ctx, func() bool { return t.allSettled(before) })
-	if err != nil {
-		return 0, 0, err
+	if err := t.wait(ctx, func() bool { return t.allSettled(before) }); err != nil {
+		return prior{}, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.set(n, turnAlone)
-	return t.hint, t.from, nil
+	return t.prior, nil
 }
 
 // allSettled reports whether every one of counts has bracketed its capacity or ended; t.mu is
@@ -149,7 +147,7 @@ func (t *turns) advance(n int) {
 func (t *turns) bracketed(n int, lo float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.hint, t.from = lo, n
+	t.prior = prior{lo, n}
 	t.set(n, turnBracketed)
 }
 
@@ -159,7 +157,7 @@ func (t *turns) finish(n int, capacity float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.state[n] != turnBracketed && capacity > 0 {
-		t.hint, t.from = capacity, n
+		t.prior = prior{capacity, n}
 	}
 	t.set(n, turnFinished)
 	if t.counts[t.next] == n {
@@ -190,9 +188,9 @@ func (r *runner) runInterleaved(ctx context.Context, spec cluster.Spec, store ta
 	var wg sync.WaitGroup
 	for i, n := range r.sc.Workers {
 		wg.Go(func() {
-			hint, from, err := r.turns.start(ctx, n)
+			from, err := r.turns.start(ctx, n)
 			if err == nil {
-				points[i], err = r.workers(ctx, spec, cell{workers: n, store: store, hint: hint, from: from})
+				points[i], err = r.workers(ctx, spec, cell{workers: n, store: store, prior: from})
 			}
 			r.turns.finish(n, points[i].Capacity)
 			if err != nil {

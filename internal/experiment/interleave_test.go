@@ -32,12 +32,12 @@ func TestTurns_bracketsInOrderThenRotate(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, n := range counts {
 		wg.Go(func() {
-			hint, from, err := tu.start(ctx, n)
+			from, err := tu.start(ctx, n)
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			note(fmt.Sprintf("start%d@%g/%d", n, hint, from))
+			note(fmt.Sprintf("start%d@%g/%d", n, from.capacity, from.workers))
 			for range 2 { // the bisection, alone
 				if err := tu.do(ctx, n, func() { note(fmt.Sprintf("a%d", n)) }); err != nil {
 					t.Error(err)
@@ -64,12 +64,12 @@ func TestTurns_bracketsInOrderThenRotate(t *testing.T) {
 func TestTurns_cancelEndsTheWaiters(t *testing.T) {
 	tu := newTurns([]int{1, 2})
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, _, err := tu.start(ctx, 1); err != nil {
+	if _, err := tu.start(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error)
 	go func() {
-		_, _, err := tu.start(ctx, 2) // waits for 1's bracket, which never comes
+		_, err := tu.start(ctx, 2) // waits for 1's bracket, which never comes
 		done <- err
 	}()
 	cancel()
@@ -160,7 +160,7 @@ func TestMeter_guess(t *testing.T) {
 		{spawned, 3, 1, 480, 960},
 		{running, 4, 2, 930, 1860},
 	} {
-		m := &meter{runner: &runner{sc: tc.sc, opts: Options{Cores: 2}}, cell: cell{workers: tc.workers, hint: tc.hint, from: tc.from}}
+		m := &meter{runner: &runner{sc: tc.sc, opts: Options{Cores: 2}}, cell: cell{workers: tc.workers, prior: prior{tc.hint, tc.from}}}
 		if got := m.guess(); got != tc.want {
 			t.Errorf("%d workers from %g at %d (spawned %v): guess %g, want %g", tc.workers, tc.hint, tc.from, tc.sc.Target.Spawned(), got, tc.want)
 		}

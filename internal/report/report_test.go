@@ -263,7 +263,8 @@ func TestWriteScaling_sharpKnee(t *testing.T) {
 }
 
 // A search whose p99 fell as the rate rose draws no verdict, and says where: at the pair measured
-// again, not at a wider pair earlier in the search.
+// again, not at a wider pair earlier in the search, nor at a passing step just before the flagged
+// one (a rate measured again above a failing one, recheckAbove).
 func TestVerdict_inversion(t *testing.T) {
 	t.Parallel()
 	res := &experiment.Result{Cores: 2}
@@ -276,6 +277,7 @@ func TestVerdict_inversion(t *testing.T) {
 		step(2, 617, 24*time.Millisecond), step(2, 640, 300*time.Millisecond, experiment.FlagOverSLO),
 		step(2, 720, 20*time.Millisecond), step(2, 673, 149*time.Millisecond, experiment.FlagOverSLO),
 		step(1, 500, 30*time.Millisecond), // counts taking turns
+		step(2, 760, 30*time.Millisecond),
 		step(2, 800, 59*time.Millisecond, experiment.FlagOverSLO, experiment.FlagInverted),
 	}
 	res.Capacity = []scaling.Point{{Workers: 1, Capacity: 480}, {Workers: 2, Capacity: 617}}
@@ -284,7 +286,7 @@ func TestVerdict_inversion(t *testing.T) {
 	if got := Verdict(res); !strings.HasPrefix(got, want) {
 		t.Errorf("verdict = %q, want it to start %q", got, want)
 	}
-	res.Steps[7].Flags = res.Steps[7].Flags[:1]
+	res.Steps[8].Flags = res.Steps[8].Flags[:1]
 	if got := Verdict(res); strings.HasPrefix(got, "none drawn") {
 		t.Errorf("without the flag: verdict = %q, want one drawn", got)
 	}

@@ -327,7 +327,8 @@ func peak(points []scaling.Point) (x float64, from int, ok bool) {
 
 // inversions describes each search whose p99 fell as the rate rose (experiment.FlagInverted):
 // "2 workers: 149 ms at 673 rps, 59 ms at 800 rps". The pair is the one that repeated: the
-// flagged step and the step of its search just before it, the lower rate measured again.
+// flagged step and the latest step of its search before it that it inverts with (the lower rate
+// measured again), not the widest pair of the search.
 func inversions(steps []experiment.Step) []string {
 	var out []string
 	for i, st := range steps {
@@ -335,7 +336,7 @@ func inversions(steps []experiment.Step) []string {
 			continue
 		}
 		for j := i - 1; j >= 0; j-- {
-			if experiment.SameSearch(steps[j], st) {
+			if _, _, ok := experiment.Inversion([]experiment.Step{steps[j], st}); ok && experiment.SameSearch(steps[j], st) {
 				out = append(out, fmt.Sprintf("%d workers: %s", st.Workers, experiment.InversionText(steps[j], st)))
 				break
 			}
